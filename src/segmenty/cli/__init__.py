@@ -1,0 +1,61 @@
+"""The command line: a thin layer over the Python API.
+
+Each command group lives in its own module with a ``register(subparsers)`` function that adds
+its parser and sets ``func``; this module only dispatches and turns SegmentyError into one
+line on stderr (exit 1 for data errors, 2 for usage errors). ``--debug`` shows tracebacks.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from ..errors import SegmentyError
+from . import patterns as _patterns, synth as _synth, train as _train, predict as _predict
+from . import evaluate as _evaluate, report as _report, demo as _demo
+
+COMMAND_MODULES = (_demo, _patterns, _synth, _train, _predict, _evaluate, _report)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line with exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"segmenty {self.prog.split(' ', 1)[-1] if ' ' in self.prog else ''}: {message}\n".replace("  ", " "))
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="segmenty", description="Find a printed pattern in real photos with a "
+                     "segmentation network trained on synthetic scenes only.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    # Library warnings (e.g. a skipped background) are printed as one plain line.
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"segmenty: warning: {msg}\n"
+    try:
+        return int(args.func(args) or 0)
+    except SegmentyError as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"segmenty: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        sys.stderr.write("segmenty: interrupted\n")
+        return 130
+
+
+def run() -> None:
+    sys.exit(main())

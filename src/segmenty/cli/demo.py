@@ -1,0 +1,5 @@
+"""CLI for demo (TODO)."""
+
+
+def register(sub) -> None:
+    pass

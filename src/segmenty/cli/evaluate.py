@@ -1,0 +1,5 @@
+"""CLI for evaluate (TODO)."""
+
+
+def register(sub) -> None:
+    pass

@@ -1,0 +1,5 @@
+"""CLI for predict (TODO)."""
+
+
+def register(sub) -> None:
+    pass

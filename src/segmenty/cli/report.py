@@ -1,0 +1,5 @@
+"""CLI for report (TODO)."""
+
+
+def register(sub) -> None:
+    pass

@@ -1,0 +1,5 @@
+"""CLI for synth (TODO)."""
+
+
+def register(sub) -> None:
+    pass

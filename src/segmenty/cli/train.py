@@ -1,0 +1,5 @@
+"""CLI for train (TODO)."""
+
+
+def register(sub) -> None:
+    pass

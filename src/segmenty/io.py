@@ -1,0 +1,180 @@
+"""Reading images safely and writing files atomically.
+
+Every image that enters segmenty (backgrounds, photos, pattern files) goes through
+`read_image`, so EXIF orientation, odd modes and hostile files are handled in one place.
+"""
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .errors import SegmentyError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+# Refuse anything larger than this many pixels before decoding it (a decompression bomb).
+MAX_PIXELS = 120_000_000
+
+
+def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read an image file as RGB uint8 H×W×3 with its EXIF orientation applied.
+
+    Grayscale, RGBA (composited on white), palette and 16-bit images are converted.
+    Raises SegmentyError naming the file for anything unreadable.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise SegmentyError(f"{path}: image claims {w}x{h} pixels, more than the "
+                                    f"{max_pixels:,} allowed (refused before decoding)")
+            if w < 1 or h < 1:
+                raise SegmentyError(f"{path}: image has no pixels ({w}x{h})")
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                im.load()
+            im = ImageOps.exif_transpose(im)
+            return _to_rgb(im)
+    except SegmentyError:
+        raise
+    except FileNotFoundError:
+        raise SegmentyError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SegmentyError(f"{path}: is a folder, expected an image file") from None
+    except PermissionError:
+        raise SegmentyError(f"{path}: permission denied") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise SegmentyError(f"{path}: image is too large (decompression bomb refused)") from None
+    except Image.UnidentifiedImageError:
+        raise SegmentyError(f"{path}: not an image file (or an unsupported format)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        # Truncated or corrupt data; Pillow reports these as OSError/SyntaxError.
+        raise SegmentyError(f"{path}: cannot decode image ({exc})") from None
+
+
+def _to_rgb(im: Image.Image) -> np.ndarray:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        a = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(a[..., None], 3, axis=2)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, im)
+    rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    return np.ascontiguousarray(rgb)
+
+
+def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a mask image as H×W bool (pixels brighter than mid-grey are inside)."""
+    rgb = read_image(path)
+    mask = rgb.max(axis=2) >= 128
+    if shape is not None and mask.shape != tuple(shape):
+        raise SegmentyError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}, "
+                            f"expected {shape[1]}x{shape[0]} like the pattern image")
+    return mask
+
+
+def list_images(folder: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
+    """Every image file below `folder`, sorted; symlink loops are not followed twice."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise SegmentyError(f"{folder}: no such file or folder")
+    if folder.is_file():
+        return [folder]
+    found: list[Path] = []
+    seen: set[str] = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # a symlink loop: this folder was walked already
+            dirs[:] = []
+            continue
+        seen.add(real)
+        for name in files:
+            if name.lower().endswith(IMAGE_SUFFIXES):
+                found.append(Path(root) / name)
+        if not recursive:
+            break
+        dirs.sort()
+    return sorted(found)
+
+
+def expand_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
+    """Image files named directly plus the images inside named folders."""
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            out.extend(list_images(p))
+        elif p.exists() or p.is_symlink():
+            out.append(p)
+        else:
+            raise SegmentyError(f"{p}: no such file or folder")
+    return out
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it replaces `path` in one rename.
+
+    No half-written file ever sits under the final name, even if the process is killed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def encode_image(rgb_or_gray: np.ndarray, suffix: str, *, quality: int = 95) -> bytes:
+    """Encode an RGB or grayscale uint8 array as PNG/JPEG bytes."""
+    im = Image.fromarray(rgb_or_gray)
+    buf = _io.BytesIO()
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".gif": "GIF"}[suffix.lower()]
+    if fmt == "JPEG":
+        im.save(buf, fmt, quality=quality)
+    else:
+        im.save(buf, fmt)
+    return buf.getvalue()
+
+
+def write_image(path: str | os.PathLike, rgb_or_gray: np.ndarray, *, quality: int = 95) -> None:
+    """Write an RGB or grayscale uint8 image atomically; the format follows the suffix."""
+    path = Path(path)
+    atomic_write_bytes(path, encode_image(rgb_or_gray, path.suffix, quality=quality))
+
+
+def check_out_dir(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Create an output folder; refuse a path that is an existing file."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise SegmentyError(f"{option} {path}: exists and is a file, expected a folder")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,157 @@
+"""The Pattern type and the registry of spec parsers.
+
+A pattern is data: the printed sheet as an RGB image, named binary masks of the same size
+(`mask` is what the detector must find), named keypoints in sheet pixels, and the sheet's
+physical size. Spec strings such as ``chessboard:10x7:25`` are parsed by the builder
+registered under their first word.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UsageError, unknown_name
+
+OUTLINE_KEYPOINTS = ("outline_tl", "outline_tr", "outline_br", "outline_bl")
+DEFAULT_DPI = 100.0
+MM_PER_INCH = 25.4
+
+
+@dataclass
+class Pattern:
+    """A printable pattern.
+
+    image:      H×W×3 uint8 RGB, the whole printed sheet (paper margin included).
+    masks:      name -> H×W bool; ``mask`` (the region to detect) is always present.
+    keypoints:  name -> (x, y) in sheet pixels, OpenCV's convention (the centre of pixel
+                (i, j) is (i, j)); always the four corners of the ``mask``
+                outline (OUTLINE_KEYPOINTS, clockwise from top-left) and ``center``.
+    size_mm:    physical (width, height) of the sheet in millimetres.
+    spec:       the spec string that builds it again.
+    """
+
+    image: np.ndarray
+    masks: dict[str, np.ndarray]
+    keypoints: dict[str, tuple[float, float]]
+    size_mm: tuple[float, float]
+    spec: str
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        h, w = self.image.shape[:2]
+        assert self.image.dtype == np.uint8 and self.image.ndim == 3 and self.image.shape[2] == 3
+        assert "mask" in self.masks, "a pattern always has a 'mask'"
+        for name, m in self.masks.items():
+            assert m.shape == (h, w) and m.dtype == bool, f"mask {name} must be {h}x{w} bool"
+        for name in (*OUTLINE_KEYPOINTS, "center"):
+            assert name in self.keypoints, f"keypoint {name} missing"
+
+    @property
+    def mask_names(self) -> list[str]:
+        """Mask names in network channel order: ``mask`` first, then the others sorted."""
+        return ["mask"] + sorted(n for n in self.masks if n != "mask")
+
+    @property
+    def keypoint_names(self) -> list[str]:
+        return list(self.keypoints)
+
+    def keypoint_array(self) -> np.ndarray:
+        """Keypoints as a K×2 float32 array in `keypoint_names` order."""
+        return np.array([self.keypoints[n] for n in self.keypoints], dtype=np.float32).reshape(-1, 2)
+
+    @property
+    def outline(self) -> np.ndarray:
+        """The ``mask`` outline's corners, 4×2 float32, clockwise from top-left."""
+        return np.array([self.keypoints[n] for n in OUTLINE_KEYPOINTS], dtype=np.float32)
+
+    @property
+    def dpi(self) -> float:
+        return self.image.shape[1] / (self.size_mm[0] / MM_PER_INCH)
+
+
+Builder = Callable[[list[str], float], Pattern]
+
+
+@dataclass(frozen=True)
+class PatternKind:
+    name: str
+    build: Builder
+    description: str
+    examples: tuple[str, ...]
+
+
+PATTERN_KINDS: dict[str, PatternKind] = {}
+
+
+def register_pattern(name: str, description: str, examples: tuple[str, ...]):
+    """Register a builder ``build(args, dpi) -> Pattern`` for specs ``name[:arg...]``."""
+    def deco(build: Builder) -> Builder:
+        PATTERN_KINDS[name] = PatternKind(name, build, description, examples)
+        return build
+    return deco
+
+
+def load_pattern(spec: str, dpi: float | None = None) -> Pattern:
+    """Build a pattern from a spec string (``segmenty``, ``chessboard:10x7``, a folder path...)."""
+    from . import folder  # noqa: F401  (registration side effects live in the package __init__)
+
+    if not spec or not spec.strip():
+        raise UsageError("pattern spec is empty (try 'segmenty patterns' for the list)")
+    path = Path(spec)
+    if path.exists() or "/" in spec or spec.startswith("."):
+        return folder.load_folder_pattern(path, dpi)
+    name, *args = spec.split(":")
+    if name not in PATTERN_KINDS:
+        raise unknown_name("pattern", name, PATTERN_KINDS)
+    return PATTERN_KINDS[name].build(args, DEFAULT_DPI if dpi is None else float(dpi))
+
+
+def parse_grid(spec: str, text: str, *, minimum: int = 2) -> tuple[int, int]:
+    """Parse ``CxR`` (columns x rows) with both at least `minimum`."""
+    try:
+        c, r = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"pattern '{spec}': '{text}' is not a grid size like 10x7") from None
+    if c < minimum or r < minimum:
+        raise UsageError(f"pattern '{spec}': grid {c}x{r} is too small (each side at least {minimum})")
+    if c > 100 or r > 100:
+        raise UsageError(f"pattern '{spec}': grid {c}x{r} is too large (each side at most 100)")
+    return c, r
+
+
+def parse_mm(spec: str, text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise UsageError(f"pattern '{spec}': '{text}' is not a size in millimetres") from None
+    if not 0.5 <= v <= 1000:
+        raise UsageError(f"pattern '{spec}': size {v} mm is out of range (0.5 to 1000)")
+    return v
+
+
+def check_arg_count(spec: str, args: list[str], most: int, usage: str) -> None:
+    if len(args) > most:
+        raise UsageError(f"pattern '{spec}': too many fields (usage: {usage})")
+
+
+def box_keypoints(x0: float, y0: float, x1: float, y1: float) -> dict[str, tuple[float, float]]:
+    """Outline corners (clockwise from top-left) and centre of the box whose pixel edges are
+    x0..x1, y0..y1, in OpenCV's convention (pixel centres at integers, so edges at -0.5)."""
+    x0, y0, x1, y1 = x0 - 0.5, y0 - 0.5, x1 - 0.5, y1 - 0.5
+    return {
+        "outline_tl": (x0, y0), "outline_tr": (x1, y0),
+        "outline_br": (x1, y1), "outline_bl": (x0, y1),
+        "center": ((x0 + x1) / 2, (y0 + y1) / 2),
+    }
+
+
+def box_mask(shape: tuple[int, int], x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    """A bool mask of the pixels whose centres lie inside the box [x0, x1) × [y0, y1)."""
+    h, w = shape
+    m = np.zeros((h, w), bool)
+    m[int(round(y0)):int(round(y1)), int(round(x0)):int(round(x1))] = True
+    return m

@@ -1,0 +1,1 @@
+"""ChArUco boards (TODO: patterns helper)."""

@@ -1,0 +1,1 @@
+"""Circle grids (TODO: patterns helper)."""
