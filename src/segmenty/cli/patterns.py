@@ -10,8 +10,10 @@ def register(sub) -> None:
                     cmd_pattern)
     p.add_argument("spec", help="pattern spec, e.g. segmenty, chessboard:10x7:25, or a pattern folder")
     p.add_argument("--out", required=True, help="output file: .png, .svg or .pdf")
-    p.add_argument("--dpi", type=positive_float, default=300.0, help="print resolution")
-    p.add_argument("--masks", action="store_true", help="also write <name>_<mask>.png beside a PNG")
+    p.add_argument("--dpi", type=positive_float, default=300.0,
+                   help="print resolution of built-in patterns (a folder pattern keeps its own)")
+    p.add_argument("--masks", action="store_true",
+                   help="also write every mask as <stem>_<mask>.png beside the sheet (any format)")
 
 
 def cmd_patterns(args) -> int:

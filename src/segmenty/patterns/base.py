@@ -7,17 +7,23 @@ registered under their first word.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UsageError, unknown_name
+from ..io import MAX_PIXELS
 
 OUTLINE_KEYPOINTS = ("outline_tl", "outline_tr", "outline_br", "outline_bl")
 DEFAULT_DPI = 100.0
+MIN_DPI, MAX_DPI = 10.0, 2400.0
 MM_PER_INCH = 25.4
+# Refuse to render a sheet larger than this (e.g. chessboard:100x100:1000 at 300 dpi) before
+# allocating it; the same bound that segmenty.io.read_image puts on images it reads.
+MAX_SHEET_PIXELS = MAX_PIXELS
 
 
 @dataclass
@@ -96,18 +102,46 @@ def register_pattern(name: str, description: str, examples: tuple[str, ...]):
 
 
 def load_pattern(spec: str, dpi: float | None = None) -> Pattern:
-    """Build a pattern from a spec string (``segmenty``, ``chessboard:10x7``, a folder path...)."""
+    """Build a pattern from a spec string (``segmenty``, ``chessboard:10x7``, a folder path...).
+
+    `dpi` is the rendering resolution of built-in patterns (default 100); a folder pattern
+    keeps the resolution of its own files.
+    """
     from . import folder  # noqa: F401  (registration side effects live in the package __init__)
 
     if not spec or not spec.strip():
         raise UsageError("pattern spec is empty (try 'segmenty patterns' for the list)")
-    path = Path(spec)
-    if path.exists() or "/" in spec or spec.startswith("."):
-        return folder.load_folder_pattern(path, dpi)
+    if not spec.isprintable():  # a newline or NUL would break the one-line error messages
+        raise UsageError(f"pattern spec {spec!r} contains unprintable characters")
+    dpi = DEFAULT_DPI if dpi is None else float(dpi)
+    if not MIN_DPI <= dpi <= MAX_DPI:  # also refuses NaN
+        raise UsageError(f"--dpi {dpi:g} is out of range ({MIN_DPI:g} to {MAX_DPI:g})")
+    if _looks_like_path(spec):
+        return folder.load_folder_pattern(Path(spec), dpi)
     name, *args = spec.split(":")
     if name not in PATTERN_KINDS:
-        raise unknown_name("pattern", name, PATTERN_KINDS)
-    return PATTERN_KINDS[name].build(args, DEFAULT_DPI if dpi is None else float(dpi))
+        raise _unknown_kind(name, args)
+    return PATTERN_KINDS[name].build(args, dpi)
+
+
+def _unknown_kind(name: str, args: list[str]) -> UsageError:
+    """The registry's unknown-name error, plus the whole spec with the closest kind and the
+    user's own fields (``chessbord:10x7`` -> try ``chessboard:10x7``)."""
+    error = unknown_name("pattern", name, PATTERN_KINDS)
+    close = difflib.get_close_matches(name, list(PATTERN_KINDS), n=1, cutoff=0.5)
+    if not (close and args):
+        return error
+    return UsageError(f"{error}; try '{':'.join([close[0], *args])}'")
+
+
+def _looks_like_path(spec: str) -> bool:
+    """A spec names a pattern folder when it exists or is written like a path."""
+    if "/" in spec or "\\" in spec or spec.startswith("."):
+        return True
+    try:
+        return Path(spec).exists()
+    except (OSError, ValueError):  # a NUL byte or a name too long for the file system
+        return False
 
 
 def parse_grid(spec: str, text: str, *, minimum: int = 2) -> tuple[int, int]:
@@ -138,6 +172,57 @@ def check_arg_count(spec: str, args: list[str], most: int, usage: str) -> None:
         raise UsageError(f"pattern '{spec}': too many fields (usage: {usage})")
 
 
+@dataclass(frozen=True)
+class GridSpec:
+    """The fields of a ``KIND:CxR[:WORD][:MM]`` spec; `word` and `mm` are None when left out."""
+
+    spec: str
+    cols: int
+    rows: int
+    word: str | None
+    mm: float | None
+
+
+def parse_grid_spec(kind: str, args: list[str], usage: str, default_grid: str, *,
+                    takes_word: bool = False) -> GridSpec:
+    """Parse the fields after ``KIND:`` of a grid pattern: a grid (default `default_grid`),
+    then an optional WORD (if `takes_word`) and an optional size in mm, either of which may be
+    left out: they are told apart by whether they parse as a number (``5x7:30``, ``5x7:asym``)."""
+    spec = ":".join([kind, *args])
+    check_arg_count(spec, args, 3 if takes_word else 2, usage)
+    cols, rows = parse_grid(spec, args[0] if args else default_grid)
+    fields = list(args[1:])
+    word = fields.pop(0) if takes_word and fields and not _is_number(fields[0]) else None
+    mm = parse_mm(spec, fields.pop(0)) if fields else None
+    if fields:
+        raise UsageError(f"pattern '{spec}': unexpected field '{fields[0]}' (usage: {usage})")
+    return GridSpec(spec, cols, rows, word, mm)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def length_px(length_mm: float, dpi: float, minimum: int) -> int:
+    """A length in whole pixels (at least `minimum`), so that grid lines fall on pixel edges.
+
+    The pattern's real scale is then ``length_px / length_mm``; builders derive `size_mm` from
+    it, so the printed length is exactly `length_mm` whatever the rounding.
+    """
+    return max(minimum, int(round(length_mm / MM_PER_INCH * dpi)))
+
+
+def check_sheet_pixels(spec: str, width: int, height: int) -> None:
+    """Refuse a sheet too large to render, before allocating it."""
+    if width * height > MAX_SHEET_PIXELS:
+        raise UsageError(f"pattern '{spec}': the sheet would be {width}x{height} pixels, more than "
+                         f"{MAX_SHEET_PIXELS:,} (use a smaller size or --dpi)")
+
+
 def box_keypoints(x0: float, y0: float, x1: float, y1: float) -> dict[str, tuple[float, float]]:
     """Outline corners (clockwise from top-left) and centre of the box whose pixel edges are
     x0..x1, y0..y1, in OpenCV's convention (pixel centres at integers, so edges at -0.5)."""
@@ -155,3 +240,20 @@ def box_mask(shape: tuple[int, int], x0: float, y0: float, x1: float, y1: float)
     m = np.zeros((h, w), bool)
     m[int(round(y0)):int(round(y1)), int(round(x0)):int(round(x1))] = True
     return m
+
+
+def disc_mask(shape: tuple[int, int], points: Iterable[tuple[float, float]], radius: float) -> np.ndarray:
+    """A bool mask of the pixels whose centres lie within `radius` px of any point."""
+    h, w = shape
+    out = np.zeros((h, w), bool)
+    reach = int(np.ceil(radius)) + 1
+    for x, y in points:
+        # Only a window around each point is touched: a whole-sheet grid per call would cost
+        # hundreds of MB at print resolution.
+        x0, x1 = max(0, int(np.floor(x)) - reach), min(w, int(np.floor(x)) + reach + 2)
+        y0, y1 = max(0, int(np.floor(y)) - reach), min(h, int(np.floor(y)) + reach + 2)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        yy, xx = np.ogrid[y0:y1, x0:x1]
+        out[y0:y1, x0:x1] |= (xx - x) ** 2 + (yy - y) ** 2 <= radius ** 2
+    return out

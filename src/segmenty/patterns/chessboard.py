@@ -3,68 +3,74 @@
 C x R squares (``chessboard:10x7`` has OpenCV's 9x6 inner corners), the top-left square
 black, on white paper with a one-square margin. ``mask`` is exactly the squares area;
 ``corners`` is a small disc on every inner corner.
+
+`board_pattern` lays any board of whole-pixel squares (this one, ChArUco) out on its sheet.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .base import (MM_PER_INCH, Pattern, box_keypoints, box_mask, check_arg_count, parse_grid,
-                   parse_mm, register_pattern)
+from .base import (Pattern, box_keypoints, box_mask, check_sheet_pixels, disc_mask, length_px,
+                   parse_grid_spec, register_pattern)
 
 USAGE = "chessboard:CxR[:SQUARE_MM], e.g. chessboard:10x7:25"
+DEFAULT_SQUARE_MM = 25.0
+MIN_SQUARE_PX = 4
+CORNER_DISC_RADIUS = 0.15  # of a square: the `corners` mask marks a small area, not a point
 
 
-def squares_px(square_mm: float, dpi: float) -> int:
-    """Side of one square in whole pixels (so every edge falls on a pixel boundary)."""
-    return max(4, int(round(square_mm / MM_PER_INCH * dpi)))
+def board_square_px(spec: str, cols: int, rows: int, square_mm: float, dpi: float,
+                    minimum: int = MIN_SQUARE_PX) -> int:
+    """Side of one square in whole pixels (so every edge falls on a pixel boundary), after
+    checking that the sheet (board plus a one-square margin) is not too large to render."""
+    s = length_px(square_mm, dpi, minimum)
+    check_sheet_pixels(spec, (cols + 2) * s, (rows + 2) * s)
+    return s
 
 
-def inner_corner_keypoints(cols: int, rows: int, s: int, margin: int) -> dict[str, tuple[float, float]]:
-    """Inner corners row by row, in OpenCV's order for an unrotated board, named corner_RR_CC."""
-    kp = {}
-    for r in range(1, rows):
-        for c in range(1, cols):
-            kp[f"corner_{r - 1:02d}_{c - 1:02d}"] = (margin + c * s - 0.5, margin + r * s - 0.5)
-    return kp
+def inner_corners(cols: int, rows: int, s: int) -> dict[str, tuple[float, float]]:
+    """Inner corners row by row, in OpenCV's order for an unrotated board, named corner_RR_CC,
+    in board edge coordinates (the board's top-left corner at (0, 0), `s` px per square)."""
+    return {f"corner_{r - 1:02d}_{c - 1:02d}": (float(c * s), float(r * s))
+            for r in range(1, rows) for c in range(1, cols)}
 
 
-def corner_discs(shape: tuple[int, int], points: np.ndarray, radius: float) -> np.ndarray:
-    """A bool mask with a disc of `radius` px around every point."""
-    h, w = shape
-    yy, xx = np.mgrid[0:h, 0:w]
-    out = np.zeros((h, w), bool)
-    r = int(np.ceil(radius)) + 1
-    for x, y in points:
-        x0, x1 = max(0, int(x) - r), min(w, int(x) + r + 2)
-        y0, y1 = max(0, int(y) - r), min(h, int(y) + r + 2)
-        out[y0:y1, x0:x1] |= (xx[y0:y1, x0:x1] - x) ** 2 + (yy[y0:y1, x0:x1] - y) ** 2 <= radius ** 2
-    return out
+def board_pattern(board: np.ndarray, corners: dict[str, tuple[float, float]], square_px: int,
+                  square_mm: float, spec: str, description: str, extra: dict) -> Pattern:
+    """A sheet with `board` (gray uint8, whole squares of `square_px`) on white paper with a
+    one-square margin.
+
+    `corners` are in board edge coordinates (see `inner_corners`); they become keypoints and
+    the `corners` mask. ``mask`` is exactly the board; `size_mm` follows from the whole-pixel
+    square so that a printed square measures exactly `square_mm`.
+    """
+    margin = square_px
+    board_h, board_w = board.shape
+    h, w = board_h + 2 * margin, board_w + 2 * margin
+    image = np.full((h, w, 3), 255, np.uint8)
+    image[margin:margin + board_h, margin:margin + board_w] = board[..., None]
+    keypoints = box_keypoints(margin, margin, margin + board_w, margin + board_h)
+    # Edge coordinates -> OpenCV's pixel-centre convention on the sheet.
+    sheet_corners = {name: (x + margin - 0.5, y + margin - 0.5) for name, (x, y) in corners.items()}
+    keypoints.update(sheet_corners)
+    masks = {
+        "mask": box_mask((h, w), margin, margin, margin + board_w, margin + board_h),
+        "corners": disc_mask((h, w), sheet_corners.values(), max(2.0, CORNER_DISC_RADIUS * square_px)),
+    }
+    px_per_mm = square_px / square_mm  # the real scale after rounding the square to whole pixels
+    return Pattern(image, masks, keypoints, (w / px_per_mm, h / px_per_mm), spec,
+                   description=description,
+                   extra={**extra, "square_px": square_px, "square_mm": square_mm})
 
 
 @register_pattern("chessboard", "calibration chessboard of C x R squares with a one-square white "
                   "margin; masks mask (squares area), corners", ("chessboard:10x7", "chessboard:9x6:30"))
 def build_chessboard(args: list[str], dpi: float) -> Pattern:
-    spec = ":".join(["chessboard", *args])
-    check_arg_count(spec, args, 2, USAGE)
-    if not args:
-        args = ["10x7"]
-    cols, rows = parse_grid(spec, args[0])
-    square_mm = parse_mm(spec, args[1]) if len(args) > 1 else 25.0
-    s = squares_px(square_mm, dpi)
-    margin = s
-    w, h = cols * s + 2 * margin, rows * s + 2 * margin
-    yy, xx = np.mgrid[0:rows * s, 0:cols * s]
-    board = ((yy // s + xx // s) % 2 == 1).astype(np.uint8) * 255
-    image = np.full((h, w, 3), 255, np.uint8)
-    image[margin:margin + rows * s, margin:margin + cols * s] = board[..., None]
-    kp = box_keypoints(margin, margin, margin + cols * s, margin + rows * s)
-    corners = inner_corner_keypoints(cols, rows, s, margin)
-    kp.update(corners)
-    masks = {
-        "mask": box_mask((h, w), margin, margin, margin + cols * s, margin + rows * s),
-        "corners": corner_discs((h, w), np.array(list(corners.values())), max(2.0, 0.15 * s)),
-    }
-    px_mm = s / square_mm  # the real scale after rounding the square to whole pixels
-    return Pattern(image, masks, kp, (w / px_mm, h / px_mm), f"chessboard:{cols}x{rows}:{square_mm:g}",
-                   description=f"chessboard {cols}x{rows} squares of {square_mm:g} mm",
-                   extra={"grid": (cols, rows), "square_px": s, "square_mm": square_mm})
+    fields = parse_grid_spec("chessboard", args, USAGE, "10x7")
+    cols, rows, square_mm = fields.cols, fields.rows, fields.mm or DEFAULT_SQUARE_MM
+    s = board_square_px(fields.spec, cols, rows, square_mm, dpi)
+    squares = np.where(np.add.outer(np.arange(rows), np.arange(cols)) % 2 == 1, 255, 0).astype(np.uint8)
+    board = squares.repeat(s, axis=0).repeat(s, axis=1)
+    return board_pattern(board, inner_corners(cols, rows, s), s, square_mm,
+                         f"chessboard:{cols}x{rows}:{square_mm:g}",
+                         f"chessboard {cols}x{rows} squares of {square_mm:g} mm", {"grid": (cols, rows)})
