@@ -1,5 +1,53 @@
-"""CLI for evaluate (TODO)."""
+"""``segmenty label`` (classical ground truth for real photos) and ``segmenty evaluate``."""
+from __future__ import annotations
+
+from .common import add_command, fraction, positive_int
 
 
 def register(sub) -> None:
-    pass
+    p = add_command(sub, "label", "write <stem>_mask.png ground truth for real photos where OpenCV's "
+                    "classical detector finds the whole board", cmd_label)
+    p.add_argument("images", nargs="+", help="photos or folders of photos")
+    p.add_argument("--detector", required=True,
+                   help="chessboard:COLSxROWS (INNER corners: chessboard:9x6 for a board of 10x7 squares) "
+                        "or charuco:COLSxROWS[:DICT] (squares, like the pattern spec)")
+    p.add_argument("--out", required=True, help="folder for the masks and labels.json")
+
+    p = add_command(sub, "evaluate", "score a model on labelled real photos: IoU on whole photos and "
+                    "half views, false detections on negatives", cmd_evaluate)
+    p.add_argument("model", metavar="RUN_OR_MODEL", help="run folder or checkpoint (.pt)")
+    p.add_argument("--images", required=True, help="folder of photos with the board")
+    p.add_argument("--masks", required=True, help="folder of <stem>_mask.png truth (from 'segmenty label')")
+    p.add_argument("--negatives", help="folder of photos without the board")
+    p.add_argument("--out", help="folder for eval.json and gallery.jpg (default: RUN/eval, or eval/ beside a checkpoint)")
+    p.add_argument("--size", type=positive_int, help="prediction size (default: the training size)")
+    p.add_argument("--threshold", type=fraction, default=0.5, help="mask probability threshold")
+
+
+def cmd_label(args) -> int:
+    from ..eval.label import label_images, parse_detector
+    from ..io import expand_inputs
+
+    detector = parse_detector(args.detector)  # before reading any photo: a typo fails fast
+    result = label_images(expand_inputs(args.images), detector, args.out)
+    print(f"labelled {len(result.labelled)} of {len(result.labelled) + len(result.not_found)} photos "
+          f"with {detector.spec} into {args.out}")
+    if result.not_found:
+        print("board not found in:")
+        for path in result.not_found:
+            print(f"  {path}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from pathlib import Path
+
+    from ..eval.evaluate import evaluate
+
+    model = Path(args.model)
+    # A run's results live in the run (the report picks them up); a checkpoint's beside it.
+    out = Path(args.out) if args.out else (model if model.is_dir() else model.parent) / "eval"
+    result = evaluate(model, args.images, args.masks, args.negatives, out, args.size, args.threshold)
+    print(result.table())
+    print(f"wrote {out / 'eval.json'} and {out / 'gallery.jpg'}")
+    return 0
