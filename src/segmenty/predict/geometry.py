@@ -1,0 +1,369 @@
+"""Geometry from predicted masks: the board's outline quadrilateral and the homography.
+
+Pure numpy/OpenCV (no torch), so it can be tested on synthetic masks alone.
+
+Coordinates follow OpenCV's convention everywhere: the centre of pixel (col i, row j) is
+(i, j); a quadrilateral is 4×2 float32, clockwise on screen (y down) from the top-left corner.
+
+How the outline is fitted (`fit_outline`), and why:
+- The largest connected component's outer contour is the board's boundary, except where the
+  photo's frame cuts the board: contour points on the image border are frame cuts, not board
+  edges, so they never vote for a side.
+- The convex hull (robust to bites taken by occluders such as fingers) is simplified to a
+  polygon; its edges lying along the frame are dropped, nearly collinear neighbours merged,
+  and the four longest that remain are the candidate sides (a short diagonal edge left where
+  an occluder hides a corner is discarded, so the two sides meeting there are extended).
+- Each side is refined with a robust (Huber) line fit to the contour points near it, and
+  adjacent sides are intersected: a corner cut off by the frame lands outside the photo.
+- With only three sides visible (the fourth out of frame), the fourth is placed from the
+  pattern's aspect ratio (an affine estimate); with fewer, the hull's best quadrilateral.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# Contour points within this many pixels of the image border are frame cuts.
+BORDER_MARGIN = 1.5
+# Neighbouring hull-polygon edges closer than this in direction are one board side.
+MERGE_ANGLE_DEG = 20.0
+
+
+@dataclass
+class OutlineFit:
+    """A fitted outline: `quad` 4×2 float32 clockwise from top-left; `sides` is how many of
+    its sides were observed as board edges (4: all; 3: one placed from the aspect ratio;
+    fewer: the hull's quadrilateral, a clipped estimate)."""
+
+    quad: np.ndarray
+    sides: int
+
+
+def largest_component(binary: np.ndarray) -> np.ndarray | None:
+    """The largest region of a bool image (by the area inside its outer contour, holes
+    included: a board with an occluder's hole is still the board), as a bool mask that keeps
+    its holes; None when the image is empty.
+
+    Found through the outer contours rather than connectedComponentsWithStats, which costs
+    ~10x more on a photo-sized image.
+    """
+    b = binary.astype(np.uint8)
+    contours, _ = cv2.findContours(b, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    largest = max(contours, key=cv2.contourArea)
+    x, y, w, h = cv2.boundingRect(largest)
+    region = np.zeros_like(b)
+    cv2.drawContours(region[y:y + h, x:x + w], [largest - np.array([x, y])], -1, 1, cv2.FILLED)
+    region[y:y + h, x:x + w] &= b[y:y + h, x:x + w]
+    return region.astype(bool)
+
+
+def order_clockwise(quad: np.ndarray) -> np.ndarray:
+    """The same four corners clockwise on screen, starting at the one with the smallest x + y."""
+    q = np.asarray(quad, np.float32).reshape(4, 2)
+    centre = q.mean(axis=0)
+    angles = np.arctan2(q[:, 1] - centre[1], q[:, 0] - centre[0])  # y down: increasing = clockwise
+    q = q[np.argsort(angles)]
+    return np.roll(q, -int(np.argmin(q.sum(axis=1))), axis=0)
+
+
+def fit_outline(component: np.ndarray, aspect: float | None = None) -> OutlineFit | None:
+    """Fit the board's outline quadrilateral to a bool component mask (see the module doc).
+
+    `aspect` = the board's width / height (the pattern outline's), used only to place a side
+    that lies wholly out of frame. Returns None for a component too small to have a shape.
+    """
+    h, w = component.shape
+    contours, _ = cv2.findContours(component.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return None
+    contour = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float32)
+    hull = cv2.convexHull(contour).reshape(-1, 2)
+    if len(hull) < 3 or cv2.contourArea(hull) < 4:
+        return None
+    edge_points = contour[~_on_border(contour, w, h)]
+    sides = _board_sides(hull, w, h)
+    if len(sides) >= 3:
+        lines = [_refine_line(a, b, edge_points) for a, b in sides]
+        if len(sides) == 4:
+            quad = _intersect_cycle(lines)
+        else:
+            quad = _complete_three_sides(lines, sides, contour, aspect)
+        if quad is not None and _plausible(quad, hull):
+            return OutlineFit(order_clockwise(quad), len(sides))
+    return OutlineFit(order_clockwise(_hull_quad(hull)), min(len(sides), 2))
+
+
+def _on_border(points: np.ndarray, w: int, h: int, margin: float = BORDER_MARGIN) -> np.ndarray:
+    x, y = points[:, 0], points[:, 1]
+    return (x <= margin) | (y <= margin) | (x >= w - 1 - margin) | (y >= h - 1 - margin)
+
+
+def _board_sides(hull: np.ndarray, w: int, h: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The hull's board edges as at most 4 sides in order (frame edges left out).
+
+    Frame edges are found on the hull itself, before simplifying: simplification would
+    otherwise blend a frame cut into a neighbouring side. Each run of board edges between two
+    frame edges is simplified on its own, and nearly collinear pieces are merged.
+    """
+    pts = hull.astype(np.float64)
+    n = len(pts)
+    perimeter = cv2.arcLength(hull.astype(np.float32), True)
+    frame = [_is_frame_edge(pts[i], pts[(i + 1) % n], w, h, perimeter) for i in range(n)]
+    if all(frame):
+        return []
+    # Walk from just after a frame edge (if any) so that no run wraps around.
+    start = next((i + 1 for i in range(n) if frame[i]), 0)
+    runs: list[list[np.ndarray]] = []
+    current: list[np.ndarray] = []
+    for k in range(n):
+        i = (start + k) % n
+        if frame[i]:
+            if current:
+                runs.append(current)
+            current = []
+            continue
+        if not current:
+            current.append(pts[i])
+        current.append(pts[(i + 1) % n])
+    if current:
+        runs.append(current)
+    closed = not any(frame)
+    sides: list[list[np.ndarray]] = []
+    for run in runs:
+        poly = np.array(run, np.float32).reshape(-1, 1, 2)
+        simple = cv2.approxPolyDP(poly, 0.015 * perimeter, closed).reshape(-1, 2).astype(np.float64)
+        vertices = list(simple) + ([simple[0]] if closed else [])
+        run_sides: list[list[np.ndarray]] = []
+        for a, b in zip(vertices[:-1], vertices[1:]):
+            if run_sides and _angle_between(run_sides[-1][1] - run_sides[-1][0], b - a) < MERGE_ANGLE_DEG:
+                run_sides[-1][1] = b  # one side split by the simplification (or a slight curve)
+            else:
+                run_sides.append([a, b])
+        if closed and len(run_sides) > 1 and \
+                _angle_between(run_sides[-1][1] - run_sides[-1][0], run_sides[0][1] - run_sides[0][0]) < MERGE_ANGLE_DEG:
+            run_sides[0][0] = run_sides.pop()[0]
+        sides.extend(run_sides)
+    if len(sides) > 4:  # short edges where an occluder or a rounded corner cut the hull
+        keep = sorted(np.argsort([-np.linalg.norm(b - a) for a, b in sides])[:4])
+        sides = [sides[i] for i in keep]
+    return [(a, b) for a, b in sides]
+
+
+def _is_frame_edge(a: np.ndarray, b: np.ndarray, w: int, h: int, perimeter: float) -> bool:
+    """A hull edge along the frame: both ends on the same image border, or on two borders
+    with the edge too short to be a board side (the hull cutting across a frame corner)."""
+    if _on_same_border(a, b, w, h):
+        return True
+    ends = _on_border(np.array([a, b]), w, h)
+    return bool(ends.all() and np.linalg.norm(b - a) < 0.02 * perimeter)
+
+
+def _on_same_border(a: np.ndarray, b: np.ndarray, w: int, h: int) -> bool:
+    m = BORDER_MARGIN
+    return bool((a[0] <= m and b[0] <= m) or (a[1] <= m and b[1] <= m)
+                or (a[0] >= w - 1 - m and b[0] >= w - 1 - m) or (a[1] >= h - 1 - m and b[1] >= h - 1 - m))
+
+
+def _angle_between(u: np.ndarray, v: np.ndarray) -> float:
+    cos = abs(float(np.dot(u, v))) / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-12)
+    return float(np.degrees(np.arccos(min(1.0, cos))))
+
+
+def _refine_line(a: np.ndarray, b: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A robust line (point, unit direction) through the contour points near segment a-b.
+
+    Points are taken within a band around the segment (a few % of its length), away from its
+    ends (where the neighbouring side's points would pull it), so bites and blobs are ignored.
+    """
+    d = b - a
+    length = float(np.linalg.norm(d))
+    u = d / max(length, 1e-9)
+    n = np.array([-u[1], u[0]])
+    rel = points - a
+    along, across = rel @ u, rel @ n
+    band = max(2.0, 0.04 * length)
+    near = (np.abs(across) <= band) & (along >= 0.1 * length) & (along <= 0.9 * length)
+    if near.sum() < 5:
+        return a, u
+    vx, vy, x0, y0 = cv2.fitLine(points[near].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+    return np.array([x0, y0], np.float64), np.array([vx, vy], np.float64)
+
+
+def _intersect(l1: tuple[np.ndarray, np.ndarray], l2: tuple[np.ndarray, np.ndarray]) -> np.ndarray | None:
+    (p, u), (q, v) = l1, l2
+    denom = u[0] * v[1] - u[1] * v[0]
+    if abs(denom) < 1e-6:  # parallel sides: no corner
+        return None
+    t = ((q[0] - p[0]) * v[1] - (q[1] - p[1]) * v[0]) / denom
+    return p + t * u
+
+
+def _intersect_cycle(lines: list) -> np.ndarray | None:
+    corners = [_intersect(lines[i - 1], lines[i]) for i in range(len(lines))]
+    if any(c is None for c in corners):
+        return None
+    return np.array(corners, np.float32)
+
+
+def _complete_three_sides(lines: list, sides: list, contour: np.ndarray,
+                          aspect: float | None) -> np.ndarray | None:
+    """Three consecutive sides seen, the fourth out of frame: place it parallel to the middle
+    side (an affine estimate) at the distance the board's aspect ratio implies, and never
+    closer than the visible part of the board reaches."""
+    first, middle, last = lines
+    p, q = _intersect(first, middle), _intersect(middle, last)
+    if p is None or q is None:
+        return None
+    # Directions along the first and last sides, pointing away from the middle side.
+    u = _away(first[1], p, sides[0])
+    reach = float(np.max((contour - p) @ u))  # how far the visible board extends that way
+    middle_len = float(np.linalg.norm(q - p))
+    ratios = [aspect, 1 / aspect] if aspect else []
+    lengths = sorted(middle_len * r for r in ratios if middle_len * r >= 0.95 * reach)
+    length = lengths[0] if lengths else reach
+    far_first = p + length * u
+    far_last = _intersect((far_first, middle[1]), last)
+    if far_last is None:
+        return None
+    return np.array([p, q, far_last, far_first], np.float32)
+
+
+def _away(direction: np.ndarray, corner: np.ndarray, side: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """`direction` signed to point from `corner` towards the far end of `side`."""
+    a, b = side
+    far = a if np.linalg.norm(a - corner) > np.linalg.norm(b - corner) else b
+    return direction if np.dot(far - corner, direction) >= 0 else -direction
+
+
+def _plausible(quad: np.ndarray, hull: np.ndarray) -> bool:
+    """Convex, and not absurdly larger than what was seen (nearly parallel sides meeting far
+    away): at most 4× the hull's area."""
+    if not cv2.isContourConvex(quad.reshape(-1, 1, 2).astype(np.float32)):
+        return False
+    return abs(cv2.contourArea(quad)) <= 4 * cv2.contourArea(hull) + 1
+
+
+def _hull_quad(hull: np.ndarray) -> np.ndarray:
+    """The best 4-vertex simplification of the hull, else its minimum-area rectangle."""
+    perimeter = cv2.arcLength(hull, True)
+    for frac in (0.01, 0.02, 0.04, 0.06, 0.1):
+        poly = cv2.approxPolyDP(hull.reshape(-1, 1, 2), frac * perimeter, True)
+        if len(poly) == 4:
+            return poly.reshape(4, 2).astype(np.float32)
+        if len(poly) < 4:
+            break
+    return cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float32)
+
+
+def quad_iou(component: np.ndarray, quad: np.ndarray) -> float:
+    """Intersection over union of a component and the quadrilateral clipped to the frame: how
+    board-shaped the component is (a board cut by the frame still scores 1)."""
+    h, w = component.shape
+    # Only the window holding both matters (cheap on a large photo with a small board).
+    ys, xs = np.nonzero(component.any(axis=1))[0], np.nonzero(component.any(axis=0))[0]
+    x0 = int(max(0, min(xs.min() if len(xs) else w, np.floor(quad[:, 0].min()))))
+    y0 = int(max(0, min(ys.min() if len(ys) else h, np.floor(quad[:, 1].min()))))
+    x1 = int(min(w, max(xs.max() + 1 if len(xs) else 0, np.ceil(quad[:, 0].max()) + 1)))
+    y1 = int(min(h, max(ys.max() + 1 if len(ys) else 0, np.ceil(quad[:, 1].max()) + 1)))
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    filled = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    corners = np.round((quad - np.array([x0, y0])) * 16).astype(np.int32)
+    cv2.fillConvexPoly(filled, corners, 1, lineType=cv2.LINE_8, shift=4)
+    filled = filled.astype(bool)
+    window = component[y0:y1, x0:x1]
+    union = np.count_nonzero(filled | window)
+    return float(np.count_nonzero(filled & window)) / union if union else 0.0
+
+
+def orient_to_pattern(quad: np.ndarray, pattern_outline: np.ndarray) -> np.ndarray:
+    """Reorder a clockwise quad so that its first side matches the pattern's first side in
+    length class (a 10x7 board seen rotated by 90° keeps its long side long), starting from
+    the most top-left of the two candidates."""
+    q = order_clockwise(quad)
+    pattern_ratio = outline_aspect(pattern_outline)
+    if abs(np.log(pattern_ratio)) < np.log(1.1):  # square-ish: no length class to keep
+        return q
+    if (outline_aspect(q) > 1) != (pattern_ratio > 1):
+        candidates = [np.roll(q, -1, axis=0), np.roll(q, -3, axis=0)]
+        q = min(candidates, key=lambda c: float(c[0].sum()))
+    return q
+
+
+def outline_aspect(quad: np.ndarray) -> float:
+    """Width / height of a quad ordered clockwise from top-left (mean of opposite sides)."""
+    q = np.asarray(quad, np.float64)
+    side = np.linalg.norm(np.roll(q, -1, axis=0) - q, axis=1)
+    return float((side[0] + side[2]) / (side[1] + side[3]))
+
+
+def homography(pattern_outline: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """The 3×3 homography mapping the pattern sheet's outline corners onto `quad`."""
+    return cv2.getPerspectiveTransform(np.asarray(pattern_outline, np.float32),
+                                       np.asarray(quad, np.float32)).astype(np.float64)
+
+
+def project(h: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a homography to K×2 points."""
+    pts = np.asarray(points, np.float64).reshape(-1, 1, 2)
+    return cv2.perspectiveTransform(pts, np.asarray(h, np.float64)).reshape(-1, 2)
+
+
+def blob_centres(binary: np.ndarray, max_area: float | None = None) -> np.ndarray:
+    """Centres (K×2) of the blobs of a bool image (their outer contours' centroids), blobs
+    larger than `max_area` pixels left out. Contours, not connectedComponentsWithStats: ~10x
+    cheaper on a photo-sized map, and holes do not matter for small blobs."""
+    contours, _ = cv2.findContours(binary.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    centres = []
+    for c in contours:
+        m = cv2.moments(c)
+        if max_area is not None and m["m00"] > max_area:
+            continue
+        if m["m00"] > 0:
+            centres.append((m["m10"] / m["m00"], m["m01"] / m["m00"]))
+        else:  # a blob one pixel wide has a contour of no area
+            centres.append(tuple(c.reshape(-1, 2).mean(axis=0)))
+    return np.array(centres, np.float64).reshape(-1, 2)
+
+
+def refine_homography(h: np.ndarray, pattern_points: np.ndarray, photo_points: np.ndarray,
+                      min_matches: int = 8) -> np.ndarray:
+    """Refine `h` with point features (e.g. chessboard corner blobs) seen in the photo.
+
+    Each pattern point is projected with `h` and paired with the nearest photo point within a
+    third of the projected points' typical spacing; a RANSAC homography over the pairs replaces
+    `h` when at least `min_matches` pairs agree. Unmatched or ambiguous points are ignored.
+    """
+    if len(pattern_points) < min_matches or len(photo_points) < min_matches:
+        return h
+    for _ in range(2):  # a second round re-pairs with the improved estimate
+        projected = project(h, pattern_points)
+        spacing = _typical_spacing(projected)
+        d = np.linalg.norm(projected[:, None, :] - photo_points[None, :, :], axis=2)
+        nearest = d.argmin(axis=1)
+        ok = d[np.arange(len(projected)), nearest] < spacing / 3
+        if ok.sum() < min_matches:
+            return h
+        src, dst = pattern_points[ok].astype(np.float32), photo_points[nearest[ok]].astype(np.float32)
+        refined, inliers = cv2.findHomography(src, dst, cv2.RANSAC, max(1.0, spacing / 6))
+        if refined is None or int(inliers.sum()) < min_matches:
+            return h
+        h = refined / refined[2, 2]
+    return h
+
+
+def _typical_spacing(points: np.ndarray) -> float:
+    d = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=2)
+    np.fill_diagonal(d, np.inf)
+    return float(np.median(d.min(axis=1)))
+
+
+def rectify(rgb: np.ndarray, h: np.ndarray, sheet_size: tuple[int, int]) -> np.ndarray:
+    """The photo warped to the pattern sheet (front-on view); `sheet_size` = (width, height)."""
+    return cv2.warpPerspective(rgb, np.asarray(h, np.float64), sheet_size,
+                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))

@@ -1,0 +1,346 @@
+"""Run a trained network on photos of any size and decide whether the board is there.
+
+`Predictor(run_or_model).predict(rgb)` -> `Prediction`: a probability map per mask at the
+photo's exact size, plus a verdict (`detected`, `score`), the outline quadrilateral and the
+homography pattern sheet -> photo (see geometry.py).
+
+The network runs fully convolutionally at a working resolution: the photo is resized so its
+long side is `size` (the training size unless told otherwise, rounded up to the network's
+stride) and its short side is padded by reflection up to a multiple of the stride; the padding
+is cropped off the output, which is then resized bilinearly to the photo's size.
+
+Why a detection rule and not just "any mask pixel": a weak model fires on trees and other
+bounded textured regions. A board is one large, confident, quadrilateral region, so
+`detected` requires all three (`DetectionRule`).
+"""
+from __future__ import annotations
+
+import functools
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import SegmentyError, UsageError
+from ..patterns import Pattern, load_pattern
+from ..train.checkpoint import LoadedModel, load_model
+from . import geometry as geo
+from .onnx import OnnxModel
+
+# Outline fitting runs on the `mask` map at most this large (long side): enough for sub-pixel
+# lines after the network's much coarser working resolution, and bounded cost on 12 MP photos.
+ANALYSIS_MAX_SIDE = 1024
+# Pattern masks whose blobs are at most this share of the sheet are point features (chessboard
+# corners, circles) that can refine the homography.
+FEATURE_MAX_AREA = 0.01
+
+
+@dataclass(frozen=True)
+class DetectionRule:
+    """When the `mask` region counts as a board (all must hold); defaults to be tuned on real
+    photos.
+
+    min_area:        the largest connected region of probability > threshold covers at least
+                     this share of the photo (0.01 = 1%).
+    min_confidence:  its mean probability is at least this (a board is predicted confidently;
+                     foliage tends to give 0.5-0.8).
+    min_fill:        intersection over union of the region with its fitted quadrilateral
+                     (clipped to the frame) is at least this: the region is board-shaped.
+    suppress:        zero the masks outside the board's region when detected, and everywhere
+                     when not, so that a photo without a board gives (almost) empty masks and
+                     the masks agree with `detected`. Turn off to see what the network really
+                     outputs (training snapshots, diagnosing false positives).
+    """
+
+    min_area: float = 0.01
+    min_confidence: float = 0.75
+    min_fill: float = 0.8
+    suppress: bool = True
+
+
+@dataclass
+class Prediction:
+    """What one photo holds. Outline and homography are None unless `detected`.
+
+    masks:            name -> H×W float32 probability in [0, 1], at the photo's exact size.
+    outline:          4×2 float32, the board's corners in photo pixels, clockwise from the
+                      top-left (may lie outside the photo when the board is cut by the frame).
+    homography:       3×3 float64 mapping pattern sheet pixels to photo pixels.
+    detected:         the `mask` region passed the DetectionRule.
+    score:            confidence in [0, 1]: mean_confidence × fill × min(1, area / min_area).
+    area_fraction:    the largest `mask` region's share of the photo.
+    mean_confidence:  mean probability inside that region.
+    fill:             IoU of that region with its fitted quadrilateral (clipped to the frame).
+    ms:               wall time for this photo (pre-processing, network, geometry).
+    """
+
+    masks: dict[str, np.ndarray]
+    outline: np.ndarray | None
+    homography: np.ndarray | None
+    detected: bool
+    score: float
+    area_fraction: float = 0.0
+    mean_confidence: float = 0.0
+    fill: float = 0.0
+    ms: float = 0.0
+
+    def summary(self) -> dict:
+        """Everything but the masks, as plain JSON-able values."""
+        return {
+            "detected": self.detected, "score": round(self.score, 4),
+            "area_fraction": round(self.area_fraction, 5),
+            "mean_confidence": round(self.mean_confidence, 4), "fill": round(self.fill, 4),
+            "outline": None if self.outline is None else np.round(self.outline, 2).tolist(),
+            "homography": None if self.homography is None else self.homography.tolist(),
+            "ms": round(self.ms, 2),
+        }
+
+
+class _TorchModel:
+    """A LoadedModel behind the same small interface as OnnxModel (probabilities out)."""
+
+    def __init__(self, loaded: LoadedModel, device):
+        self.loaded = loaded
+        self.device = device
+        self.mask_names, self.pattern_spec = loaded.mask_names, loaded.pattern_spec
+        self.size, self.stride, self.model_name = loaded.size, loaded.stride, loaded.model_name
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        model = self.loaded.model
+        was_training = model.training  # the training loop may hand in its live model
+        model.eval()
+        try:
+            with torch.inference_mode():
+                x = torch.from_numpy(batch).to(self.device)
+                return torch.sigmoid(model(x)).float().cpu().numpy()
+        finally:
+            model.train(was_training)
+
+
+def resolve_device(device: str = "auto"):
+    """'auto' (a CUDA GPU when there is one), 'cpu', 'cuda', 'cuda:N' -> a torch.device."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UsageError(f"--device {device}: not a device (valid: auto, cpu, cuda, cuda:N)") from None
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: no CUDA GPU is available (use cpu or auto)")
+    return d
+
+
+@functools.lru_cache(maxsize=8)
+def _pattern_geometry(spec: str) -> tuple[Pattern, np.ndarray] | None:
+    """The pattern (for its outline and sheet size) and its point features, built once."""
+    try:
+        pattern = load_pattern(spec)
+    except SegmentyError as exc:
+        warnings.warn(f"pattern '{spec}' of the model cannot be built ({exc}); "
+                      "predicting masks without outline homography")
+        return None
+    sheet_area = pattern.image.shape[0] * pattern.image.shape[1]
+    features = [geo.blob_centres(m, FEATURE_MAX_AREA * sheet_area)
+                for name, m in pattern.masks.items() if name != "mask"]
+    return pattern, np.concatenate(features) if features else np.zeros((0, 2))
+
+
+class Predictor:
+    """A trained model ready to predict photos.
+
+    run_or_model: a run folder, a .pt checkpoint, a .onnx file from `segmenty export` (run by
+                  onnxruntime on the CPU), an already loaded LoadedModel (used where it is) or
+                  OnnxModel (e.g. with its own thread count).
+    device:       'auto', 'cpu', 'cuda', 'cuda:N' (PyTorch models only).
+    size:         working resolution, the long side in pixels (default: the training size),
+                  rounded up to a multiple of the network's stride.
+    threshold:    probability above which a pixel belongs to a mask region.
+    rule:         the DetectionRule.
+    """
+
+    def __init__(self, run_or_model: str | os.PathLike | LoadedModel | OnnxModel, device: str = "auto",
+                 size: int | None = None, threshold: float = 0.5, rule: DetectionRule | None = None):
+        if isinstance(run_or_model, LoadedModel):
+            self.backend = _TorchModel(run_or_model, _model_device(run_or_model))
+        elif isinstance(run_or_model, OnnxModel):
+            self.backend = run_or_model
+        elif Path(run_or_model).suffix.lower() == ".onnx":
+            self.backend = OnnxModel(run_or_model)
+        else:
+            d = resolve_device(device)
+            self.backend = _TorchModel(load_model(run_or_model, d), d)
+        if size is not None and (not isinstance(size, (int, np.integer)) or size <= 0):
+            raise UsageError(f"--size {size}: must be a positive whole number of pixels")
+        if not 0 < threshold < 1:
+            raise UsageError(f"--threshold {threshold}: must be between 0 and 1 (exclusive)")
+        stride = self.backend.stride
+        self.size = -(-int(size or self.backend.size) // stride) * stride
+        self.threshold = float(threshold)
+        self.rule = rule or DetectionRule()
+        self.mask_names: list[str] = list(self.backend.mask_names)
+
+    @property
+    def pattern(self) -> Pattern | None:
+        geometry = _pattern_geometry(self.backend.pattern_spec) if self.backend.pattern_spec else None
+        return geometry[0] if geometry else None
+
+    def predict(self, rgb: np.ndarray) -> Prediction:
+        """Masks, verdict and geometry for one RGB uint8 H×W×3 photo."""
+        return self.predict_batch([rgb])[0]
+
+    def predict_batch(self, images: list[np.ndarray]) -> list[Prediction]:
+        """Like `predict` for several photos; those with the same working shape share one
+        network call (the results equal one-by-one prediction)."""
+        start = time.perf_counter()
+        prepared = [self._prepare(rgb) for rgb in images]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, (x, _) in enumerate(prepared):
+            groups.setdefault(x.shape[1:], []).append(i)
+        probs: list[np.ndarray | None] = [None] * len(images)
+        for indices in groups.values():
+            out = self.backend.run(np.stack([prepared[i][0] for i in indices]))
+            for i, p in zip(indices, out):
+                h, w = prepared[i][1]
+                probs[i] = p[:, :h, :w]  # the padding cropped off
+        shared = (time.perf_counter() - start) * 1000 / max(1, len(images))
+        results = []
+        for rgb, p in zip(images, probs):
+            t = time.perf_counter()
+            result = self._finish(p, rgb.shape[:2])
+            result.ms = shared + (time.perf_counter() - t) * 1000
+            results.append(result)
+        return results
+
+    def rectify(self, rgb: np.ndarray, prediction: Prediction) -> np.ndarray | None:
+        """The photo warped to the pattern sheet (front-on view), or None without a homography."""
+        pattern = self.pattern
+        if prediction.homography is None or pattern is None:
+            return None
+        h, w = pattern.image.shape[:2]
+        return geo.rectify(rgb, prediction.homography, (w, h))
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """Resize (long side = size), pad to the stride -> 3×H'×W' float32, and the unpadded size."""
+        if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3):
+            raise ValueError("Predictor expects an RGB uint8 H×W×3 array (use segmenty.io.read_image)")
+        h, w = rgb.shape[:2]
+        scale = self.size / max(h, w)
+        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+        # INTER_AREA averages when shrinking (no aliasing on fine checkers); linear when growing.
+        resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        stride = self.backend.stride
+        ph, pw = -nh % stride, -nw % stride
+        if ph or pw:
+            # Reflection keeps image statistics at the border (the network never saw a flat
+            # band in training); a pad wider than the image can only be replicated.
+            border = cv2.BORDER_REFLECT_101 if ph < nh and pw < nw else cv2.BORDER_REPLICATE
+            resized = cv2.copyMakeBorder(resized, 0, ph, 0, pw, border)
+        x = resized.transpose(2, 0, 1).astype(np.float32) / 255.0
+        return x, (nh, nw)
+
+    def _finish(self, probs: np.ndarray, shape: tuple[int, int]) -> Prediction:
+        """Working-resolution probabilities M×h×w -> a Prediction at the photo's size."""
+        h, w = shape
+        full = _resize_maps(probs, (w, h))
+        masks = dict(zip(self.mask_names, full))
+        # The geometry's own resolution: the photo's, capped (see ANALYSIS_MAX_SIDE). Shared
+        # with `masks` otherwise: suppression clears those only after the geometry is done.
+        k = min(1.0, ANALYSIS_MAX_SIDE / max(h, w))
+        analysis = full if k == 1.0 else _resize_maps(probs, (max(1, round(w * k)), max(1, round(h * k))))
+        ah, aw = analysis[0].shape
+        to_photo = (w / aw, h / ah)
+        board = analysis[0]
+        component = geo.largest_component(board > self.threshold)
+        if component is None:
+            result = Prediction(masks, None, None, False, 0.0)
+            return self._suppress(result, None)
+        area = float(np.count_nonzero(component)) / component.size
+        confidence = float(board[component].mean())
+        geometry = _pattern_geometry(self.backend.pattern_spec) if self.backend.pattern_spec else None
+        aspect = geo.outline_aspect(geometry[0].outline) if geometry else None
+        fit = geo.fit_outline(component, aspect)
+        fill = geo.quad_iou(component, fit.quad) if fit else 0.0
+        rule = self.rule
+        detected = bool(fit is not None and area >= rule.min_area and confidence >= rule.min_confidence
+                        and fill >= rule.min_fill)
+        score = confidence * fill * min(1.0, area / rule.min_area)
+        result = Prediction(masks, None, None, detected, float(score), area, confidence, fill)
+        if detected:
+            outline = _scale_points(fit.quad, to_photo)
+            if geometry:
+                pattern, features = geometry
+                outline = geo.orient_to_pattern(outline, pattern.outline)
+                result.homography = self._homography(pattern, features, outline, analysis, to_photo)
+            result.outline = outline.astype(np.float32)
+        return self._suppress(result, (component, fit) if detected else None)
+
+    def _homography(self, pattern: Pattern, features: np.ndarray, outline: np.ndarray,
+                    analysis: list[np.ndarray], to_photo: tuple[float, float]) -> np.ndarray:
+        """From the outline, refined with the other masks' blobs where the pattern has points."""
+        hom = geo.homography(pattern.outline, outline)
+        if len(features) and len(analysis) > 1:
+            blobs = np.concatenate([geo.blob_centres(m > self.threshold) for m in analysis[1:]])
+            if len(blobs):
+                refined = geo.refine_homography(hom, features, _scale_points(blobs, to_photo))
+                # Trust the features to correct the outline, not to replace it: a refinement
+                # that moves a corner by over a quarter of the board matched the wrong blobs.
+                moved = np.abs(geo.project(refined, pattern.outline) - outline).max()
+                if moved < 0.25 * np.sqrt(abs(cv2.contourArea(outline.astype(np.float32)))):
+                    hom = refined
+        return hom
+
+    def _suppress(self, result: Prediction, board: tuple | None) -> Prediction:
+        """Zero the masks outside the board's region (everywhere when there is no board)."""
+        if not self.rule.suppress:
+            return result
+        if board is None:
+            for m in result.masks.values():
+                m[:] = 0.0
+            return result
+        component, fit = board
+        support = component.astype(np.uint8)
+        cv2.fillConvexPoly(support, np.round(fit.quad * 16).astype(np.int32), 1, shift=4)
+        # Keep the soft edge the bilinear upsampling spreads over about two working pixels.
+        h, w = next(iter(result.masks.values())).shape
+        radius = math.ceil(2 * max(h, w) / self.size * support.shape[1] / w) + 1
+        support = cv2.dilate(support, np.ones((2 * radius + 1,) * 2, np.uint8))  # square: separable, fast
+        if support.shape != (h, w):
+            support = cv2.resize(support, (w, h), interpolation=cv2.INTER_NEAREST)
+        keep = support.astype(bool)
+        for m in result.masks.values():
+            m[~keep] = 0.0
+        return result
+
+
+def _model_device(loaded: LoadedModel):
+    try:
+        return next(loaded.model.parameters()).device
+    except StopIteration:
+        return resolve_device("cpu")
+
+
+def _resize_maps(probs: np.ndarray, size: tuple[int, int]) -> list[np.ndarray]:
+    """M×h×w -> M maps of H×W float32 in [0, 1] (bilinear; `size` = (W, H)).
+
+    One map at a time: each result is contiguous, with no H×W×M transpose to copy."""
+    probs = np.clip(probs, 0.0, 1.0)  # bilinear weights are convex: the output stays in range
+    if probs.shape[:0:-1] == size:
+        return [np.array(p, np.float32) for p in probs]
+    return [cv2.resize(p.astype(np.float32, copy=False), size, interpolation=cv2.INTER_LINEAR) for p in probs]
+
+
+def _scale_points(points: np.ndarray, factor: tuple[float, float]) -> np.ndarray:
+    """Pixel coordinates from one resolution to another (pixel centres at integers)."""
+    return (np.asarray(points, np.float64) + 0.5) * np.array(factor) - 0.5
+

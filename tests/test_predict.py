@@ -1,0 +1,231 @@
+"""Prediction end to end with a tiny untrained model (files, sizes, errors, ONNX parity) and
+with a stand-in network whose masks are known (detection, outline, homography)."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import segmenty
+from segmenty.cli import main
+from segmenty.errors import UsageError
+from segmenty.models import build_model
+from segmenty.predict import DetectionRule, Predictor, draw_overlay
+from segmenty.predict import geometry as geo
+from segmenty.train.checkpoint import load_model, save_checkpoint
+
+PATTERN = "chessboard:10x7"
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    pattern = segmenty.load_pattern(PATTERN)
+    torch.manual_seed(0)
+    model = build_model("unet-s", len(pattern.mask_names))
+    path = tmp_path_factory.mktemp("run") / "model.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "model_name": "unet-s",
+                           "mask_names": pattern.mask_names, "pattern": pattern.spec, "size": 64,
+                           "config": {}, "step": 0})
+    return path
+
+
+@pytest.fixture(scope="module")
+def onnx_file(checkpoint, tmp_path_factory):
+    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    assert main(["export", str(checkpoint), "--onnx", str(path)]) == 0
+    return path
+
+
+def rgb_noise(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+# name -> (writes the file into a folder, expected output width x height)
+def _save(name, im, **kw):
+    def write(folder):
+        im.save(folder / name, **kw)
+    return write
+
+
+def _exif_rotated(folder):
+    im = Image.fromarray(rgb_noise(50, 90))  # stored 90x50, displayed rotated: 50x90
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    im.save(folder / "exif6.jpg", exif=exif)
+
+
+INPUTS = {
+    "odd": (_save("odd.jpg", Image.fromarray(rgb_noise(77, 101))), (101, 77)),
+    "portrait": (_save("portrait.png", Image.fromarray(rgb_noise(130, 60))), (60, 130)),
+    "gray": (_save("gray.png", Image.fromarray(rgb_noise(40, 70)[..., 0])), (70, 40)),
+    "rgba": (_save("rgba.png", Image.fromarray(np.dstack([rgb_noise(33, 45), rgb_noise(33, 45)[..., :1]]))), (45, 33)),
+    "palette": (_save("palette.png", Image.fromarray(rgb_noise(30, 20)).convert("P")), (20, 30)),
+    "deep": (_save("deep.png", Image.fromarray(rgb_noise(25, 35)[..., 0].astype(np.uint16) * 257)), (35, 25)),
+    "exif6": (_exif_rotated, (50, 90)),
+}
+
+
+def test_cli_writes_every_mask_at_the_photos_exact_size(checkpoint, tmp_path):
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir()
+    for write, _ in INPUTS.values():
+        write(photos)
+    assert main(["predict", str(checkpoint), str(photos), "--out", str(out), "--rectify"]) == 0
+    for stem, (_, (w, h)) in INPUTS.items():
+        for suffix in ("mask.png", "corners.png", "overlay.jpg"):
+            with Image.open(out / f"{stem}_{suffix}") as im:
+                assert im.size == (w, h), (stem, suffix)
+                assert im.mode == ("L" if suffix.endswith("png") else "RGB")
+    report = json.loads((out / "predictions.json").read_text())
+    assert report["mask_names"] == ["mask", "corners"] and report["failed"] == []
+    assert report["size"] == 64  # the training size, a multiple of unet-s's stride 32
+    by_stem = {p["stem"]: p for p in report["photos"]}
+    assert set(by_stem) == set(INPUTS)
+    for record in by_stem.values():
+        assert {"file", "detected", "score", "area_fraction", "mean_confidence", "outline",
+                "homography", "ms", "width", "height"} <= set(record)
+        assert 0 <= record["score"] <= 1 and record["ms"] > 0
+    assert (by_stem["exif6"]["width"], by_stem["exif6"]["height"]) == (50, 90)
+    assert not list(out.glob(".*.tmp*"))  # atomic writes leave no temporary files
+
+
+def test_unreadable_photo_is_reported_and_the_others_written(checkpoint, tmp_path, capsys):
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir()
+    Image.fromarray(rgb_noise(40, 50)).save(photos / "a.png")
+    (photos / "broken.jpg").write_bytes(b"not an image at all")
+    Image.fromarray(rgb_noise(40, 50)).save(photos / "c.png")
+    assert main(["predict", str(checkpoint), str(photos), "--out", str(out)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "broken.jpg" in lines[0]
+    assert (out / "a_mask.png").exists() and (out / "c_mask.png").exists()
+    report = json.loads((out / "predictions.json").read_text())
+    assert [p["stem"] for p in report["photos"]] == ["a", "c"] and len(report["failed"]) == 1
+
+
+def test_same_stem_in_two_folders_does_not_overwrite(checkpoint, tmp_path):
+    for sub in ("one", "two"):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(rgb_noise(20, 30)).save(tmp_path / sub / "x.png")
+    out = tmp_path / "out"
+    assert main(["predict", str(checkpoint), str(tmp_path / "one"), str(tmp_path / "two"),
+                 "--out", str(out)]) == 0
+    assert (out / "x_mask.png").exists() and (out / "x-2_mask.png").exists()
+
+
+@pytest.mark.parametrize("option", [["--size", "0"], ["--size", "-5"], ["--threshold", "2"]])
+def test_bad_options_are_usage_errors(checkpoint, tmp_path, option, capsys):
+    Image.fromarray(rgb_noise(20, 30)).save(tmp_path / "x.png")
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(checkpoint), str(tmp_path / "x.png"), "--out", str(tmp_path / "o"), *option])
+    assert exc.value.code == 2 and option[0] in capsys.readouterr().err
+
+
+def test_size_rounds_up_to_the_stride(checkpoint):
+    assert Predictor(checkpoint, size=70).size == 96
+
+
+def test_onnx_masks_match_pytorch(checkpoint, onnx_file, tmp_path):
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(onnx_file)).metadata_props}
+    assert json.loads(meta["mask_names"]) == ["mask", "corners"]
+    assert meta["pattern"] == "chessboard:10x7:25" and meta["size"] == "64" and meta["stride"] == "32"
+    raw = DetectionRule(suppress=False)
+    torch_pred, onnx_pred = Predictor(checkpoint, rule=raw), Predictor(onnx_file, rule=raw)
+    assert onnx_pred.mask_names == torch_pred.mask_names and onnx_pred.size == torch_pred.size
+    for shape in [(77, 101), (130, 60)]:
+        rgb = rgb_noise(*shape, seed=3)
+        a, b = torch_pred.predict(rgb), onnx_pred.predict(rgb)
+        for name in a.masks:
+            assert a.masks[name].shape == shape
+            assert np.abs(a.masks[name] - b.masks[name]).max() < 1e-4
+    # and the CLI runs the exported file
+    Image.fromarray(rgb_noise(40, 50)).save(tmp_path / "p.png")
+    assert main(["predict", str(onnx_file), str(tmp_path / "p.png"), "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "p_corners.png").exists()
+
+
+def test_batch_equals_one_by_one_and_training_mode_is_restored(checkpoint):
+    loaded = load_model(checkpoint)
+    loaded.model.train()  # as the training loop would hand it in
+    predictor = Predictor(loaded, rule=DetectionRule(suppress=False))
+    images = [rgb_noise(50, 70, 1), rgb_noise(70, 50, 2), rgb_noise(50, 70, 3)]
+    batch = predictor.predict_batch(images)
+    for rgb, b in zip(images, batch):
+        assert np.allclose(predictor.predict(rgb).masks["mask"], b.masks["mask"], atol=1e-5)
+    assert loaded.model.training
+
+
+# -- detection and geometry with a stand-in network whose output is known ------------------
+
+class BrightIsBoard:
+    """A stand-in network: `mask` = the photo's brightness; other masks empty."""
+
+    mask_names, pattern_spec, size, stride, model_name = ["mask", "corners"], PATTERN, 256, 32, "fake"
+
+    def run(self, batch):
+        bright = batch.mean(axis=1, keepdims=True)
+        return np.concatenate([bright, np.zeros_like(bright)], axis=1)
+
+
+def fake_predictor(checkpoint, **kw) -> Predictor:
+    predictor = Predictor(checkpoint, size=256, **kw)
+    predictor.backend = BrightIsBoard()
+    return predictor
+
+
+def board_photo(hom, shape=(480, 640)):
+    pattern = segmenty.load_pattern(PATTERN)
+    board = cv2.warpPerspective(pattern.masks["mask"].astype(np.float32), hom, shape[::-1])
+    return np.repeat((board * 255).round().astype(np.uint8)[..., None], 3, axis=2)
+
+
+def test_board_is_detected_with_its_outline_and_homography(checkpoint):
+    pattern = segmenty.load_pattern(PATTERN)
+    truth = np.array([[150, 120], [470, 90], [500, 380], [130, 350]], np.float64)
+    hom = geo.homography(pattern.outline, truth)
+    rgb = board_photo(hom)
+    cv2.circle(rgb, (40, 440), 15, (255, 255, 255), -1)  # a bright spot away from the board
+    predictor = fake_predictor(checkpoint)
+    pred = predictor.predict(rgb)
+    assert pred.detected and pred.score > 0.8 and pred.fill > 0.95
+    # the spot is cleared (suppress), the board kept
+    assert pred.masks["mask"][440, 40] == 0.0 and pred.masks["mask"][240, 320] > 0.99
+    size = np.sqrt(cv2.contourArea(truth.astype(np.float32)))
+    assert np.abs(pred.outline - truth).max() < 0.03 * size
+    kp = pattern.keypoint_array()
+    assert np.abs(geo.project(pred.homography, kp) - geo.project(hom, kp)).max() < 0.03 * size
+    sheet = predictor.rectify(rgb, pred)
+    assert sheet.shape == pattern.image.shape
+    # Front-on, the board's mask lands where the pattern has it.
+    agree = (sheet[..., 0] > 127) == pattern.masks["mask"]
+    assert agree.mean() > 0.97
+    overlay = draw_overlay(rgb, pred, predictor.mask_names)
+    assert overlay.shape == rgb.shape and overlay.dtype == np.uint8
+
+
+def test_non_board_blobs_are_not_detected_and_masks_cleared(checkpoint):
+    rng = np.random.default_rng(4)
+    rgb = np.zeros((480, 640, 3), np.uint8)
+    centre = np.array([320.0, 240.0])
+    for _ in range(60):  # foliage-like: a random walk of discs
+        centre += rng.normal(0, 20, 2)
+        cv2.circle(rgb, tuple(int(v) for v in centre.round()), int(rng.integers(8, 25)), (255, 255, 255), -1)
+    pred = fake_predictor(checkpoint).predict(rgb)
+    assert not pred.detected and pred.outline is None and pred.homography is None
+    assert pred.area_fraction > 0.01 and pred.fill < 0.8
+    assert pred.masks["mask"].max() == 0.0
+    raw = fake_predictor(checkpoint, rule=DetectionRule(suppress=False)).predict(rgb)
+    assert raw.masks["mask"].max() > 0.9
+
+
+def test_bad_arguments_raise_usage_errors(checkpoint):
+    with pytest.raises(UsageError, match="--threshold"):
+        Predictor(checkpoint, threshold=1.0)
+    with pytest.raises(UsageError, match="--device"):
+        Predictor(checkpoint, device="tpu:zero")
