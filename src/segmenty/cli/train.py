@@ -1,5 +1,85 @@
-"""CLI for train (TODO)."""
+"""``segmenty train`` and ``segmenty models``.
+
+Options default to argparse.SUPPRESS so that only the options a user gave reach the
+configuration: on --resume the run's own settings fill in the rest. Defaults are shown in
+--help from TrainConfig itself, the one place they are declared.
+"""
+from __future__ import annotations
+
+import argparse
+
+from .common import add_command, non_negative_int, positive_float, positive_int
+
+S = argparse.SUPPRESS
 
 
 def register(sub) -> None:
-    pass
+    from ..models import DEFAULT_MODEL
+    from ..train.loop import DEFAULT_MINUTES, TrainConfig, default_threads, default_workers
+    d = TrainConfig()
+    p = add_command(sub, "train", "train a detector for a pattern on endless synthetic scenes "
+                    "(also under torchrun --nproc_per_node N)", cmd_train)
+    p.add_argument("--pattern", default=S, help=f"pattern spec, e.g. chessboard:10x7 (default: {d.pattern})")
+    p.add_argument("--backgrounds", metavar="DIR", default=S,
+                   help="folder of background photos added to the built-in ones (default: built-in only)")
+    p.add_argument("--size", type=positive_int, default=S,
+                   help=f"training scene size in pixels, a multiple of the model's stride (default: {d.size})")
+    p.add_argument("--model", default=S, help=f"model preset, see `segmenty models` (default: {DEFAULT_MODEL})")
+    p.add_argument("--batch", type=positive_int, default=S,
+                   help=f"scenes per step, per process (default: {d.batch})")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=positive_float, default=S,
+                        help=f"training-time budget; the learning rate anneals over it (default: {DEFAULT_MINUTES:g})")
+    budget.add_argument("--steps", type=positive_int, default=S,
+                        help="train for this many optimizer steps instead of --minutes (default: unset)")
+    p.add_argument("--lr", type=positive_float, default=S,
+                   help=f"peak learning rate, warm-up then cosine decay (default: {d.lr:g})")
+    p.add_argument("--loss", choices=["balanced", "bce-dice"], default=S,
+                   help=f"balanced: 50/50 MSE over positive and negative pixels (the original); "
+                   f"bce-dice: BCE + Dice on logits (default: {d.loss})")
+    p.add_argument("--out", metavar="RUN", default=S,
+                   help="run folder (default: runs/<pattern>-<model>)")
+    p.add_argument("--wild", metavar="DIR", default=S,
+                   help="folder of real photos to snapshot predictions on at every validation (default: none)")
+    p.add_argument("--resume", action="store_true", default=S,
+                   help="continue the run in --out from its last checkpoint; options not given are the run's own "
+                   "(default: off)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=S,
+                   help=f"auto: CUDA when present (bf16, channels_last), else the CPU (default: {d.device})")
+    p.add_argument("--seed", type=int, default=S, help=f"seed of training scenes and weights (default: {d.seed})")
+    p.add_argument("--workers", type=non_negative_int, default=S,
+                   help="synthesis processes per training process, 0 = synthesise in the training process "
+                   f"(default: a third of the cores, at least 1; here {default_workers(False)} on the CPU)")
+    p.add_argument("--threads", type=positive_int, default=S,
+                   help="torch threads when training on the CPU (default: the cores the workers leave; "
+                   f"here {default_threads(default_workers(False))})")
+    p.add_argument("--val-count", type=positive_int, default=S,
+                   help=f"fixed synthetic validation scenes (default: {d.val_count})")
+    p.add_argument("--val-every", type=positive_float, default=S, metavar="SECONDS",
+                   help=f"seconds of training between validations (default: {d.val_every:g})")
+    p.add_argument("--checkpoint-every", type=positive_float, default=S, metavar="SECONDS",
+                   help=f"seconds between checkpoints, the most a kill can lose (default: {d.checkpoint_every:g})")
+
+    add_command(sub, "models", "list the model presets with parameters and MFLOPs at 256x256", cmd_models)
+
+
+def cmd_train(args) -> int:
+    from dataclasses import fields
+
+    from ..train.loop import TrainConfig, config_for_resume, train
+    known = {f.name for f in fields(TrainConfig)}
+    given = {k: v for k, v in vars(args).items() if k in known}
+    config = config_for_resume(given) if given.get("resume") else TrainConfig(**given)
+    print(train(config))
+    return 0
+
+
+def cmd_models(args) -> int:
+    from ..models import DEFAULT_MODEL, MODELS, build_model, count_mflops, count_parameters
+    print(f"{'model':<16} {'params':>10} {'MFLOPs@256':>11}  description")
+    for name, cfg in MODELS.items():
+        model = build_model(name, 1)
+        star = " (default)" if name == DEFAULT_MODEL else ""
+        print(f"{name:<16} {count_parameters(model):>10,} {count_mflops(model, 256):>11,.0f}  "
+              f"{cfg.description}{star}")
+    return 0

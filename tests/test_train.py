@@ -1,0 +1,237 @@
+"""Training: schedule, sampler, losses and metrics as units; then tiny real runs at 64×64
+(one shared run, a resume, Ctrl-C and SIGKILL of a CLI run, a 2-process gloo DDP run)."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from segmenty.cli import main
+from segmenty.errors import SegmentyError
+from segmenty.models import build_model
+from segmenty.train import TrainConfig, config_for_resume, load_checkpoint, load_model, train
+from segmenty.train.checkpoint import FORMAT
+from segmenty.train.loop import StreamSampler, lr_at
+from segmenty.train.losses import balanced_loss, bce_dice_loss
+from segmenty.train.metrics import confusion_counts, mask_metrics
+
+PATTERN = "chessboard:10x7"
+TINY = dict(pattern=PATTERN, size=64, batch=8, val_count=16, lr=5e-3, seed=0)
+
+
+# ---------------------------------------------------------------- units
+
+def test_schedule_warms_up_then_anneals_to_min_lr():
+    c = TrainConfig(lr=1.0, warmup=0.1, min_lr=0.05)
+    lrs = [lr_at(c, p / 100) for p in range(101)]
+    peak = lrs.index(max(lrs))
+    assert lrs[0] == pytest.approx(0.1) and peak == 10 and lrs[peak] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:]))
+    assert lrs[-1] == pytest.approx(0.05)
+
+
+def test_stream_sampler_ranks_are_disjoint_and_resume_continues():
+    def take(sampler, n):
+        it = iter(sampler)
+        return [next(it) for _ in range(n)]
+    r0, r1 = take(StreamSampler(0, 4, 0, 2), 12), take(StreamSampler(0, 4, 1, 2), 12)
+    assert not set(r0) & set(r1) and sorted(r0 + r1) == list(range(24))
+    # after 3 steps (3 * 4 * 2 samples seen) the stream goes on where it stopped
+    assert take(StreamSampler(24, 4, 0, 2), 4) == list(range(24, 28))
+    assert take(StreamSampler(0, 4, 0, 1), 8) == list(range(8))
+
+
+def test_losses_are_zero_when_right_and_balanced():
+    t = torch.zeros(2, 1, 8, 8)
+    t[:, :, :2] = 1  # a quarter of the pixels are positive
+    right = (t * 2 - 1) * 20  # confident, correct logits
+    assert balanced_loss(right, t) < 1e-6 and bce_dice_loss(right, t) < 1e-3
+    # p = 0.5 everywhere: each half contributes 0.25 whatever the class balance
+    assert balanced_loss(torch.zeros_like(t), t) == pytest.approx(0.25)
+    # missing the small positive class costs as much as a false alarm on everything
+    all_neg, all_pos = -20 * torch.ones_like(t), 20 * torch.ones_like(t)
+    assert balanced_loss(all_neg, t) == pytest.approx(balanced_loss(all_pos, t), abs=1e-6)
+
+
+def test_metrics_from_counts():
+    target = torch.tensor([[1., 1., 0., 0.]]).view(1, 1, 1, 4)
+    logits = torch.tensor([[5., -5., 5., -5.]]).view(1, 1, 1, 4)
+    m = mask_metrics(confusion_counts(logits, target), ["mask"])
+    assert m == {"tpr_mask": 0.5, "tnr_mask": 0.5, "iou_mask": pytest.approx(1 / 3)}
+
+
+# ---------------------------------------------------------------- one tiny real run
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    return train(TrainConfig(**TINY, steps=150, out=str(out)))
+
+
+def _log(run: Path) -> list[dict]:
+    with open(run / "log.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_tiny_run_writes_its_files(tiny_run):
+    for name in ("config.json", "model.pt", "best.pt", "log.csv"):
+        assert (tiny_run / name).is_file(), name
+    header = (tiny_run / "log.csv").read_text().splitlines()[0].split(",")
+    assert header[:5] == ["step", "elapsed_s", "samples_per_s", "loss", "lr"]
+    assert {"tpr_mask", "tnr_mask", "iou_mask", "iou_corners"} <= set(header)
+    assert not list(tiny_run.glob(".*.tmp*")), "temporary checkpoint files left behind"
+
+
+def test_tiny_run_learns(tiny_run):
+    # lower loss than the initial weights on scenes it never saw ...
+    from segmenty.synth import SyntheticDataset
+    from segmenty.patterns import load_pattern
+    items = [SyntheticDataset(load_pattern(PATTERN), size=64, seed=77)[i] for i in range(32)]
+    x, y = torch.stack([i["image"] for i in items]), torch.stack([i["masks"] for i in items])
+    torch.manual_seed(TINY["seed"])
+    initial = build_model(load_model(tiny_run).model_name, 2).eval()
+    trained = load_model(tiny_run).model
+    with torch.no_grad():
+        assert balanced_loss(trained(x), y) < balanced_loss(initial(x), y) - 0.01
+    # ... and beats chance on the fixed validation set: any predictor that ignores the image
+    # (all "board", all "background", coin flips) has TPR + TNR = 1 in expectation
+    last = _log(tiny_run)[-1]
+    tpr, tnr = float(last["tpr_mask"]), float(last["tnr_mask"])
+    assert tpr > 0.3 and tnr > 0.5 and tpr + tnr > 1.2, last
+    assert int(last["step"]) == 150
+
+
+def test_checkpoint_is_plain_data(tiny_run):
+    state = torch.load(tiny_run / "model.pt", weights_only=True)
+    assert state["format"] == FORMAT and state["step"] == 150 and state["samples_seen"] == 150 * 8
+    for key in ("model", "ema", "optimizer", "rng", "config", "mask_names", "pattern", "size", "elapsed_s"):
+        assert key in state, key
+    assert state["pattern"] == "chessboard:10x7:25" and state["mask_names"] == ["mask", "corners"]
+    loaded = load_model(tiny_run)
+    assert loaded.path.name == "best.pt" and not loaded.model.training and loaded.size == 64
+
+
+def test_truncated_checkpoint_is_refused(tiny_run, tmp_path):
+    data = (tiny_run / "model.pt").read_bytes()
+    bad = tmp_path / "truncated.pt"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SegmentyError, match="truncated.pt: not a readable segmenty checkpoint"):
+        load_checkpoint(bad)
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_checkpoint_with_pickled_code_is_refused_unrun(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"format": FORMAT, "model": {}, "model_name": "unet-s", "x": _Evil(marker)}, path)
+    with pytest.raises(SegmentyError, match="refused unloaded"):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_resume_continues_the_step_count(tiny_run, tmp_path):
+    import shutil
+    run = tmp_path / "resumed"
+    shutil.copytree(tiny_run, run)
+    config = config_for_resume({"out": str(run), "resume": True, "steps": 160})
+    assert config.pattern == "chessboard:10x7:25" and config.lr == TINY["lr"]  # the run's own options
+    train(config)
+    state = load_checkpoint(run / "model.pt")
+    assert state["step"] == 160 and state["samples_seen"] == 160 * 8
+    assert [int(r["step"]) for r in _log(run)][-2:] == [150, 160]
+
+
+def test_resume_refuses_another_pattern_or_model(tiny_run, capsys):
+    for option in (["--pattern", "segmenty"], ["--model", "unet-xs"]):
+        rc = main(["train", "--out", str(tiny_run), "--resume", "--steps", "151", *option])
+        err = capsys.readouterr().err
+        assert rc == 1 and err.count("\n") == 1 and "the run was made with" in err, err
+
+
+# ---------------------------------------------------------------- the command line
+
+CLI = [sys.executable, "-c", "from segmenty.cli import run; run()"]
+SMALL = ["--pattern", PATTERN, "--size", "64", "--batch", "4", "--val-count", "4", "--workers", "0"]
+
+
+def _wait_for_step(path: Path, proc: subprocess.Popen, above: int = 0, timeout: float = 60) -> int:
+    """Poll a run's model.pt until its step passes `above`."""
+    end = time.time() + timeout
+    while time.time() < end:
+        assert proc.poll() is None, proc.communicate()
+        if path.exists():
+            try:
+                step = load_checkpoint(path)["step"]
+            except SegmentyError:
+                step = -1
+            if step > above:
+                return step
+        time.sleep(0.3)
+    proc.kill()
+    raise AssertionError(f"no checkpoint past step {above} in {timeout}s")
+
+
+def test_sigkill_then_resume_then_ctrl_c(tmp_path):
+    run = tmp_path / "killed"
+    args = [*CLI, "train", *SMALL, "--steps", "100000", "--checkpoint-every", "0.5", "--out", str(run)]
+    # SIGKILL mid-run: no clean-up possible; the last checkpoint survives, unbroken
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    killed_at = _wait_for_step(run / "model.pt", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    step = load_checkpoint(run / "model.pt")["step"]
+    assert step >= killed_at
+    # --resume continues from that step (same data stream position), Ctrl-C saves and exits 130
+    proc = subprocess.Popen([*args, "--resume"], stderr=subprocess.PIPE, text=True)
+    seen = _wait_for_step(run / "model.pt", proc, above=step)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    state = load_checkpoint(run / "model.pt")
+    assert state["step"] >= seen and state["samples_seen"] == state["step"] * 4
+    assert not list(run.glob(".*.tmp*")), "temporary checkpoint files left behind"
+
+
+def test_two_process_gloo_ddp_run(tmp_path):
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "--no-python", sys.executable, "-c", "from segmenty.cli import run; run()",
+           "train", *SMALL, "--steps", "4", "--device", "cpu", "--out", str(run)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    state = load_checkpoint(run / "model.pt")
+    assert state["world_size"] == 2 and state["step"] == 4 and state["samples_seen"] == 4 * 4 * 2
+    assert len(_log(run)) == 1 and (run / "best.pt").is_file()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--steps", "-5"], "--steps: -5 must be a positive"),
+    (["--steps", "3", "--minutes", "1"], "not allowed with argument"),
+    (["--size", "100", "--model", "unet-s"], "--size 100: model 'unet-s' takes multiples of 32 (e.g. 96 or 128)"),
+    (["--model", "unet_s"], "unknown model 'unet_s'; did you mean 'unet-s'?"),
+    (["--pattern", "chessbord:10x7"], "did you mean 'chessboard'"),
+])
+def test_bad_options_give_one_line(argv, needle, tmp_path, capsys):
+    try:
+        rc = main(["train", "--out", str(tmp_path / "r"), *argv])
+    except SystemExit as exc:  # argparse's own checks
+        rc = exc.code
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and needle in err, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_existing_run_needs_resume(tiny_run, capsys):
+    assert main(["train", "--out", str(tiny_run), "--steps", "1"]) == 1
+    assert "add --resume" in capsys.readouterr().err
