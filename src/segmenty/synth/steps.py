@@ -1,0 +1,613 @@
+"""The steps of a recipe, one class per effect a camera, a scene or a printer has on a photo.
+
+Every step is a small dataclass whose fields are its ranges and whose `probability` says how
+often it happens. It works in two halves:
+
+- ``sample(rng, scene) -> params``: draw everything random (a plain JSON-able dict; the
+  scene is only read, e.g. for its size or the paper's current rectangle);
+- ``apply(scene, params)``: change the scene in place with those params, moving the image,
+  every mask and every keypoint alike (see scene.py for how masks follow geometric steps).
+
+So a sample's params replay it exactly, and a recipe can be changed one step at a time.
+Steps up to `PerspectivePlacement` prepare the background and the paper; the sheet is
+composited there; later steps act on the whole photo. Everything works on uint8 images with
+OpenCV calls: this is the hot path of training.
+"""
+from __future__ import annotations
+
+import bisect
+import functools
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .geometry import Bend, RadialLens, homography_from_rect, normalised_inverse, transform_points
+from .scene import AppliedWarp, Placement, Scene, Shading
+
+Range = tuple[float, float]
+
+
+def _uniform(rng: np.random.Generator, bounds: Range) -> float:
+    return float(rng.uniform(bounds[0], bounds[1]))
+
+
+def _multiply(image: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """image × gain for a uint8 image and an h×w float gain map in [0, 1] (saturating)."""
+    gain_u8 = cv2.cvtColor(cv2.convertScaleAbs(gain, alpha=255.0), cv2.COLOR_GRAY2RGB)
+    return cv2.multiply(image, gain_u8, scale=1.0 / 255)
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    """The RGB image's luminance, as a 3-channel image."""
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+
+
+def _blend(base: np.ndarray, top: np.ndarray, alpha_u8: np.ndarray) -> np.ndarray:
+    """base × (1 - alpha) + top × alpha, alpha an h×w uint8 coverage (255 = top)."""
+    a = alpha_u8.astype(np.float32) * np.float32(1.0 / 255)
+    return cv2.blendLinear(base, top, np.float32(1.0) - a, a)
+
+
+# --------------------------------------------------------------------------- before placement
+
+@dataclass
+class SceneBackground:
+    """What the camera sees behind the sheet: a photo or texture from the background bank,
+    randomly cropped, zoomed, flipped and turned."""
+
+    probability: float = 1.0
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        return scene.bank.sample(rng)
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        scene.image = scene.bank.render(params)
+
+
+# How often each kind of content fills a distractor patch (kinds the background bank lacks
+# are skipped): foliage most, as trees and shrubs are what a detector trained without
+# distractors fires on.
+DISTRACTOR_KINDS = {"foliage": 3.0, "photo": 2.0, "folder": 2.0, "text": 1.0, "stripes": 1.0, "dots": 1.0,
+                    "shapes": 1.0, "noise": 1.0, "grid": 1.0, "gradient": 0.5, "checkers": 1.0}
+
+
+@dataclass
+class Distractors:
+    """Bounded things that are not the pattern: patches of foliage, stripes, dots, text,
+    clutter or photo cut-outs, some printed on white paper (a border), each seen in
+    perspective. Without them the only bounded high-contrast region in training is the
+    pattern, and the network learns to fire on any textured object (trees, shrubs).
+
+    The content comes from the background bank, which never holds textures that could look
+    like the pattern (no checkers for a chessboard; see textures.texture_kinds). Patches go
+    onto the background, under the sheet, in blank and non-blank samples alike.
+    """
+
+    probability: float = 0.7
+    count: tuple[int, int] = (1, 4)
+    side: Range = (0.08, 0.45)  # patch size, fraction of the frame
+    kinds: dict = field(default_factory=lambda: dict(DISTRACTOR_KINDS))
+    rectangles: float = 0.4  # chance of a rectangular patch (a photo, a page); else ellipses, polygons, blobs
+    paper_border: float = 0.4  # chance of a white paper border around a rectangular patch
+    perspective: float = 0.25  # corner jitter, fraction of the patch side
+    max_canvas: int = 96  # patches are drawn at most this big, then warped into place
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        kinds = [k for k in self.kinds if k in scene.bank.kinds]
+        weights = list(itertools.accumulate(self.kinds[k] for k in kinds))
+        shapes = len(_outline_shapes())
+        patches = []
+        # One draw of uniforms per patch, spent in plain Python: numpy calls on a handful of
+        # numbers cost more than the numbers.
+        for u in rng.random((int(rng.integers(self.count[0], self.count[1] + 1)), 18)).tolist():
+            side = (self.side[0] + (self.side[1] - self.side[0]) * u[0]) * scene.size
+            # A rectangle of random size, aspect and angle, its corners jittered: perspective.
+            half_w, half_h = side / 2, side / 2 * (0.5 + 0.5 * u[1])
+            if u[2] < 0.5:
+                half_w, half_h = half_h, half_w
+            cos, sin = math.cos(2 * math.pi * u[3]), math.sin(2 * math.pi * u[3])
+            cx, cy = u[4] * scene.size, u[5] * scene.size
+            jitter = self.perspective * side
+            quad = [[round(cx + cos * sx * half_w - sin * sy * half_h + jitter * (2 * u[6 + 2 * i] - 1), 2),
+                     round(cy + sin * sx * half_w + cos * sy * half_h + jitter * (2 * u[7 + 2 * i] - 1), 2)]
+                    for i, (sx, sy) in enumerate(((-1, -1), (1, -1), (1, 1), (-1, 1)))]
+            canvas = int(min(max(2 * max(half_w, half_h) + 2 * jitter, 8), self.max_canvas))
+            rectangle = u[14] < self.rectangles  # outline 0 is the rectangle
+            kind = kinds[bisect.bisect_right(weights, u[15] * weights[-1])]
+            patches.append({
+                "canvas": canvas,
+                # Content from a crop 1-2x the canvas: seen from a little farther or closer.
+                "content": scene.bank.sample(rng, kind, crop=(canvas, 2 * canvas)),
+                "outline": 0 if rectangle else 1 + int(u[16] * (shapes - 1)),
+                "border": round(0.04 + 0.11 * u[16], 4) if rectangle and u[17] < self.paper_border else 0.0,
+                "paper": rng.integers(200, 256, 3).tolist(),
+                "quad": quad,
+            })
+        return {"patches": patches}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        for patch in params["patches"]:
+            self._paste(scene, patch)
+
+    @staticmethod
+    def _paste(scene: Scene, patch: dict) -> None:
+        quad = np.array(patch["quad"], np.float32)
+        box = scene.footprint(quad)
+        if box is None:
+            return
+        side = patch["canvas"]
+        content = scene.bank.render(patch["content"], side)
+        if patch["border"] > 0:  # printed matter: the content inside a plain paper border
+            inner = int(round(patch["border"] * side))
+            paper = np.empty_like(content)
+            paper[:] = patch["paper"]
+            paper[inner:side - inner, inner:side - inner] = content[inner:side - inner, inner:side - inner]
+            content = paper
+        x0, y0, x1, y1 = box
+        to_box = quad - np.float32([x0, y0])
+        size = (x1 - x0, y1 - y0)
+        rgb = cv2.warpPerspective(content, _square_to(to_box, side), size, flags=cv2.INTER_LINEAR)
+        alpha = cv2.warpPerspective(_outline_shapes()[patch["outline"]], _square_to(to_box, _OUTLINE_SIDE), size,
+                                    flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        roi = scene.image[y0:y1, x0:x1]
+        roi[:] = _blend(roi, rgb, alpha)
+
+
+_OUTLINE_SIDE = 64
+
+
+def _square_to(quad: np.ndarray, side: int) -> np.ndarray:
+    """The homography from a side×side image onto `quad` (its pixel edges to the corners)."""
+    corners = np.array([[0, 0], [side, 0], [side, side], [0, side]], np.float32) - 0.5
+    return cv2.getPerspectiveTransform(corners, quad)
+
+
+@functools.cache
+def _outline_shapes() -> list[np.ndarray]:
+    """Distractor outlines as 64×64 coverage masks, drawn once and stretched onto each patch:
+    a rectangle (index 0, the only one that gets a paper border), then ellipses, polygons and
+    blobs (overlapping discs, like a bush or a stain). A fixed seed keeps them the same in
+    every process."""
+    rng = np.random.default_rng(0x0D15)
+    side, c = _OUTLINE_SIDE, _OUTLINE_SIDE / 2
+    shapes = [np.full((side, side), 255, np.uint8)]
+    for _ in range(6):
+        ellipse = np.zeros((side, side), np.uint8)
+        cv2.ellipse(ellipse, (int(c), int(c)), (int(c) - 1, int(c * rng.uniform(0.5, 1)) - 1), 0, 0, 360, 255, -1,
+                    cv2.LINE_AA)
+        polygon = np.zeros((side, side), np.uint8)
+        n = int(rng.integers(3, 9))
+        angles = np.sort(rng.uniform(0, 2 * np.pi, n))
+        radii = c * rng.uniform(0.5, 1.0, n)
+        points = np.stack([c + radii * np.cos(angles), c + radii * np.sin(angles)], axis=1)
+        cv2.fillPoly(polygon, [np.round(points * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+        blob = np.zeros((side, side), np.uint8)
+        for _ in range(int(rng.integers(4, 12))):
+            p = rng.uniform(0.3, 0.7, 2) * side
+            cv2.circle(blob, (int(p[0]), int(p[1])), int(rng.uniform(0.12, 0.3) * side), 255, -1, cv2.LINE_AA)
+        shapes += [ellipse, polygon, blob]
+    return shapes
+
+
+@dataclass
+class LightingGradient:
+    """Uneven light on the sheet: a linear colour gradient across the paper between two
+    random RGB colours (each channel U(low, 1)), along a random direction."""
+
+    probability: float = 1.0
+    low: float = 0.0
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        return {"near": rng.uniform(self.low, 1, 3).round(4).tolist(),
+                "far": rng.uniform(self.low, 1, 3).round(4).tolist(),
+                "angle": round(float(rng.uniform(0, 2 * np.pi)), 4)}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        scene.shading = Shading(np.array(params["near"]), np.array(params["far"]), params["angle"])
+
+
+@dataclass
+class PaperMargin:
+    """The paper around the printed pattern: wider or narrower than the pattern's own margin
+    (each side changes by a fraction of the sheet's size; it is never trimmed into the
+    `mask` region) and not quite white (a per-channel tint)."""
+
+    probability: float = 0.5
+    change: Range = (-0.1, 0.2)
+    tint: Range = (0.85, 1.0)
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        return {"sides": rng.uniform(*self.change, 4).round(4).tolist(),
+                "tint": rng.uniform(*self.tint, 3).round(4).tolist()}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        x0, y0, x1, y1 = scene.paper_rect
+        mx0, my0, mx1, my1 = scene.sheet.mask_box
+        w, h = x1 - x0, y1 - y0
+        left, top, right, bottom = params["sides"]
+        scene.paper_rect = (min(x0 - left * w, mx0), min(y0 - top * h, my0),
+                            max(x1 + right * w, mx1), max(y1 + bottom * h, my1))
+        scene.shading.scale(np.array(params["tint"]))
+
+
+@dataclass
+class Brightness:
+    """Exposure differences: the background and the sheet each scaled by U(low, high)
+    (the overlay's own factor is drawn by OverlayBlend)."""
+
+    probability: float = 1.0
+    gain: Range = (0.33, 1.0)
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        return {"background": round(_uniform(rng, self.gain), 4), "sheet": round(_uniform(rng, self.gain), 4)}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        scene.image = cv2.convertScaleAbs(scene.image, alpha=params["background"])
+        scene.shading.scale(params["sheet"])
+
+
+@dataclass
+class PaperBend:
+    """A sheet that does not lie flat: bowed along its width or height by up to `amount` of
+    that length (a smooth warp of the sheet before it is placed)."""
+
+    probability: float = 0.3
+    amount: float = 0.04
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        return {"axis": int(rng.integers(2)), "amount": round(float(rng.uniform(-self.amount, self.amount)), 5)}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        x0, y0, x1, y1 = scene.paper_rect
+        axis = params["axis"]
+        start, length = (x0, x1 - x0) if axis == 0 else (y0, y1 - y0)
+        scene.bend = Bend(axis, params["amount"] * length, start, length)
+        scene.keypoints = scene.bend.forward(scene.keypoints)
+
+
+@dataclass
+class Blank:
+    """Photos without the pattern: empty masks and no keypoints."""
+
+    probability: float = 0.2
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        return {}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        scene.blank = True
+        scene.keypoints = None
+
+
+@dataclass
+class PerspectivePlacement:
+    """The sheet seen in perspective: its four corners at sorted random angles around a random
+    centre in the frame (successive angle steps U(pi/8, 0.75 pi)), at a radius drawn from
+    N(size/2, size/2) clipped to [size/8, size], so the sheet is often partly out of frame."""
+
+    probability: float = 1.0
+    angle_step: Range = (math.pi / 8, 0.75 * math.pi)
+    radius_sigma: float = 0.5  # N(size/2, radius_sigma*size)
+    radius_clip: Range = (1 / 8, 1.0)  # fractions of size
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        s = scene.size
+        cx, cy = rng.uniform(0, s, 2).tolist()
+        radius = min(max(float(rng.normal(s / 2, self.radius_sigma * s)), self.radius_clip[0] * s),
+                     self.radius_clip[1] * s)
+        first = float(rng.uniform(0, 2 * math.pi))
+        a, b, c = rng.uniform(*self.angle_step, 3).tolist()
+        angles = sorted((first + step) % (2 * math.pi) for step in (0.0, a, a + b, a + b + c))
+        return {"quad": [[round(cx + radius * math.cos(t), 3), round(cy + radius * math.sin(t), 3)] for t in angles]}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        if scene.blank:
+            return
+        quad = np.array(params["quad"], np.float64)
+        h = homography_from_rect(scene.paper_rect, quad)
+        scene.placement = Placement(h, normalised_inverse(h, quad.mean(axis=0)), scene.bend)
+        scene.keypoints = transform_points(h, scene.keypoints)
+        scene.outline = outline = transform_points(h, scene.paper_outline())
+        box = scene.footprint(outline)
+        if box is None:
+            return
+        x0, y0, x1, y1 = box
+        # The pyramid level follows the sheet's average scale in the frame.
+        px0, py0, px1, py1 = scene.paper_rect
+        d1, d2 = quad[2] - quad[0], quad[3] - quad[1]
+        quad_area = 0.5 * abs(d1[0] * d2[1] - d1[1] * d2[0])
+        level = scene.sheet.level_for(math.sqrt((px1 - px0) * (py1 - py0) / max(quad_area, 1.0)))
+        # Paper beyond the sheet image (a wider margin) is white.
+        sheet_rgb = scene.placement.render(level.image, box, level.scaling, cv2.INTER_LINEAR, (255, 255, 255))
+        sheet_rgb = cv2.multiply(sheet_rgb, _light(scene, box), scale=1.0 / 255)
+        coverage = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        # Anti-aliased paper edge, drawn with 4 bits of sub-pixel precision.
+        cv2.fillPoly(coverage, [np.round((outline - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+        roi = scene.image[y0:y1, x0:x1]
+        roi[:] = _blend(roi, sheet_rgb, coverage)
+
+
+# The light on the sheet is smooth, so it is computed every _LIGHT_STEP px and resized up.
+_LIGHT_STEP = 8
+
+
+def _light(scene: Scene, box: tuple[int, int, int, int]) -> np.ndarray | tuple:
+    """The scene's shading over the frame box: an RGB gain image (h×w×3 uint8, 255 = 1),
+    or one gain per channel when the light is even."""
+    s = scene.shading
+    if np.array_equal(s.near, s.far):
+        return tuple(s.near * 255) + (0,)
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    nx, ny = -(-w // _LIGHT_STEP) + 1, -(-h // _LIGHT_STEP) + 1
+    # Coarse points where cv2.resize puts them: coarse pixel j's centre at (j + 0.5) * w / nx - 0.5.
+    x = (x0 + (np.arange(nx) + 0.5) * (w / nx) - 0.5)[None, :]
+    y = (y0 + (np.arange(ny) + 0.5) * (h / ny) - 0.5)[:, None]
+    # t runs 0..1 across the (flat) paper along the gradient's direction: linear in sheet
+    # coordinates, so a ratio of linear functions of frame coordinates.
+    px0, py0, px1, py1 = scene.paper_rect
+    c, d = math.cos(s.angle), math.sin(s.angle)
+    a, b = c / ((abs(c) + abs(d)) * (px1 - px0)), d / ((abs(c) + abs(d)) * (py1 - py0))
+    ramp = np.array([a, b, 0.5 - a * (px0 + px1) / 2 - b * (py0 + py1) / 2]) @ scene.placement.inverse
+    den = scene.placement.inverse[2]
+    t = np.clip((ramp[0] * x + ramp[1] * y + ramp[2]) / (den[0] * x + den[1] * y + den[2]), 0, 1)
+    coarse = (s.near * 255 + 0.5) + ((s.far - s.near) * 255) * t[..., None]
+    return cv2.resize(coarse.astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+# ---------------------------------------------------------------------------- after placement
+
+@dataclass
+class CastShadow:
+    """The shadow of something out of frame (a person, the camera, a branch): a soft-edged
+    polygon darkening everything under it."""
+
+    probability: float = 0.3
+    darkness: Range = (0.2, 0.6)
+    softness: Range = (0.01, 0.08)  # blur, fraction of the frame
+    vertices: tuple[int, int] = (3, 7)
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        n = int(rng.integers(self.vertices[0], self.vertices[1] + 1))
+        centre = rng.uniform(0, 1, 2)
+        angles = np.sort(rng.uniform(0, 2 * np.pi, n))
+        radii = rng.uniform(0.2, 0.9, n)
+        points = centre + radii[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        return {"polygon": points.round(4).tolist(), "darkness": round(_uniform(rng, self.darkness), 4),
+                "softness": round(_uniform(rng, self.softness), 4)}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        small = 64  # the shadow is smooth: draw it small, blur, scale up
+        shadow = np.zeros((small, small), np.float32)
+        cv2.fillPoly(shadow, [(np.array(params["polygon"]) * small * 16).astype(np.int32)], 1.0,
+                     cv2.LINE_AA, shift=4)
+        shadow = cv2.GaussianBlur(shadow, (0, 0), max(0.5, params["softness"] * small))
+        gain = 1.0 - params["darkness"] * cv2.resize(shadow, (scene.size, scene.size))
+        scene.image = _multiply(scene.image, gain)
+
+
+@dataclass
+class OverlayBlend:
+    """A second background seen through or reflected on everything (glass, glare, haze), with
+    its own brightness: image × (1 - w) + overlay × gain × w."""
+
+    probability: float = 1.0
+    weight: Range = (0.0, 0.5)
+    gain: Range = (0.33, 1.0)
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        return {"background": scene.bank.sample(rng), "weight": round(_uniform(rng, self.weight), 4),
+                "gain": round(_uniform(rng, self.gain), 4)}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        overlay = scene.bank.render(params["background"])
+        w = params["weight"]
+        scene.image = cv2.addWeighted(scene.image, 1.0 - w, overlay, w * params["gain"], 0.0)
+
+
+@dataclass
+class Occluders:
+    """Things between camera and sheet: filled ellipses of random colour (axes up to
+    `max_axis` of the frame). Masks stay amodal (the whole pattern) unless the recipe is
+    occlusion-aware, then occluded pixels leave the masks."""
+
+    probability: float = 1.0
+    count: int = 10
+    max_axis: float = 0.2
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        n, s = self.count, scene.size
+        return {"centres": rng.integers(0, s, (n, 2)).tolist(),
+                "axes": rng.integers(0, int(self.max_axis * s) + 1, (n, 2)).tolist(),
+                "angles": rng.integers(0, 360, n).tolist(), "colours": rng.integers(0, 256, (n, 3)).tolist()}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        for centre, axes, angle, colour in zip(params["centres"], params["axes"], params["angles"],
+                                               params["colours"]):
+            cv2.ellipse(scene.image, centre, axes, angle, 0, 360, colour, -1, cv2.LINE_AA)
+            if scene.occluded is not None:
+                cv2.ellipse(scene.occluded, centre, axes, angle, 0, 360, 1, -1)
+
+
+@dataclass
+class LensDistortion:
+    """Radial lens distortion (geometry.RadialLens) of the whole photo, masks and keypoints:
+    barrel (k > 0, wide-angle lenses; k = 0.2 is a typical cheap wide-angle camera, 0.4 very
+    strong) with chance `barrel_chance`, else pincushion; centre U(0.4, 0.6) of the frame."""
+
+    probability: float = 0.9
+    barrel_chance: float = 0.75
+    barrel: Range = (0.0, 0.4)
+    pincushion: Range = (0.0, 0.1)
+    centre: Range = (0.4, 0.6)
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        k = _uniform(rng, self.barrel) if rng.random() < self.barrel_chance else -_uniform(rng, self.pincushion)
+        cx, cy = rng.uniform(*self.centre, 2) * (scene.size - 1)
+        return {"k": round(k, 5), "centre": [round(float(cx), 3), round(float(cy), 3)]}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        lens = RadialLens.for_frame(scene.size, params["k"], *params["centre"])
+        frame_map = lens.frame_map(scene.size)
+        fixed_point = cv2.convertMaps(frame_map, None, cv2.CV_16SC2)  # remaps 1.7x faster
+        scene.image = cv2.remap(scene.image, *fixed_point, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        if scene.occluded is not None:
+            scene.occluded = cv2.remap(scene.occluded, frame_map, None, cv2.INTER_NEAREST)
+        scene.move_points(lens)
+        scene.warps.append(AppliedWarp(lens, frame_map))
+
+
+@dataclass
+class MotionBlur:
+    """Camera shake: a line kernel of `length` px in one of 8 directions (opposite directions
+    blur alike, so 4 orientations). Lengths are odd so that the blur is centred and the image
+    does not shift against its masks."""
+
+    probability: float = 0.5
+    length: tuple[int, int] = (3, 15)
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        return {"length": 2 * int(rng.integers(self.length[0] // 2, self.length[1] // 2 + 1)) + 1,
+                "direction": int(rng.integers(0, 8)) * 45}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        n, direction = params["length"], params["direction"] % 180
+        if direction == 0:
+            scene.image = cv2.blur(scene.image, (n, 1))
+        elif direction == 90:
+            scene.image = cv2.blur(scene.image, (1, n))
+        else:
+            # A diagonal line kernel; long ones as two short passes (a trapezoid profile)
+            # because OpenCV switches big kernels to a DFT that costs 20x more.
+            first = min(n, 9)
+            for part in (first, n - first + 1):
+                if part > 1:
+                    kernel = np.eye(part, dtype=np.float32) / part
+                    scene.image = cv2.filter2D(scene.image, -1, kernel if direction == 135 else kernel[::-1])
+
+
+@dataclass
+class DefocusBlur:
+    """An out-of-focus camera: Gaussian blur of sigma U(low, high) px at 256 px (scaled with
+    the frame)."""
+
+    probability: float = 0.2
+    sigma: Range = (0.5, 2.0)
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        return {"sigma": round(_uniform(rng, self.sigma) * scene.size / 256, 4)}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        scene.image = cv2.GaussianBlur(scene.image, (0, 0), params["sigma"])
+
+
+@dataclass
+class Vignetting:
+    """Lens fall-off: brightness drops by up to `strength` towards the corners (quadratic in
+    the distance from a centre near the middle)."""
+
+    probability: float = 0.3
+    strength: Range = (0.1, 0.5)
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        return {"strength": round(_uniform(rng, self.strength), 4),
+                "centre": rng.uniform(0.35, 0.65, 2).round(4).tolist()}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        small = 32
+        r = (np.arange(small, dtype=np.float32) + 0.5) / small
+        dx, dy = r[None, :] - params["centre"][0], r[:, None] - params["centre"][1]
+        gain = 1.0 - params["strength"] * (dx * dx + dy * dy) / 0.5
+        scene.image = _multiply(scene.image, cv2.resize(np.clip(gain, 0, 1), (scene.size, scene.size)))
+
+
+@dataclass
+class ColourJitter:
+    """Camera colour processing: white balance (per-channel gain), contrast, gamma, saturation."""
+
+    probability: float = 0.7
+    white_balance: Range = (0.8, 1.2)
+    contrast: Range = (0.7, 1.3)
+    gamma: Range = (0.7, 1.5)
+    saturation: Range = (0.5, 1.4)
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        return {"white_balance": rng.uniform(*self.white_balance, 3).round(4).tolist(),
+                "contrast": round(_uniform(rng, self.contrast), 4), "gamma": round(_uniform(rng, self.gamma), 4),
+                "saturation": round(_uniform(rng, self.saturation), 4)}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        v = np.arange(256, dtype=np.float64) / 255
+        tone = ((v ** params["gamma"]) - 0.5) * params["contrast"] + 0.5
+        lut = np.clip(tone[:, None] * np.array(params["white_balance"]) * 255 + 0.5, 0, 255)
+        image = cv2.LUT(scene.image, lut.astype(np.uint8).reshape(256, 1, 3))
+        s = params["saturation"]
+        scene.image = cv2.addWeighted(image, s, _grey(image), 1.0 - s, 0.0)
+
+
+@dataclass
+class Grayscale:
+    """A monochrome camera or a black-and-white photo."""
+
+    probability: float = 0.05
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        return {}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        scene.image = _grey(scene.image)
+
+
+# Sensor noise comes from a fixed tile of Gaussian noise, cropped at a random place: drawing
+# fresh normals for every pixel would cost more than the rest of the sample. The tile is the
+# same in every process (fixed seed), so samples do not depend on the worker.
+_NOISE_STD = 32.0  # the tile stores 128 + N(0, 1) * _NOISE_STD as uint8
+_noise_tiles: dict[int, np.ndarray] = {}
+
+
+def _noise_tile(size: int) -> np.ndarray:
+    side = 2 * size
+    if side not in _noise_tiles:
+        normal = np.random.default_rng(0x5E2507).standard_normal((side, side, 3), dtype=np.float32)
+        _noise_tiles[side] = np.clip(128 + normal * _NOISE_STD, 0, 255).astype(np.uint8)
+    return _noise_tiles[side]
+
+
+@dataclass
+class SensorNoise:
+    """Sensor noise: Gaussian, sigma U(low, high) grey levels, in colour or luminance only."""
+
+    probability: float = 0.5
+    sigma: Range = (2.0, 12.0)
+    luminance_only: float = 0.3
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        return {"sigma": round(_uniform(rng, self.sigma), 3), "offset": rng.integers(0, scene.size + 1, 2).tolist(),
+                "luminance_only": bool(rng.random() < self.luminance_only)}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        ox, oy = params["offset"]
+        noise = _noise_tile(scene.size)[oy:oy + scene.size, ox:ox + scene.size]
+        if params["luminance_only"]:
+            noise = cv2.cvtColor(np.ascontiguousarray(noise[..., 0]), cv2.COLOR_GRAY2RGB)
+        k = params["sigma"] / _NOISE_STD
+        scene.image = cv2.addWeighted(scene.image, 1.0, noise, k, -128.0 * k)
+
+
+@dataclass
+class JpegRecompression:
+    """The photo saved as JPEG at quality U(low, high): blocking and ringing."""
+
+    probability: float = 0.3
+    quality: tuple[int, int] = (30, 90)
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        return {"quality": int(rng.integers(self.quality[0], self.quality[1] + 1))}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        bgr = cv2.cvtColor(scene.image, cv2.COLOR_RGB2BGR)
+        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, params["quality"]])
+        scene.image = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)

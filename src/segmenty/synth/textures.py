@@ -1,0 +1,216 @@
+"""Procedural textures: the built-in backgrounds and the content of distractor patches.
+
+Each generator makes an h×w×3 uint8 RGB image from a numpy Generator and nothing else, so a
+texture is reproducible from its seed. They imitate what fills real photos and can fool a
+detector: smooth and multi-scale noise, gradients, stripes, clutter of shapes, printed text,
+foliage, scattered dots, tiled grids. Checkers are a texture too, but only for patterns that
+contain no checkers (see `texture_kinds`): a chessboard detector must never be taught that
+checkers are background.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+Texture = Callable[[np.random.Generator, int, int], np.ndarray]
+
+# Pattern kinds with no checkerboard in them, for which checkers are a fair distractor.
+CHECKER_FREE_PATTERNS = frozenset({"segmenty", "circles"})
+
+
+def random_colour(rng: np.random.Generator, low: int = 0, high: int = 256) -> tuple[int, int, int]:
+    c = rng.integers(low, high, 3)
+    return int(c[0]), int(c[1]), int(c[2])
+
+
+def _palette_image(values: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """Map values in [0, 1] (h×w float32) through a piecewise-linear palette (n×3 uint8)."""
+    lut = np.empty((256, 3), np.uint8)
+    stops = np.linspace(0, 255, len(colours))
+    for c in range(3):
+        lut[:, c] = np.interp(np.arange(256), stops, colours[:, c]).astype(np.uint8)
+    index = np.clip(values * 255, 0, 255).astype(np.uint8)
+    return cv2.LUT(cv2.merge([index, index, index]), lut.reshape(256, 1, 3))
+
+
+def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
+    """Random values on a cells×cells grid, smoothly interpolated to h×w (float32)."""
+    grid = rng.random((cells + 1, cells + 1), dtype=np.float32)
+    return cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def multiscale_noise(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Fractal value noise (2 to 6 octaves) through a random 2–4 colour palette."""
+    octaves = int(rng.integers(2, 7))
+    base = int(rng.integers(2, 6))
+    persistence = rng.uniform(0.4, 0.8)
+    total = np.zeros((h, w), np.float32)
+    amplitude, norm = 1.0, 0.0
+    for o in range(octaves):
+        total += np.float32(amplitude) * _smooth_noise(rng, h, w, min(base << o, max(h, w) // 2))
+        norm += amplitude
+        amplitude *= persistence
+    total /= np.float32(norm)
+    total = (total - total.min()) / max(float(np.ptp(total)), 1e-6)
+    return _palette_image(total, rng.integers(0, 256, (int(rng.integers(2, 5)), 3)))
+
+
+def gradient(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A linear gradient between two colours with faint low-frequency blotches (walls, sky)."""
+    angle = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    t = (np.cos(angle) * xx / w + np.sin(angle) * yy / h)
+    t = (t - t.min()) / max(float(np.ptp(t)), 1e-6)
+    t = np.clip(t + np.float32(rng.uniform(0, 0.3)) * (_smooth_noise(rng, h, w, 3) - 0.5), 0, 1)
+    return _palette_image(t, rng.integers(0, 256, (2, 3)))
+
+
+def stripes(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Parallel stripes (hard or soft) at a random angle and period: fences, blinds, fabric."""
+    angle = rng.uniform(0, np.pi)
+    period = rng.uniform(4, max(6.0, min(h, w) / 4))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    phase = (np.cos(angle) * xx + np.sin(angle) * yy) * np.float32(2 * np.pi / period)
+    wave = np.float32(0.5) + np.float32(0.5) * np.sin(phase + np.float32(rng.uniform(0, 2 * np.pi)))
+    if rng.random() < 0.5:  # hard-edged with a random duty cycle
+        wave = (wave > rng.uniform(0.2, 0.8)).astype(np.float32)
+    return _palette_image(wave, rng.integers(0, 256, (2, 3)))
+
+
+def shape_clutter(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Overlapping filled rectangles, circles, triangles and thick lines in random colours."""
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = random_colour(rng)
+    scale = max(h, w)
+    for _ in range(int(rng.integers(8, 40))):
+        colour = random_colour(rng)
+        kind = rng.integers(0, 4)
+        cx, cy = int(rng.integers(0, w)), int(rng.integers(0, h))
+        r = int(rng.integers(2, max(3, scale // 6)))
+        if kind == 0:
+            box = cv2.boxPoints(((cx, cy), (r * rng.uniform(0.5, 2), r * rng.uniform(0.5, 2)),
+                                 rng.uniform(0, 180)))
+            cv2.fillConvexPoly(img, box.astype(np.int32), colour, cv2.LINE_AA)
+        elif kind == 1:
+            cv2.circle(img, (cx, cy), r, colour, -1, cv2.LINE_AA)
+        elif kind == 2:
+            pts = np.array([cx, cy]) + rng.integers(-r, r + 1, (3, 2))
+            cv2.fillConvexPoly(img, pts.astype(np.int32), colour, cv2.LINE_AA)
+        else:
+            end = (cx + int(rng.integers(-2 * r, 2 * r + 1)), cy + int(rng.integers(-2 * r, 2 * r + 1)))
+            cv2.line(img, (cx, cy), end, colour, int(rng.integers(1, 6)), cv2.LINE_AA)
+    return img
+
+
+_LETTERS = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,:;-!?"))
+_FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
+          cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX)
+
+
+def text_marks(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Lines of random letters in a random font on light paper: pages, posters, signs."""
+    paper = rng.integers(170, 256)
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = (paper + rng.integers(-15, 16, 3)).clip(0, 255).astype(np.uint8)
+    ink = random_colour(rng, 0, 90)
+    font = int(_FONTS[rng.integers(len(_FONTS))])
+    font_scale = rng.uniform(0.25, 1.2) * max(h, w) / 256
+    thickness = int(rng.integers(1, 3))
+    line_height = max(6, int(cv2.getTextSize("Ag", font, font_scale, thickness)[0][1] * rng.uniform(1.6, 2.4)))
+    margin = int(rng.integers(0, max(1, w // 8)))
+    for y in range(line_height, h + line_height, line_height):
+        words = rng.integers(1, 10)
+        line = " ".join("".join(rng.choice(_LETTERS, rng.integers(1, 9))) for _ in range(words))
+        cv2.putText(img, line, (margin, y), font, font_scale, ink, thickness, cv2.LINE_AA)
+    return img
+
+
+def foliage(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Leaves: many small overlapping ellipses in greens, olives and browns over dark shade,
+    with some bright gaps (sky through a tree), blurred a little: trees, shrubs, hedges."""
+    hue = rng.uniform(25, 95)  # OpenCV hue units (0..180): yellow-green to green-cyan
+    img_hsv = np.empty((h, w, 3), np.uint8)
+    img_hsv[:] = (int(hue), int(rng.integers(60, 200)), int(rng.integers(10, 70)))
+    count = int(h * w / rng.uniform(15, 60))
+    leaf = max(2.0, max(h, w) / rng.uniform(25, 80))
+    centres = rng.integers(0, (w, h), (count, 2))
+    axes = (rng.uniform(0.4, 1.0, (count, 2)) * leaf * np.array([1.0, rng.uniform(0.3, 0.8)])).astype(int) + 1
+    angles = rng.integers(0, 180, count)
+    hues = np.clip(hue + rng.normal(0, 12, count), 0, 179).astype(int)
+    sats = rng.integers(40, 256, count)
+    vals = np.clip(rng.gamma(2.0, 45, count), 0, 255).astype(int)
+    gaps = rng.random(count) < rng.uniform(0, 0.08)  # sky or light between the leaves
+    for (cx, cy), (a, b), ang, hh, ss, vv, gap in zip(centres, axes, angles, hues, sats, vals, gaps):
+        colour = (100, 20, 240) if gap else (int(hh), int(ss), int(vv))
+        cv2.ellipse(img_hsv, (int(cx), int(cy)), (int(a), int(b)), int(ang), 0, 360, colour, -1)
+    img = cv2.cvtColor(img_hsv, cv2.COLOR_HSV2RGB)
+    return cv2.GaussianBlur(img, (3, 3), 0) if rng.random() < 0.5 else img
+
+
+def scattered_dots(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Dots and rings of random sizes at random (never regular) places: gravel, spots, bokeh."""
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = random_colour(rng)
+    count = int(h * w / rng.uniform(100, 800))
+    radius = max(1.5, max(h, w) / rng.uniform(30, 120))
+    for _ in range(count):
+        r = max(1, int(radius * rng.uniform(0.3, 1.5)))
+        thickness = -1 if rng.random() < 0.7 else max(1, r // 3)
+        cv2.circle(img, (int(rng.integers(0, w)), int(rng.integers(0, h))), r, random_colour(rng),
+                   thickness, cv2.LINE_AA)
+    return img
+
+
+def tiled_grid(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Lines in two directions with jittered spacing: tiles, windows, shelves, brickwork.
+    Cells are all filled alike, never alternately, so this is never a checkerboard."""
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = random_colour(rng)
+    line = random_colour(rng)
+    thickness = int(rng.integers(1, 5))
+    for axis in (0, 1):
+        extent = w if axis == 0 else h
+        spacing = rng.uniform(8, max(10.0, extent / 3))
+        offset = rng.uniform(0, 20)
+        while offset < extent:
+            p = int(offset)
+            if axis == 0:
+                cv2.line(img, (p, 0), (p, h), line, thickness)
+            else:
+                cv2.line(img, (0, p), (w, p), line, thickness)
+            offset += spacing * rng.uniform(0.8, 1.2)
+    angle = rng.uniform(-30, 30)
+    rot = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    return cv2.warpAffine(img, rot, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
+def checkers(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A checkerboard in two random colours with random cell size and angle (only used for
+    patterns without checkers; see CHECKER_FREE_PATTERNS)."""
+    cell = rng.uniform(4, max(6.0, min(h, w) / 4))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = rng.uniform(0, np.pi / 2)
+    u = (np.cos(angle) * xx + np.sin(angle) * yy) / np.float32(cell)
+    v = (-np.sin(angle) * xx + np.cos(angle) * yy) / np.float32(cell)
+    board = ((np.floor(u) + np.floor(v)) % 2).astype(np.float32)
+    return _palette_image(board, rng.integers(0, 256, (2, 3)))
+
+
+TEXTURES: dict[str, Texture] = {
+    "noise": multiscale_noise,
+    "gradient": gradient,
+    "stripes": stripes,
+    "shapes": shape_clutter,
+    "text": text_marks,
+    "foliage": foliage,
+    "dots": scattered_dots,
+    "grid": tiled_grid,
+    "checkers": checkers,
+}
+
+
+def texture_kinds(pattern_kind: str) -> list[str]:
+    """The texture kinds that are safe as background for a pattern of `pattern_kind`."""
+    return [k for k in TEXTURES if k != "checkers" or pattern_kind in CHECKER_FREE_PATTERNS]

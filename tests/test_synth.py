@@ -1,0 +1,266 @@
+"""The synthetic data engine: geometry agrees between masks and keypoints, samples are
+deterministic, the recipe does what it says, and `segmenty synth` writes its files."""
+import json
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+from torch.utils.data import DataLoader
+
+import segmenty
+from segmenty.cli import main
+from segmenty.patterns import Pattern
+from segmenty.patterns.base import box_keypoints, box_mask
+from segmenty.synth import BackgroundBank, Recipe, SyntheticDataset, write_dataset
+from segmenty.synth.recipe import StepStreams
+from segmenty.synth.steps import LensDistortion, PaperBend
+from segmenty.synth.textures import texture_kinds
+
+EDGE_POINTS = 16  # keypoints per outline edge of the test pattern
+
+
+def geometry_recipe(**changes) -> Recipe:
+    """Only what moves the sheet: margin, bend, perspective and a lens that is always on,
+    barrel or pincushion, up to the strongest defaults."""
+    keep = {"background", "paper_margin", "paper_bend", "placement", "lens"}
+    steps = {name: False for name in Recipe.step_names() if name not in keep}
+    return Recipe(**{**steps, "lens": LensDistortion(probability=1.0), "paper_bend": PaperBend(probability=0.5),
+                     **changes})
+
+
+def outline_pattern() -> Pattern:
+    """A sheet whose keypoints trace its `mask` outline densely: once warped, they give the
+    forward-mapped outline as a polygon, to compare with the inverse-mapped mask."""
+    h, w, x0, y0, x1, y1 = 140, 200, 20, 20, 180, 120
+    image = np.full((h, w, 3), 255, np.uint8)
+    image[y0:y1, x0:x1] = (40, 90, 160)
+    keypoints = box_keypoints(x0, y0, x1, y1)
+    corners = [keypoints[n] for n in ("outline_tl", "outline_tr", "outline_br", "outline_bl")]
+    for e in range(4):
+        a, b = np.array(corners[e]), np.array(corners[(e + 1) % 4])
+        for j in range(EDGE_POINTS):
+            keypoints[f"edge_{e}_{j:02d}"] = tuple(a + (b - a) * j / EDGE_POINTS)
+    masks = {"mask": box_mask((h, w), x0, y0, x1, y1)}
+    return Pattern(image, masks, keypoints, (50.8, 35.6), "outline-test")
+
+
+def inside_polygon(polygon: np.ndarray, size: int) -> np.ndarray:
+    """Pixels whose centre is inside `polygon` (even-odd rule, exact)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    inside = np.zeros((size, size), bool)
+    for (xa, ya), (xb, yb) in zip(polygon, np.roll(polygon, -1, axis=0)):
+        crosses = (ya > yy) != (yb > yy)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_cross = xa + (yy - ya) * (xb - xa) / (yb - ya)
+        inside ^= crosses & (xx < x_cross)
+    return inside
+
+
+def test_warped_mask_matches_warped_keypoints_within_a_pixel():
+    """Perspective, bend and lens move the mask (sampled backwards) and the keypoints (moved
+    forwards) alike: the mask is the polygon through the outline keypoints, up to pixels
+    within 1 px of its edge, so each outline keypoint lies on the mask's corner."""
+    size = 96
+    data = SyntheticDataset(outline_pattern(), size=size, seed=7, recipe=geometry_recipe(blank=False))
+    names = data.keypoint_names
+    outline = [names.index(f"edge_{e}_{j:02d}") for e in range(4) for j in range(EDGE_POINTS)]
+    corners_in_frame, worst = 0, 0.0
+    for i in range(60):
+        s = data.sample(i)
+        polygon = s.keypoints[outline].astype(np.float64)
+        assert np.allclose(polygon[::EDGE_POINTS], s.keypoints[:4])  # the corners are the vertices
+        wrong = np.argwhere(s.masks["mask"] != inside_polygon(polygon, size))
+        contour = polygon.astype(np.float32).reshape(-1, 1, 2)
+        for y, x in wrong:
+            worst = max(worst, abs(cv2.pointPolygonTest(contour, (float(x), float(y)), True)))
+        corners_in_frame += int(np.sum(np.all((s.keypoints[:4] >= 0) & (s.keypoints[:4] <= size - 1), axis=1)))
+    assert worst <= 1.0, f"a mask pixel is {worst:.2f} px from the keypoints' outline"
+    assert corners_in_frame >= 60  # plenty of corners actually checked in the frame
+
+
+def test_chessboard_corner_discs_under_inner_corner_keypoints():
+    size = 128
+    data = SyntheticDataset("chessboard:10x7", size=size, seed=1, recipe=geometry_recipe(blank=False))
+    rows = [n for n in data.keypoint_names if n.startswith("corner_")]
+    index = np.array([data.keypoint_names.index(n) for n in rows]).reshape(6, 9)  # 9x6 inner corners
+    checked = 0
+    for i in range(40):
+        s = data.sample(i)
+        grid = s.keypoints[index]  # 6×9×2
+        # Local spacing: the disc (0.15 of a square) must cover the keypoint's pixel centre.
+        gaps = np.full(grid.shape[:2], np.inf)
+        for axis in (0, 1):
+            d = np.linalg.norm(np.diff(grid, axis=axis), axis=2)
+            lead = [slice(None)] * 2
+            lead[axis] = slice(1, None)
+            gaps[tuple(lead)] = np.minimum(gaps[tuple(lead)], d)
+            lead[axis] = slice(None, -1)
+            gaps[tuple(lead)] = np.minimum(gaps[tuple(lead)], d)
+        for (x, y), gap in zip(grid.reshape(-1, 2), gaps.reshape(-1)):
+            if gap >= 8 and 0 <= x <= size - 1 and 0 <= y <= size - 1:
+                assert s.masks["corners"][int(round(y)), int(round(x))], (i, x, y)
+                checked += 1
+    assert checked >= 200
+
+
+def test_same_seed_same_bytes_with_any_number_of_workers():
+    data = SyntheticDataset("chessboard:10x7", size=64, seed=5, length=6)
+    direct = [data[i] for i in range(6)]
+    loaded = list(DataLoader(data, batch_size=None, num_workers=2))
+    for a, b in zip(direct, loaded):
+        assert a["image"].dtype == b["image"].dtype
+        assert a["image"].numpy().tobytes() == b["image"].numpy().tobytes()
+        assert a["masks"].numpy().tobytes() == b["masks"].numpy().tobytes()
+    other = SyntheticDataset("chessboard:10x7", size=64, seed=6, length=6)
+    assert all(not np.array_equal(other[i]["image"], direct[i]["image"]) for i in range(6))
+
+
+def test_write_dataset_is_the_same_with_one_or_two_workers(tmp_path):
+    data = SyntheticDataset("segmenty", size=64, seed=2)
+    write_dataset(data, tmp_path / "one", 6, workers=1, progress=False)
+    write_dataset(data, tmp_path / "two", 6, workers=2, progress=False)
+    one = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert one == sorted(p.name for p in (tmp_path / "two").iterdir())
+    assert len(one) == 6 * 5 + 2  # image + 4 masks each, index.json, preview.png
+    for name in one:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+
+
+def test_blank_rate_and_blank_samples():
+    data = SyntheticDataset("chessboard:10x7", size=64, seed=0)
+    blanks = 0
+    for i in range(500):
+        s = data.sample(i)
+        if s.blank:
+            blanks += 1
+            assert s.keypoints is None and not any(m.any() for m in s.masks.values())
+        else:
+            assert s.keypoints.shape == (len(data.keypoint_names), 2)
+    assert 0.15 <= blanks / 500 <= 0.25
+
+
+def test_masks_binary_after_every_step():
+    data = SyntheticDataset("segmenty", size=64, seed=3)
+    for i in range(6):
+        scene, streams = data.new_scene(), StepStreams(data.seed)
+        for name, step in data.recipe.steps():
+            rng = streams(name, i)
+            if rng.random() < step.probability:
+                step.apply(scene, step.sample(rng, scene))
+            masks = scene.render_masks()
+            assert masks.dtype == bool and masks.shape == (4, 64, 64), name
+            assert scene.image.dtype == np.uint8 and scene.image.shape == (64, 64, 3), name
+        item = data[i]
+        assert set(np.unique(item["masks"].numpy())) <= {0.0, 1.0}
+        assert 0.0 <= float(item["image"].min()) and float(item["image"].max()) <= 1.0
+
+
+def test_masks_are_amodal_unless_occlusion_aware():
+    spec, size = "chessboard:10x7", 64
+    occluded = SyntheticDataset(spec, size=size, seed=4)
+    clear = SyntheticDataset(spec, size=size, seed=4, recipe=Recipe(occluders=False))
+    aware = SyntheticDataset(spec, size=size, seed=4, recipe=Recipe(occlusion_aware=True))
+    smaller = 0
+    for i in range(12):
+        a, b, c = occluded.sample(i), clear.sample(i), aware.sample(i)
+        assert not np.array_equal(a.image, b.image)
+        for name in a.masks:
+            assert np.array_equal(a.masks[name], b.masks[name]), (i, name)
+            assert not (c.masks[name] & ~a.masks[name]).any()  # aware masks only lose pixels
+        smaller += int(c.masks["mask"].sum() < a.masks["mask"].sum())
+    assert smaller > 0
+
+
+def test_switching_a_step_off_leaves_the_others_unchanged():
+    on = SyntheticDataset("chessboard:10x7", size=64, seed=9).sample(3).params
+    off = SyntheticDataset("chessboard:10x7", size=64, seed=9, recipe=Recipe(lens=False)).sample(3).params
+    assert "lens" not in off
+    assert {k: v for k, v in on.items() if k != "lens"} == off
+
+
+def test_params_replay_the_sample():
+    data = SyntheticDataset("segmenty", size=64, seed=11)
+    for i in range(4):
+        s = data.sample(i)
+        again = data.replay(json.loads(json.dumps(s.params)))  # JSON-able, and enough
+        assert np.array_equal(s.image, again.image)
+        assert all(np.array_equal(s.masks[n], again.masks[n]) for n in s.masks)
+
+
+def test_lens_defaults_cover_strong_barrel_and_some_pincushion():
+    data = SyntheticDataset("chessboard:10x7", size=64, seed=0, recipe=geometry_recipe())
+    ks = np.array([data.sample(i).params["lens"]["k"] for i in range(200)])
+    assert ks.max() > 0.3 and (ks > 0.15).mean() > 0.3 and (ks < 0).mean() > 0.1
+
+
+def test_no_checkers_for_chessboards():
+    assert "checkers" not in texture_kinds("chessboard")
+    assert "checkers" in texture_kinds("segmenty")
+    bank = BackgroundBank(64, pattern_kind="chessboard", procedural_count=18)
+    assert "checkers" not in bank.kinds and "foliage" in bank.kinds and "photo" in bank.kinds
+
+
+def test_corrupt_background_is_skipped_with_one_warning(tmp_path):
+    folder = tmp_path / "bg"
+    folder.mkdir()
+    (folder / "broken.jpg").write_text("not a jpeg")
+    segmenty.io.write_image(folder / "sub" / "good.png", np.full((40, 50, 3), 90, np.uint8))
+    with pytest.warns(UserWarning, match="broken.jpg") as record:
+        bank = BackgroundBank(64, [folder], builtin=False)
+    assert len(record) == 1
+    data = SyntheticDataset("chessboard:10x7", size=64, backgrounds=bank)
+    assert data.sample(0).image.shape == (64, 64, 3)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.png").write_text("nope")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(segmenty.SegmentyError, match="bad"):
+            BackgroundBank(64, [tmp_path / "bad"], builtin=False)
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    try:
+        code = main(["synth", *map(str, args)])
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_synth_writes_images_masks_index_and_preview(tmp_path, capsys):
+    out = tmp_path / "data"
+    code, stdout, _ = run_cli(capsys, "--pattern", "chessboard:10x7", "--count", 5, "--out", out, "--size", 64,
+                              "--seed", 3, "--no-progress")
+    assert code == 0 and "5 samples" in stdout
+    index = json.loads((out / "index.json").read_text())
+    assert index["mask_names"] == ["mask", "corners"] and index["count"] == 5 and index["size"] == 64
+    for entry in index["samples"]:
+        image = cv2.imread(str(out / entry["image"]))
+        assert image.shape == (64, 64, 3)
+        for name, file in entry["masks"].items():
+            mask = cv2.imread(str(out / file), cv2.IMREAD_GRAYSCALE)
+            assert mask.shape == (64, 64) and set(np.unique(mask)) <= {0, 255}
+        assert entry["blank"] == (entry["keypoints"] is None)
+        assert set(entry["params"]) == set(Recipe.step_names())
+    preview = cv2.imread(str(out / "preview.png"))
+    assert preview.shape[0] == 5 * 64 and preview.shape[1] == 4 * 64  # image, overlay, 2 masks
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--size", "50"], "--size 50"),
+    (["--count", "0"], "--count"),
+    (["--pattern", "chessbord:10x7"], "did you mean 'chessboard'"),
+    (["--backgrounds", "/no/such/folder"], "/no/such/folder"),
+    (["--out", "FILE"], "is a file"),
+])
+def test_cli_synth_bad_options_give_one_line_errors(tmp_path, capsys, args, needle):
+    existing = tmp_path / "file.txt"
+    existing.write_text("x")
+    base = {"--pattern": "chessboard:10x7", "--count": "2", "--out": str(tmp_path / "o"), "--size": "64"}
+    given = dict(zip(args[::2], args[1::2]))
+    if given.get("--out") == "FILE":
+        given["--out"] = str(existing)
+    code, _, err = run_cli(capsys, *[x for kv in {**base, **given}.items() for x in kv], "--no-progress")
+    assert code in (1, 2)
+    assert needle in err and err.count("\n") == 1 and "Traceback" not in err
