@@ -55,3 +55,12 @@ def test_chessboard_mask_is_squares_area():
 def test_bad_specs_raise_usage_error(spec, needle):
     with pytest.raises(segmenty.UsageError, match=needle):
         segmenty.load_pattern(spec)
+
+
+def test_public_api_is_lazy_and_complete():
+    import subprocess
+    import sys
+    code = ("import sys, segmenty; assert 'torch' not in sys.modules; "
+            "[getattr(segmenty, n) for n in segmenty.__all__]; "
+            "assert callable(segmenty.train.train) and callable(segmenty.load)")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -11,7 +11,7 @@ backgrounds and textures (what lies behind), dataset, writer (``segmenty synth``
 """
 from .backgrounds import BackgroundBank
 from .dataset import Sample, SyntheticDataset
-from .recipe import Recipe
+from .recipe import RECIPES, Recipe, recipe_by_name
 from .writer import write_dataset
 
-__all__ = ["BackgroundBank", "Recipe", "Sample", "SyntheticDataset", "write_dataset"]
+__all__ = ["BackgroundBank", "RECIPES", "Recipe", "recipe_by_name", "Sample", "SyntheticDataset", "write_dataset"]

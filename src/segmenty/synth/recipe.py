@@ -27,7 +27,7 @@ from .steps import (Blank, Brightness, CastShadow, ColourJitter, DefocusBlur, Di
                     Occluders, OverlayBlend, PaperBend, PaperMargin, PerspectivePlacement,
                     SceneBackground, SensorNoise, Vignetting)
 
-__all__ = ["Recipe", "StepStreams", "run_recipe", "replay_recipe"]
+__all__ = ["RECIPES", "Recipe", "StepStreams", "recipe_by_name", "run_recipe", "replay_recipe"]
 
 
 def _on(step_type):
@@ -101,6 +101,19 @@ class Recipe:
 
 
 _STEP_NAMES = tuple(f.name for f in dataclasses.fields(Recipe) if f.name != "occlusion_aware")
+
+# Named recipes for `--recipe` (a preset is data: a function returning a Recipe).
+RECIPES: dict[str, Any] = {
+    "default": Recipe,
+    "original": Recipe.original,
+}
+
+
+def recipe_by_name(name: str) -> Recipe:
+    from ..errors import unknown_name
+    if name not in RECIPES:
+        raise unknown_name("recipe", name, RECIPES)
+    return RECIPES[name]()
 _MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 
 

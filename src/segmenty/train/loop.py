@@ -73,6 +73,7 @@ class TrainConfig:
     resume: bool = False               # continue the run in `out` from its model.pt
     device: str = "auto"               # auto, cpu or cuda
     seed: int = 0                      # training scenes and initial weights
+    recipe: str = "default"            # synthesis recipe by name (segmenty.synth.RECIPES)
     workers: int | None = None         # synthesis processes per training process; default_workers()
     threads: int | None = None         # torch threads on a CPU; default_threads()
     val_count: int = 64                # fixed synthetic validation scenes
@@ -129,6 +130,8 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern]:
     _check(c.threads is None or c.threads > 0, f"--threads {c.threads}: must be a positive whole number")
     _check(c.seed != VAL_SEED, f"--seed {c.seed} is reserved for the validation scenes")
     get_loss(c.loss)
+    from ..synth import recipe_by_name
+    recipe_by_name(c.recipe)  # raises the "unknown recipe ... did you mean" error
     if c.model not in MODELS:
         build_model(c.model, 1)  # raises the "unknown model ... did you mean" error
     stride = 2 ** len(MODELS[c.model].encoder)
@@ -289,8 +292,9 @@ class Progress:
 
 def _make_val_set(pattern: Pattern, config: TrainConfig, info: DistInfo) -> tuple[torch.Tensor, torch.Tensor]:
     """This rank's share of the fixed validation scenes, made once per run."""
-    from ..synth import SyntheticDataset
-    ds = SyntheticDataset(pattern, size=config.size, seed=VAL_SEED, backgrounds=config.backgrounds)
+    from ..synth import SyntheticDataset, recipe_by_name
+    ds = SyntheticDataset(pattern, size=config.size, seed=VAL_SEED, backgrounds=config.backgrounds,
+                          recipe=recipe_by_name(config.recipe))
     items = [ds[i] for i in range(info.rank, config.val_count, info.world_size)]
     if not items:  # more ranks than scenes
         s, m = config.size, len(pattern.mask_names)
@@ -454,7 +458,7 @@ def train(config: TrainConfig) -> Path:
 
 
 def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: DistInfo) -> Path:
-    from ..synth import SyntheticDataset
+    from ..synth import SyntheticDataset, recipe_by_name
 
     out = Path(config.out)
     mask_names = pattern.mask_names
@@ -487,7 +491,8 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
     # thread in the parent, forked workers never touch the pool; synthesis scales by workers.
     cv2.setNumThreads(1)
     val_images, val_masks = _make_val_set(pattern, config, info)
-    dataset = SyntheticDataset(pattern, size=config.size, seed=config.seed, backgrounds=config.backgrounds)
+    dataset = SyntheticDataset(pattern, size=config.size, seed=config.seed, backgrounds=config.backgrounds,
+                               recipe=recipe_by_name(config.recipe))
     loader = DataLoader(
         dataset, batch_size=config.batch, drop_last=True,
         sampler=StreamSampler(prog.samples_seen, config.batch, info.rank, info.world_size),
