@@ -173,7 +173,7 @@ def test_masks_are_amodal_unless_occlusion_aware():
 
 
 def test_switching_a_step_off_leaves_the_others_unchanged():
-    on = SyntheticDataset("chessboard:10x7", size=64, seed=9).sample(3).params
+    on = SyntheticDataset("chessboard:10x7", size=64, seed=9, recipe=Recipe()).sample(3).params
     off = SyntheticDataset("chessboard:10x7", size=64, seed=9, recipe=Recipe(lens=False)).sample(3).params
     assert "lens" not in off
     assert {k: v for k, v in on.items() if k != "lens"} == off

@@ -46,7 +46,7 @@ def register(sub) -> None:
                    "(default: off)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=S,
                    help=f"auto: CUDA when present (bf16, channels_last), else the CPU (default: {d.device})")
-    p.add_argument("--recipe", default=S, help=f"synthesis recipe: default or original (default: {d.recipe})")
+    p.add_argument("--recipe", default=S, help=f"synthesis recipe: default (tuned for real photos), full or original (default: {d.recipe})")
     p.add_argument("--seed", type=int, default=S, help=f"seed of training scenes and weights (default: {d.seed})")
     p.add_argument("--workers", type=non_negative_int, default=S,
                    help="synthesis processes per training process, 0 = synthesise in the training process "

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from ..errors import UsageError
 from ..patterns import Pattern, load_pattern
 from .backgrounds import BackgroundBank
-from .recipe import Recipe, replay_recipe, run_recipe
+from .recipe import Recipe, replay_recipe, run_recipe, sim2real_recipe
 from .scene import Scene
 from .sheet import PrintedSheet
 
@@ -76,7 +76,7 @@ class SyntheticDataset(Dataset):
             raise UsageError(f"--seed {seed}: must be a whole number >= 0")
         self.seed = int(seed)
         self.length = int(length)
-        self.recipe = recipe or Recipe()
+        self.recipe = recipe or sim2real_recipe()
         self.sheet = PrintedSheet(self.pattern, self.size)
         if isinstance(backgrounds, BackgroundBank):
             self.backgrounds = backgrounds

@@ -415,11 +415,12 @@ class Occluders:
     occlusion-aware, then occluded pixels leave the masks."""
 
     probability: float = 1.0
-    count: int = 10
+    count: int | tuple[int, int] = 10  # a number, or a (least, most) range
     max_axis: float = 0.2
 
     def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
-        n, s = self.count, scene.size
+        lo, hi = (self.count, self.count) if isinstance(self.count, int) else self.count
+        n, s = int(rng.integers(lo, hi + 1)), scene.size
         return {"centres": rng.integers(0, s, (n, 2)).tolist(),
                 "axes": rng.integers(0, int(self.max_axis * s) + 1, (n, 2)).tolist(),
                 "angles": rng.integers(0, 360, n).tolist(), "colours": rng.integers(0, 256, (n, 3)).tolist()}
