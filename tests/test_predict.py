@@ -216,7 +216,8 @@ def test_non_board_blobs_are_not_detected_and_masks_cleared(checkpoint):
     for _ in range(60):  # foliage-like: a random walk of discs
         centre += rng.normal(0, 20, 2)
         cv2.circle(rgb, tuple(int(v) for v in centre.round()), int(rng.integers(8, 25)), (255, 255, 255), -1)
-    pred = fake_predictor(checkpoint).predict(rgb)
+    # the shape check alone must reject it (the fake network is confident everywhere)
+    pred = fake_predictor(checkpoint, rule=DetectionRule(min_fill=0.8)).predict(rgb)
     assert not pred.detected and pred.outline is None and pred.homography is None
     assert pred.area_fraction > 0.01 and pred.fill < 0.8
     assert pred.masks["mask"].max() == 0.0

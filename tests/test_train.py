@@ -198,6 +198,8 @@ def test_sigkill_then_resume_then_ctrl_c(tmp_path):
     seen = _wait_for_step(run / "model.pt", proc, above=step)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
+    err = proc.stderr.read()
+    assert "segmenty: interrupted" in err and "Traceback" not in err, err[-2000:]
     state = load_checkpoint(run / "model.pt")
     assert state["step"] >= seen and state["samples_seen"] == state["step"] * 4
     assert not list(run.glob(".*.tmp*")), "temporary checkpoint files left behind"

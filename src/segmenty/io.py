@@ -6,6 +6,7 @@ Every image that enters segmenty (backgrounds, photos, pattern files) goes throu
 from __future__ import annotations
 
 import contextlib
+import errno
 import io as _io
 import os
 import tempfile
@@ -32,7 +33,13 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.n
     """
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        if path.is_file() and path.stat().st_size == 0:
+            raise SegmentyError(f"{path}: empty file (0 bytes), expected an image")
+        with warnings.catch_warnings():
+            # Pillow warns on opening a large image; MAX_PIXELS below is the limit that applies.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
             w, h = im.size
             if w * h > max_pixels:
                 raise SegmentyError(f"{path}: image claims {w}x{h} pixels, more than the "
@@ -53,10 +60,17 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.n
     except PermissionError:
         raise SegmentyError(f"{path}: permission denied") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise SegmentyError(f"{path}: image is too large (decompression bomb refused)") from None
+        raise SegmentyError(f"{path}: image claims too many pixels, more than the {max_pixels:,} allowed "
+                            "(a decompression bomb? refused before decoding)") from None
     except Image.UnidentifiedImageError:
         raise SegmentyError(f"{path}: not an image file (or an unsupported format)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SegmentyError(f"{path}: symbolic link loop (the link points back at itself)") from None
+        if exc.errno is not None:  # an I/O error reading the file, not its contents
+            raise SegmentyError(f"{path}: cannot read ({exc.strerror})") from None
+        raise SegmentyError(f"{path}: cannot decode image ({exc})") from None
+    except (SyntaxError, ValueError) as exc:
         # Truncated or corrupt data; Pillow reports these as OSError/SyntaxError.
         raise SegmentyError(f"{path}: cannot decode image ({exc})") from None
 
@@ -109,14 +123,19 @@ def list_images(folder: str | os.PathLike, *, recursive: bool = True) -> list[Pa
     return sorted(found)
 
 
-def expand_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
-    """Image files named directly plus the images inside named folders."""
+def expand_inputs(inputs: list[str | os.PathLike], *, keep_missing: bool = False) -> list[Path]:
+    """Image files named directly plus the images inside named folders.
+
+    A path that does not exist raises SegmentyError, or with `keep_missing` stays in the list
+    (reading it then fails with "no such file"), so a command that goes on past unreadable
+    photos reports it with them and still does the others.
+    """
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
             out.extend(list_images(p))
-        elif p.exists() or p.is_symlink():
+        elif p.exists() or p.is_symlink() or keep_missing:
             out.append(p)
         else:
             raise SegmentyError(f"{p}: no such file or folder")

@@ -41,20 +41,37 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    # Library warnings (e.g. a skipped background) are printed as one plain line.
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"segmenty: warning: {msg}\n"
-    try:
-        return int(args.func(args) or 0)
-    except SegmentyError as exc:
-        if args.debug:
-            raise
-        sys.stderr.write(f"segmenty: {exc}\n")
-        return exc.exit_code
-    except KeyboardInterrupt:
-        if args.debug:
-            raise
-        sys.stderr.write("segmenty: interrupted\n")
-        return 130
+    # Library warnings (e.g. a skipped background) are printed as one plain line each, once:
+    # a folder read twice (validation and training scenes) warns about each bad file once.
+    shown: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        if text not in shown:
+            shown.add(text)
+            sys.stderr.write(f"segmenty: warning: {text}\n")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)
+        warnings.showwarning = show
+        try:
+            return int(args.func(args) or 0)
+        except SegmentyError as exc:
+            if args.debug:
+                raise
+            sys.stderr.write(f"segmenty: {' '.join(str(exc).split())}\n")
+            return exc.exit_code
+        except OSError as exc:  # the system refused a read or write: full disk, read-only folder...
+            if args.debug:
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            sys.stderr.write(f"segmenty: {where}{exc.strerror or exc} (run with --debug for details)\n")
+            return 1
+        except KeyboardInterrupt:
+            if args.debug:
+                raise
+            sys.stderr.write("segmenty: interrupted\n")
+            return 130
 
 
 def run() -> None:

@@ -25,13 +25,22 @@ def register(sub) -> None:
 
 
 def cmd_label(args) -> int:
+    from pathlib import Path
+
+    from ..errors import SegmentyError
     from ..eval.label import label_images, parse_detector
     from ..io import expand_inputs
 
     detector = parse_detector(args.detector)  # before reading any photo: a typo fails fast
-    result = label_images(expand_inputs(args.images), detector, args.out)
+    # a missing or unreadable photo is skipped with a warning and the others labelled; when
+    # nothing named exists, that is the one error
+    images = expand_inputs(args.images, keep_missing=any(Path(p).exists() for p in args.images))
+    if not images:
+        raise SegmentyError(f"no images found in {' '.join(args.images)} (expected photos: .jpg, .png, ...)")
+    result = label_images(images, detector, args.out)
     print(f"labelled {len(result.labelled)} of {len(result.labelled) + len(result.not_found)} photos "
-          f"with {detector.spec} into {args.out}")
+          f"with {detector.spec} into {args.out}"
+          + (f"; {len(result.unreadable)} could not be read" if result.unreadable else ""))
     if result.not_found:
         print("board not found in:")
         for path in result.not_found:

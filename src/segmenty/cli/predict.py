@@ -44,9 +44,9 @@ def _predict(args) -> int:
 
     torch.set_num_threads(available_cores())
     out = check_out_dir(args.out)
-    files = expand_inputs(args.inputs)
+    files = expand_inputs(args.inputs, keep_missing=True)  # a missing one is reported below
     if not files:
-        raise UsageError(f"no images found in {' '.join(args.inputs)} (suffixes: .jpg .png .webp .bmp .tif)")
+        raise SegmentyError(f"no images found in {' '.join(args.inputs)} (suffixes: .jpg .png .webp .bmp .tif)")
     predictor = Predictor(args.model, device=args.device, size=args.size, threshold=args.threshold,
                           rule=DetectionRule(suppress=not args.raw))
     records, failed = [], []

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SegmentyError
-from ..io import atomic_write_text, list_images, read_image, read_mask, write_image
+from ..io import atomic_write_text, check_out_dir, list_images, read_image, read_mask, write_image
 from .label import is_mask_file, mask_path
 
 FOUND_IOU = 0.5             # a labelled view counts as detected above this IoU
@@ -58,6 +59,7 @@ class EvalResult:
     halves: list[Score] = field(default_factory=list)
     negatives: list[Score] = field(default_factory=list)
     unlabelled: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # file name -> why it was not scored
 
     @staticmethod
     def _mean(values: list[float]) -> float | None:
@@ -75,6 +77,7 @@ class EvalResult:
             "negatives": len(self.negatives),
             "false_detections": sum(s.false_detection for s in self.negatives),
             "unlabelled": len(self.unlabelled),
+            "skipped": len(self.skipped),
             "mean_ms": self._mean([s.ms for s in self.whole + self.negatives]),
         }
 
@@ -84,7 +87,7 @@ class EvalResult:
         return {"model": self.model, "threshold": self.threshold, "size": self.size,
                 "rules": {"found_iou": FOUND_IOU, "false_detection_area": FALSE_DETECTION_AREA},
                 "summary": self.summary, "whole": rows(self.whole), "halves": rows(self.halves),
-                "negatives": rows(self.negatives), "unlabelled": self.unlabelled}
+                "negatives": rows(self.negatives), "unlabelled": self.unlabelled, "skipped": self.skipped}
 
     def table(self) -> str:
         """The result as a plain-text table: one row per photo (whole and its halves), one per
@@ -112,6 +115,8 @@ class EvalResult:
             lines.append(f"false detections: {m['false_detections']} of {m['negatives']} negatives")
         if self.unlabelled:
             lines.append(f"unlabelled (skipped): {', '.join(self.unlabelled)}")
+        if self.skipped:
+            lines.append(f"unreadable (skipped): {', '.join(self.skipped)}")
         return "\n".join(lines)
 
 
@@ -182,6 +187,10 @@ def evaluate(predictor_or_path, images_dir: str | os.PathLike, masks_dir: str | 
     `predictor_or_path`: a run folder or checkpoint (loaded as a Predictor at `size`, default
     the training size) or any object with ``predict(rgb) -> Prediction``. With `out_dir`
     (default RUN/eval when given a run folder) writes eval.json and gallery.jpg there.
+
+    A photo or truth mask that cannot be read (or a mask of another size than its photo) is
+    skipped with a warning naming it and listed in `skipped`; SegmentyError when no labelled
+    photo at all could be scored.
     """
     photos = photos_in(images_dir, "--images")
     masks_dir = Path(masks_dir)
@@ -194,17 +203,29 @@ def evaluate(predictor_or_path, images_dir: str | os.PathLike, masks_dir: str | 
                             f"photos in --images {images_dir} (make them with 'segmenty label')")
     if out_dir is None and not hasattr(predictor_or_path, "predict") and Path(predictor_or_path).is_dir():
         out_dir = Path(predictor_or_path) / "eval"
+    if out_dir is not None:
+        out_dir = check_out_dir(out_dir)  # a bad --out fails now, not after all the predictions
 
     predictor, model_name = _predictor(predictor_or_path, size, threshold)
     result = EvalResult(model_name, threshold, size)
     result.unlabelled = [p.name for p in photos if not mask_path(masks_dir, p).is_file()]
     gallery_rows = []
+
+    def skip(photo: Path, why: str) -> None:
+        warnings.warn(f"skipping {why}")
+        result.skipped[photo.name] = why
+
     for photo, truth_path in labelled:
-        rgb = read_image(photo)
-        truth = read_mask(truth_path)
+        try:
+            rgb = read_image(photo)
+            truth = read_mask(truth_path)
+        except SegmentyError as exc:
+            skip(photo, str(exc))
+            continue
         if truth.shape != rgb.shape[:2]:
-            raise SegmentyError(f"{truth_path}: mask is {truth.shape[1]}x{truth.shape[0]} but its photo "
-                                f"{photo} is {rgb.shape[1]}x{rgb.shape[0]}")
+            skip(photo, f"{truth_path}: mask is {truth.shape[1]}x{truth.shape[0]} but its photo "
+                        f"{photo} is {rgb.shape[1]}x{rgb.shape[0]}")
+            continue
         score, prediction = _score(predictor, rgb, truth, photo.name, "whole", threshold)
         result.whole.append(score)
         gallery_rows.append((rgb, truth, prediction, score))
@@ -213,14 +234,20 @@ def evaluate(predictor_or_path, images_dir: str | os.PathLike, masks_dir: str | 
         for side, (rows, cols) in half_views(truth).items():
             half, _ = _score(predictor, rgb[rows, cols], truth[rows, cols], photo.name, side, threshold)
             result.halves.append(half)
+    if not result.whole:
+        raise SegmentyError(f"--images {images_dir}: none of the {len(labelled)} labelled photos could be "
+                            f"scored (first: {next(iter(result.skipped.values()))})")
     for photo in negatives:
-        rgb = read_image(photo)
+        try:
+            rgb = read_image(photo)
+        except SegmentyError as exc:
+            skip(photo, str(exc))
+            continue
         score, prediction = _score(predictor, rgb, None, photo.name, "negative", threshold)
         result.negatives.append(score)
         gallery_rows.append((rgb, None, prediction, score))
 
     if out_dir is not None:
-        out_dir = Path(out_dir)
         atomic_write_text(out_dir / "eval.json", json.dumps(result.to_dict(), indent=2) + "\n")
         write_image(out_dir / "gallery.jpg", gallery(gallery_rows), quality=85)
     return result

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +79,8 @@ def detect_grid(rgb: np.ndarray, detector: Detector) -> tuple[np.ndarray, str] |
     """The whole board's inner corners as a rows×cols×2 float64 grid (OpenCV pixel-centre
     coordinates) and the method that found them, or None when the whole board is not found."""
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    if min(gray.shape) < 2 * (max(detector.cols, detector.rows) + 1):
+        return None  # too small to hold the board at 2 px a square (OpenCV's detectors assert)
     if detector.kind == "charuco":
         return _detect_charuco(gray, detector)
     return _detect_chessboard(gray, detector)
@@ -184,16 +187,18 @@ def label_image(rgb: np.ndarray, detector: Detector) -> tuple[np.ndarray, str] |
 
 @dataclass
 class LabelResult:
-    """What `label_images` wrote (photo path -> mask path) and the photos it could not label."""
+    """What `label_images` wrote (photo path -> mask path), the photos where the board was not
+    found and those that could not be read (path -> why)."""
 
     detector: str
     labelled: dict[str, str] = field(default_factory=dict)
     methods: dict[str, str] = field(default_factory=dict)
     not_found: list[str] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"detector": self.detector, "labelled": self.labelled, "methods": self.methods,
-                "not_found": self.not_found}
+                "not_found": self.not_found, "unreadable": self.unreadable}
 
 
 def mask_path(masks_dir: str | os.PathLike, image: str | os.PathLike) -> Path:
@@ -207,7 +212,10 @@ def is_mask_file(path: str | os.PathLike) -> bool:
 
 def label_images(images: list[Path], detector: Detector | str, out_dir: str | os.PathLike) -> LabelResult:
     """Write ``<stem>_mask.png`` (255 inside the board) into `out_dir` for every photo where
-    the whole board is found, and ``labels.json`` listing what was and was not labelled."""
+    the whole board is found, and ``labels.json`` listing what was and was not labelled.
+
+    An unreadable photo is skipped with a warning naming it (the others are still labelled);
+    SegmentyError when no photo at all could be read."""
     if isinstance(detector, str):
         detector = parse_detector(detector)
     images = [p for p in images if not is_mask_file(p)]  # a labelled folder can be relabelled
@@ -222,7 +230,13 @@ def label_images(images: list[Path], detector: Detector | str, out_dir: str | os
     out_dir = check_out_dir(out_dir)
     result = LabelResult(detector.spec)
     for path in images:
-        found = label_image(read_image(path), detector)
+        try:
+            rgb = read_image(path)
+        except SegmentyError as exc:
+            warnings.warn(f"skipping {exc}")
+            result.unreadable[str(path)] = str(exc)
+            continue
+        found = label_image(rgb, detector)
         if found is None:
             result.not_found.append(str(path))
             continue
@@ -231,5 +245,8 @@ def label_images(images: list[Path], detector: Detector | str, out_dir: str | os
         write_image(target, mask.astype(np.uint8) * 255)
         result.labelled[str(path)] = str(target)
         result.methods[str(path)] = method
+    if len(result.unreadable) == len(images):
+        raise SegmentyError(f"label: none of the {len(images)} photos could be read "
+                            f"(first: {next(iter(result.unreadable.values()))})")
     atomic_write_text(out_dir / "labels.json", json.dumps(result.to_dict(), indent=2) + "\n")
     return result

@@ -42,8 +42,12 @@ FEATURE_MAX_AREA = 0.01
 
 @dataclass(frozen=True)
 class DetectionRule:
-    """When the `mask` region counts as a board (all must hold); defaults to be tuned on real
-    photos.
+    """When the `mask` region counts as a board (all must hold).
+
+    The defaults were chosen on ../shared/real with a chessboard model (benchmarks/README.md):
+    the mean probability separates boards (0.85-0.97, whole or cut by the frame) from busy
+    road scenes (0.5-0.77); the quad fill is only a loose shape check, because a board cut
+    by the frame and bowed by a wide-angle lens fills its fitted quad by 0.6-0.95.
 
     min_area:        the largest connected region of probability > threshold covers at least
                      this share of the photo (0.01 = 1%).
@@ -58,8 +62,8 @@ class DetectionRule:
     """
 
     min_area: float = 0.01
-    min_confidence: float = 0.75
-    min_fill: float = 0.8
+    min_confidence: float = 0.8
+    min_fill: float = 0.5
     suppress: bool = True
 
 

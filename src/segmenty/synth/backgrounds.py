@@ -86,6 +86,8 @@ class BackgroundBank:
         self.images.append(BackgroundImage(name, group, kind or group, np.ascontiguousarray(rgb)))
 
     def _add_folder(self, folder: Path) -> None:
+        if not folder.exists():
+            raise SegmentyError(f"--backgrounds {folder}: no such folder")
         paths = list_images(folder)
         before = len(self.images)
         for path in paths:

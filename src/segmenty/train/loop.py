@@ -40,7 +40,7 @@ from ..errors import SegmentyError, UsageError
 from ..io import atomic_write_text, list_images, read_image
 from ..models import DEFAULT_MODEL, MODELS, build_model
 from ..patterns import Pattern, load_pattern
-from .checkpoint import LoadedModel, load_checkpoint, save_checkpoint
+from .checkpoint import LoadedModel, load_checkpoint, save_checkpoint, state_dict_mismatch
 from .distributed import DistInfo, broadcast_from_main, init_distributed, shutdown_distributed, sum_across_ranks
 from .losses import get_loss
 from .metrics import confusion_counts, mask_metrics, metric_names
@@ -158,8 +158,9 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern]:
     if not c.resume and (out / "model.pt").exists():
         raise SegmentyError(f"--out {out}: already holds a run (model.pt); add --resume to continue "
                             "it or choose another --out")
-    if c.wild is not None and not Path(c.wild).exists():
-        raise SegmentyError(f"--wild {c.wild}: no such folder")
+    for option, folder in (("--wild", c.wild), ("--backgrounds", c.backgrounds)):
+        if folder is not None and not Path(folder).exists():
+            raise SegmentyError(f"{option} {folder}: no such folder")
     return c, pattern
 
 
@@ -317,11 +318,14 @@ def evaluate(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, device
 
 
 def _read_wild(folder: str | None) -> dict[str, np.ndarray]:
-    """Real photos for snapshots, read once; unreadable files are skipped with a warning."""
+    """Real photos for snapshots, read once; unreadable files are skipped with a warning.
+    SegmentyError when the folder holds no readable photo (a --wild that shows nothing is a
+    mistake better caught before training than after)."""
     if folder is None:
         return {}
     photos = {}
-    for path in list_images(folder):
+    paths = list_images(folder)
+    for path in paths:
         try:
             rgb = read_image(path)
         except SegmentyError as exc:
@@ -333,6 +337,9 @@ def _read_wild(folder: str | None) -> dict[str, np.ndarray]:
         if scale < 1:
             rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         photos[path.stem] = rgb
+    if not photos:
+        found = f"{len(paths)} unreadable image files" if paths else "no image files"
+        raise SegmentyError(f"--wild {folder}: {found}; expected photos (.jpg, .png, ...)")
     return photos
 
 
@@ -363,10 +370,10 @@ class RunFolder:
         self.writer, self.snapshot_fn, self.wild = None, None, {}
         if not enabled:
             return
+        self.wild = _read_wild(config.wild)  # first: a bad --wild fails before the folder is made
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path / "config.json", json.dumps(asdict(config), indent=2) + "\n")
         self.writer = _tensorboard(self.path)
-        self.wild = _read_wild(config.wild)
         self.snapshot_fn = _snapshot_function() if self.wild else None
 
     def save(self, state: dict, best: bool = False) -> None:
@@ -436,12 +443,19 @@ def _restore(path: Path, config: TrainConfig, pattern: Pattern, model: nn.Module
         if ckpt.get(key) != ours:
             raise SegmentyError(f"--resume {path.parent}: the run was made with {option} {ckpt.get(key)}, "
                                 f"not {ours} (drop {option} or choose another --out)")
-    model.load_state_dict(ckpt["model"])
-    ema.model.load_state_dict(ckpt["ema"])
-    ema.updates = int(ckpt["ema_updates"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    _set_rng_state(ckpt["rng"])
-    return Progress(**ckpt["progress"])
+    problem = state_dict_mismatch(model, ckpt["model"])
+    if problem:
+        raise SegmentyError(f"--resume {path}: weights do not fit model '{config.model}' ({problem})")
+    try:
+        model.load_state_dict(ckpt["model"])
+        ema.model.load_state_dict(ckpt["ema"])
+        ema.updates = int(ckpt["ema_updates"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        _set_rng_state(ckpt["rng"])
+        return Progress(**ckpt["progress"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # e.g. a predict-only checkpoint
+        raise SegmentyError(f"--resume {path}: not a training checkpoint, cannot continue from it "
+                            f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})") from None
 
 
 def train(config: TrainConfig) -> Path:
@@ -484,13 +498,14 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
                 "size": config.size, "config": asdict(config), "world_size": info.world_size,
                 "device": device.type}
 
-    run = RunFolder(config, enabled=info.is_main)
-
     # OpenCV's thread pool does not survive fork(): a worker that inherits a live pool hangs in
     # its first cv2 call that touches the pool (seen: cv2.setNumThreads in the worker). With one
     # thread in the parent, forked workers never touch the pool; synthesis scales by workers.
     cv2.setNumThreads(1)
+    # The validation scenes read --backgrounds: a folder of no usable image fails here, before
+    # the run folder is made.
     val_images, val_masks = _make_val_set(pattern, config, info)
+    run = RunFolder(config, enabled=info.is_main)
     dataset = SyntheticDataset(pattern, size=config.size, seed=config.seed, backgrounds=config.backgrounds,
                                recipe=recipe_by_name(config.recipe))
     loader = DataLoader(

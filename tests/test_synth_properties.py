@@ -1,0 +1,58 @@
+"""Property-based (hypothesis) checks of the synthetic engine over random seeds and sample
+indices, with every step of the recipe on: the `mask` always agrees with the keypoints that
+were moved with it. (tests/test_synth.py checks the same within a pixel on fixed seeds with
+only the geometric steps; tests/test_geometry.py does random homographies for prediction;
+tests/test_patterns_library.py fuzzes spec parsing.)"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from segmenty.synth import Recipe, SyntheticDataset
+
+SIZE = 64
+OUTLINE = ("outline_tl", "outline_tr", "outline_br", "outline_bl")
+
+
+@functools.lru_cache(maxsize=None)
+def dataset(seed: int, recipe: str) -> SyntheticDataset:
+    return SyntheticDataset("chessboard:10x7", size=SIZE, seed=seed,
+                            recipe=Recipe() if recipe == "full" else None)
+
+
+def near(mask: np.ndarray, xy: np.ndarray, radius: int = 1) -> bool:
+    x, y = int(round(xy[0])), int(round(xy[1]))
+    return bool(mask[max(0, y - radius): y + radius + 1, max(0, x - radius): x + radius + 1].any())
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 3), index=st.integers(0, 10**6), recipe=st.sampled_from(["default", "full"]))
+def test_mask_holds_the_projected_outline_and_centre(seed, index, recipe):
+    data = dataset(seed, recipe)
+    s = data.sample(index)
+    mask = s.masks["mask"]
+    assert mask.shape == (SIZE, SIZE) and mask.dtype == bool
+    if s.blank:
+        assert s.keypoints is None and not any(m.any() for m in s.masks.values())
+        return
+    names = data.keypoint_names
+    assert s.keypoints.shape == (len(names), 2) and np.isfinite(s.keypoints).all()
+    inside = lambda xy, m=2: m <= xy[0] <= SIZE - 1 - m and m <= xy[1] <= SIZE - 1 - m  # noqa: E731
+    centre = s.keypoints[names.index("center")]
+    if inside(centre):
+        assert near(mask, centre, radius=0), (centre, s.params)
+    # an outline corner is the mask's vertex; at an acute corner the nearest pixel centre
+    # inside can be ~2 px from it
+    for name in OUTLINE:
+        xy = s.keypoints[names.index(name)]
+        if inside(xy):
+            assert near(mask, xy, radius=2), (name, xy, s.params)
+    # the mask is where the sheet's squares are: when all four outline corners are in the
+    # frame, nothing of the mask lies outside their quadrilateral's bounding box (+1 px)
+    quad = np.array([s.keypoints[names.index(n)] for n in OUTLINE])
+    if all(inside(xy, 0) for xy in quad) and mask.any():
+        ys, xs = np.nonzero(mask)
+        lo, hi = quad.min(axis=0) - 1.5, quad.max(axis=0) + 1.5
+        assert xs.min() >= lo[0] and ys.min() >= lo[1] and xs.max() <= hi[0] and ys.max() <= hi[1], s.params
