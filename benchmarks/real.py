@@ -24,6 +24,8 @@ from segmenty.io import list_images
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_REAL = REPO.parent / "shared" / "real"
+from segmenty.demo import DEMO_SIZE  # noqa: E402  (the size the main job trains at on CPU)
+
 PATTERN = "chessboard:10x7"
 DETECTOR = "chessboard:9x6"  # inner corners of a 10x7-square board
 
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--real", type=Path, default=DEFAULT_REAL, help="folder with chessboard-10x7/ and negatives/")
     p.add_argument("--out", type=Path, default=REPO / "runs" / "benchmark-real", help="where new runs go")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", type=int, help="training size (default: the training default)")
+    p.add_argument("--size", type=int, default=DEMO_SIZE, help="training size (the main job's)")
     p.add_argument("--model", help="model preset (default: the training default)")
     p.add_argument("--eval-size", type=int, help="prediction size (default: the training size)")
     p.add_argument("--threshold", type=float, default=0.5)

@@ -21,7 +21,7 @@ from segmenty.train.losses import balanced_loss, bce_dice_loss
 from segmenty.train.metrics import confusion_counts, mask_metrics
 
 PATTERN = "chessboard:10x7"
-TINY = dict(pattern=PATTERN, size=64, batch=8, val_count=16, lr=5e-3, seed=0)
+TINY = dict(pattern=PATTERN, size=64, batch=8, val_count=16, lr=5e-3, seed=0, loss="balanced")
 
 
 # ---------------------------------------------------------------- units

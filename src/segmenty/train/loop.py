@@ -66,7 +66,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup: float = 0.03               # fraction of the run spent warming the learning rate up
     min_lr: float = 0.05               # final learning rate, as a fraction of lr (cosine decay)
-    loss: str = "balanced"             # "balanced" (the original) or "bce-dice"
+    # "bce-dice" or "balanced" (the original's). BCE+Dice is the default by measurement: on the
+    # real photos it gave IoU 0.90 vs 0.83 and 1 vs 6 false detections of 8 (benchmarks/README.md).
+    loss: str = "bce-dice"
     ema_decay: float = 0.997           # EMA of weights; warm-up makes it useful from the start
     out: str | None = None             # run folder; default runs/<pattern>-<model>
     wild: str | None = None            # folder of real photos for snapshots at each validation
