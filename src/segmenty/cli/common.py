@@ -12,44 +12,23 @@ class HELP(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{v} must be a positive whole number")
-    return v
+def _number(cast, kind: str, valid, requirement: str):
+    """An argparse type: parse with `cast`, then check `valid(value)` (message: `requirement`)."""
+    def parse(text: str):
+        try:
+            v = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not {kind}") from None
+        if not valid(v):
+            raise argparse.ArgumentTypeError(f"{v} must be {requirement}")
+        return v
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{v} must be 0 or more")
-    return v
-
-
-def positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"{v} must be a positive number")
-    return v
-
-
-def fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not 0 <= v <= 1:
-        raise argparse.ArgumentTypeError(f"{v} must be between 0 and 1")
-    return v
+positive_int = _number(int, "a whole number", lambda v: v > 0, "a positive whole number")
+non_negative_int = _number(int, "a whole number", lambda v: v >= 0, "0 or more")
+positive_float = _number(float, "a number", lambda v: v > 0, "a positive number")
+fraction = _number(float, "a number", lambda v: 0 <= v <= 1, "between 0 and 1")
 
 
 def add_command(sub, name: str, help: str, func) -> argparse.ArgumentParser:
