@@ -21,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors in one line with exit status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"segmenty {self.prog.split(' ', 1)[-1] if ' ' in self.prog else ''}: {message}\n".replace("  ", " "))
+        sys.stderr.write(f"{self.prog}: {message}\n")  # prog is "segmenty" or "segmenty COMMAND"
         sys.exit(2)
 
 
