@@ -11,7 +11,7 @@ import io as _io
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +73,21 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.n
     except (SyntaxError, ValueError) as exc:
         # Truncated or corrupt data; Pillow reports these as OSError/SyntaxError.
         raise SegmentyError(f"{path}: cannot decode image ({exc})") from None
+
+
+def read_images_skipping(paths: Iterable[str | os.PathLike], what: str = "",
+                         skipped: dict[str, str] | None = None) -> Iterator[tuple[Path, np.ndarray]]:
+    """(path, RGB) for each readable image; an unreadable one is skipped with one warning
+    ("skipping <what> <path>: <problem>") and noted in `skipped`, so the work goes on."""
+    for path in paths:
+        try:
+            rgb = read_image(path)
+        except SegmentyError as exc:
+            warnings.warn(f"skipping {what + ' ' if what else ''}{exc}")
+            if skipped is not None:
+                skipped[str(path)] = str(exc)
+            continue
+        yield Path(path), rgb
 
 
 def _to_rgb(im: Image.Image) -> np.ndarray:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import cv2
 import numpy as np
 
 from ..errors import SegmentyError, UsageError, unknown_name
-from ..io import atomic_write_text, check_out_dir, read_image, write_image
+from ..io import atomic_write_text, check_out_dir, read_images_skipping, write_image
 
 DETECTOR_KINDS = ("chessboard", "charuco")
 DETECTOR_USAGE = "chessboard:COLSxROWS (inner corners, e.g. chessboard:9x6) or charuco:COLSxROWS[:DICT] " \
@@ -229,13 +228,7 @@ def label_images(images: list[Path], detector: Detector | str, out_dir: str | os
         stems[p.stem] = p
     out_dir = check_out_dir(out_dir)
     result = LabelResult(detector.spec)
-    for path in images:
-        try:
-            rgb = read_image(path)
-        except SegmentyError as exc:
-            warnings.warn(f"skipping {exc}")
-            result.unreadable[str(path)] = str(exc)
-            continue
+    for path, rgb in read_images_skipping(images, skipped=result.unreadable):
         found = label_image(rgb, detector)
         if found is None:
             result.not_found.append(str(path))

@@ -59,15 +59,22 @@ class Encoder(nn.Module):
         return feats
 
 
+def pointwise_layers(cin: int, widths: tuple[int, ...]) -> tuple[list[nn.Module], int]:
+    """1x1 conv + ReLU per width (dense layers applied at every position); returns the
+    layers and the output channel count."""
+    layers: list[nn.Module] = []
+    for w in widths:
+        layers += [nn.Conv2d(cin, w, 1), nn.ReLU(inplace=True)]
+        cin = w
+    return layers, cin
+
+
 class Mix(nn.Module):
     """The bottleneck: per-position dense layers (1x1 convs) with ReLU, then dropout."""
 
     def __init__(self, cin: int, widths: tuple[int, ...], dropout: float):
         super().__init__()
-        layers: list[nn.Module] = []
-        for w in widths:
-            layers += [nn.Conv2d(cin, w, 1), nn.ReLU(inplace=True)]
-            cin = w
+        layers, cin = pointwise_layers(cin, widths)
         if dropout:
             layers.append(nn.Dropout(dropout))
         self.layers = nn.Sequential(*layers)
@@ -107,10 +114,7 @@ class Decoder(nn.Module):
 class Head(nn.Module):
     def __init__(self, cin: int, widths: tuple[int, ...], num_masks: int):
         super().__init__()
-        layers: list[nn.Module] = []
-        for w in widths:
-            layers += [nn.Conv2d(cin, w, 1), nn.ReLU(inplace=True)]
-            cin = w
+        layers, cin = pointwise_layers(cin, widths)
         layers.append(nn.Conv2d(cin, num_masks, 1))
         self.layers = nn.Sequential(*layers)
 

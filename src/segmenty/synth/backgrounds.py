@@ -16,7 +16,6 @@ in its params, so it can be replayed.
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import cv2
 import numpy as np
 
 from ..errors import SegmentyError
-from ..io import IMAGE_SUFFIXES, list_images, read_image
+from ..io import IMAGE_SUFFIXES, list_images, read_image, read_images_skipping
 from .textures import TEXTURES, texture_kinds
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "assets" / "backgrounds"
@@ -90,12 +89,7 @@ class BackgroundBank:
             raise SegmentyError(f"--backgrounds {folder}: no such folder")
         paths = list_images(folder)
         before = len(self.images)
-        for path in paths:
-            try:
-                rgb = read_image(path)
-            except SegmentyError as exc:
-                warnings.warn(f"skipping background {exc}", stacklevel=3)
-                continue
+        for path, rgb in read_images_skipping(paths, "background"):
             self._add(str(path), "folder", rgb)
         if len(self.images) == before:
             found = f"{len(paths)} unreadable image files" if paths else "no image files"

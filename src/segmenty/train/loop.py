@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from ..errors import SegmentyError, UsageError
-from ..io import atomic_write_text, list_images, read_image
+from ..io import atomic_write_text, list_images, read_images_skipping
 from ..models import DEFAULT_MODEL, MODELS, build_model
 from ..patterns import Pattern, load_pattern
 from .checkpoint import LoadedModel, load_checkpoint, save_checkpoint, state_dict_mismatch
@@ -327,12 +327,7 @@ def _read_wild(folder: str | None) -> dict[str, np.ndarray]:
         return {}
     photos = {}
     paths = list_images(folder)
-    for path in paths:
-        try:
-            rgb = read_image(path)
-        except SegmentyError as exc:
-            warnings.warn(f"--wild: skipping {exc}")
-            continue
+    for path, rgb in read_images_skipping(paths, "--wild photo"):
         # Snapshots run the model at training size; keeping 12-megapixel originals in memory
         # for the whole run would only cost RAM.
         scale = 1024 / max(rgb.shape[:2])
