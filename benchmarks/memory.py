@@ -2,11 +2,12 @@
 
     python benchmarks/memory.py [--minutes 20] [--photos 1000] [--size 256] [--interval 5]
                                 [--run RUN_OR_PT] [--threads N] [--skip-train] [--skip-predict]
-                                [--train-args '...'] [PHOTO_DIR...]
+                                [--train-args '...'] [--keep RUN] [PHOTO_DIR...]
 
 Training: `segmenty train --minutes M` runs in a subprocess (default preset and options, a
 temporary run folder); its RSS and that of its DataLoader workers (every descendant process,
-read from /proc) are sampled every `--interval` seconds.
+read from /proc) are sampled every `--interval` seconds. `--keep RUN` keeps the run folder (for
+instance to score it with benchmarks/real.py: one long run serves both benchmarks).
 
 Prediction: a `Predictor` (the run given with --run, else an untrained default-preset model at
 --size: memory does not depend on the weights) predicts `--photos` photos in this process,
@@ -98,12 +99,14 @@ def print_table(rows: list[dict]) -> None:
               f"{r['max']:>9.1f} {r['growth']:>7.1f}%{flag}")
 
 
-def bench_train(minutes: float, size: int, interval: float, extra: list[str]) -> list[dict]:
+def bench_train(minutes: float, size: int, interval: float, extra: list[str], keep: str | None) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-c", "from segmenty.cli import run; run()", "train", "--minutes", f"{minutes:g}",
-               "--size", str(size), "--out", str(Path(tmp) / "run"), *extra]
+               "--size", str(size), "--out", keep or str(Path(tmp) / "run"), *extra]
         print("running:", " ".join(cmd[3:]), file=sys.stderr)
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        err_path = Path(tmp) / "stderr.txt"
+        err = open(err_path, "wb")
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
         main, total = [], []
         try:
             while proc.poll() is None:
@@ -115,8 +118,10 @@ def bench_train(minutes: float, size: int, interval: float, extra: list[str]) ->
         finally:
             if proc.poll() is None:
                 proc.kill()
+            err.close()
         if proc.returncode != 0:
-            raise SystemExit(f"training exited with status {proc.returncode}")
+            tail = err_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+            raise SystemExit(f"training exited with status {proc.returncode}: {tail[0]}")
         # the last samples may be taken while the process exits (final validation, saving)
         return [summary(f"train {minutes:g} min (main)", main[:-1]),
                 summary(f"train {minutes:g} min (+workers)", total[:-1])]
@@ -191,13 +196,14 @@ def main() -> None:
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-predict", action="store_true")
     ap.add_argument("--train-args", default="", help="more `segmenty train` options, e.g. '--workers 2'")
+    ap.add_argument("--keep", help="keep the training run in this folder (default: a temporary one)")
     args = ap.parse_args()
     rows = []
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
     if not args.skip_train:
-        rows += bench_train(args.minutes, args.size, args.interval, args.train_args.split())
+        rows += bench_train(args.minutes, args.size, args.interval, args.train_args.split(), args.keep)
     if not args.skip_predict:
         rows += bench_predict(args.photos, args.run, args.size, args.photo_dirs)
     print_table(rows)
