@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="model preset (default: the training default)")
     p.add_argument("--eval-size", type=int, help="prediction size (default: the training size)")
     p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--no-refine", dest="refine", action="store_false",
+                   help="score the first pass alone (no zoomed-in second look)")
     args = p.parse_args(argv)
 
     photos_dir, negatives_dir = args.real / "chessboard-10x7", args.real / "negatives"
@@ -69,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             if run is None:
                 run = train_run(m, args.out, args.seed, args.size, args.model)
             result = evaluate(run, photos_dir, masks_dir, negatives_dir if negatives_dir.is_dir() else None,
-                              out_dir=run / "eval", size=args.eval_size, threshold=args.threshold)
+                              out_dir=run / "eval", size=args.eval_size, threshold=args.threshold,
+                              refine=args.refine)
             print(f"\n== {run}\n{result.table()}\n", flush=True)
             rows.append((run, m, result.summary))
 

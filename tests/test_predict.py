@@ -16,6 +16,7 @@ from segmenty.errors import UsageError
 from segmenty.models import build_model
 from segmenty.predict import DetectionRule, Predictor, draw_overlay
 from segmenty.predict import geometry as geo
+from segmenty.predict import predictor as predictor_module
 from segmenty.train.checkpoint import load_model, save_checkpoint
 
 PATTERN = "chessboard:10x7"
@@ -230,3 +231,117 @@ def test_bad_arguments_raise_usage_errors(checkpoint):
         Predictor(checkpoint, threshold=1.0)
     with pytest.raises(UsageError, match="--device"):
         Predictor(checkpoint, device="tpu:zero")
+
+
+# -- the zoomed-in second look --------------------------------------------------------------
+
+class CoarseBrightIsBoard(BrightIsBoard):
+    """Like BrightIsBoard, but seen at 1/8 of the working resolution and upsampled, as a real
+    network's blurry low-resolution output; counts the calls and the shapes it is given."""
+
+    def __init__(self):
+        self.shapes = []
+
+    def run(self, batch):
+        self.shapes.append(batch.shape)
+        out = super().run(batch)
+        n, m, h, w = out.shape
+        small = [cv2.resize(c, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA) for c in out.reshape(-1, h, w)]
+        return np.stack([cv2.resize(c, (w, h), interpolation=cv2.INTER_LINEAR) for c in small]).reshape(n, m, h, w)
+
+
+def test_zoom_box_is_a_square_around_the_board_inside_the_photo():
+    board = np.array([[100, 100], [200, 100], [200, 160], [100, 160]], np.float32)
+    x0, y0, x1, y1 = predictor_module.zoom_box(board, (480, 640))
+    assert x1 - x0 == y1 - y0 == 150  # ZOOM_MARGIN times the longer side
+    assert (x0 + x1) / 2 == 150 and (y0 + y1) / 2 == 130  # centred on the board
+    x0, y0, x1, y1 = predictor_module.zoom_box(board - 90, (480, 640))  # cut by the frame's corner
+    assert (x0, y0) == (0, 0) and x1 - x0 == y1 - y0
+    big = np.array([[100, 100], [500, 100], [500, 400], [100, 400]], np.float32)
+    assert predictor_module.zoom_box(big, (480, 640)) is None  # big already: little to gain
+
+
+def test_zoomed_second_look_sharpens_a_small_board(checkpoint):
+    pattern = segmenty.load_pattern(PATTERN)
+    truth_quad = np.array([[400, 300], [520, 290], [530, 380], [395, 385]], np.float64)
+    rgb = board_photo(geo.homography(pattern.outline, truth_quad))
+    truth = rgb[..., 0] > 127
+    ious = {}
+    for refine in (False, True):
+        predictor = fake_predictor(checkpoint, refine=refine, rule=DetectionRule(snap_fill=None))
+        predictor.backend = backend = CoarseBrightIsBoard()
+        pred = predictor.predict(rgb)
+        assert pred.detected
+        ious[refine] = np.logical_and(pred.masks["mask"] > 0.5, truth).sum() / np.logical_or(
+            pred.masks["mask"] > 0.5, truth).sum()
+        assert len(backend.shapes) == (2 if refine else 1)
+    assert backend.shapes[1][2] == backend.shapes[1][3] == 256  # the square crop at working size
+    assert ious[True] > 0.95 and ious[True] > ious[False] + 0.05
+
+
+class DoubtfulUpClose(BrightIsBoard):
+    """Confident on the whole photo, doubtful (probability 0.6) on the second look."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def run(self, batch):
+        self.calls += 1
+        return super().run(batch) * (1.0 if self.calls == 1 else 0.6)
+
+
+def test_a_board_must_pass_the_rule_in_both_looks(checkpoint):
+    pattern = segmenty.load_pattern(PATTERN)
+    rgb = board_photo(geo.homography(pattern.outline, np.array([[400, 300], [520, 290], [530, 380], [395, 385]])))
+    predictor = fake_predictor(checkpoint)
+    predictor.backend = DoubtfulUpClose()
+    pred = predictor.predict(rgb)
+    assert not pred.detected and pred.outline is None and pred.masks["mask"].max() == 0.0
+
+
+# -- snapping the mask to the outline ---------------------------------------------------------
+
+def iou(a, b):
+    return np.logical_and(a, b).sum() / np.logical_or(a, b).sum()
+
+
+def test_mask_snaps_to_the_outline_of_a_quadrilateral_pattern(checkpoint):
+    pattern = segmenty.load_pattern(PATTERN)
+    truth_quad = np.array([[150, 120], [470, 90], [500, 380], [130, 350]], np.float64)
+    rgb = board_photo(geo.homography(pattern.outline, truth_quad))
+    truth = rgb[..., 0] > 127
+    masks = {}
+    for snap in (None, 0.9):
+        predictor = fake_predictor(checkpoint, refine=False, rule=DetectionRule(snap_fill=snap))
+        predictor.backend = CoarseBrightIsBoard()  # rounded corners, soft edges
+        pred = predictor.predict(rgb)
+        assert pred.detected
+        masks[snap] = pred.masks["mask"]
+    assert iou(masks[0.9] > 0.5, truth) > 0.985 > iou(masks[None] > 0.5, truth)
+    # the snapped mask is the outline itself, anti-aliased
+    assert np.array_equal(masks[0.9], geo.quad_coverage(pred.outline, truth.shape))
+
+
+def test_only_quadrilateral_masks_snap(checkpoint, tmp_path):
+    """A pattern whose mask is a disc (a round logo, say) keeps the network's mask."""
+    folder = tmp_path / "disc"
+    (folder / "masks").mkdir(parents=True)
+    sheet = np.full((200, 200, 3), 255, np.uint8)
+    disc = np.zeros((200, 200), np.uint8)
+    cv2.circle(disc, (100, 100), 90, 255, -1)
+    sheet[disc > 0] = 0
+    Image.fromarray(sheet).save(folder / "pattern.png")
+    Image.fromarray(disc).save(folder / "masks" / "mask.png")
+    assert predictor_module._pattern_geometry(PATTERN).quadrilateral
+    assert not predictor_module._pattern_geometry(str(folder)).quadrilateral
+
+    photo = np.zeros((480, 640, 3), np.uint8)
+    cv2.circle(photo, (320, 240), 150, (255, 255, 255), -1, cv2.LINE_AA)
+    predictor = fake_predictor(checkpoint, refine=False, rule=DetectionRule(min_fill=0.0))
+    backend = BrightIsBoard()
+    backend.pattern_spec, backend.mask_names = str(folder), ["mask"]
+    backend.run = lambda batch: batch.mean(axis=1, keepdims=True)
+    predictor.backend = backend
+    pred = predictor.predict(photo)
+    assert pred.detected
+    assert iou(pred.masks["mask"] > 0.5, photo[..., 0] > 127) > 0.97  # still the disc

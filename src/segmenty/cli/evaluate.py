@@ -22,6 +22,8 @@ def register(sub) -> None:
     p.add_argument("--out", help="folder for eval.json and gallery.jpg (default: RUN/eval, or eval/ beside a checkpoint)")
     p.add_argument("--size", type=positive_int, help="prediction size (default: the training size)")
     p.add_argument("--threshold", type=fraction, default=0.5, help="mask probability threshold")
+    p.add_argument("--no-refine", dest="refine", action="store_false",
+                   help="score the first pass alone (no zoomed-in second look at a detected board)")
 
 
 def cmd_label(args) -> int:
@@ -56,7 +58,8 @@ def cmd_evaluate(args) -> int:
     model = Path(args.model)
     # A run's results live in the run (the report picks them up); a checkpoint's beside it.
     out = Path(args.out) if args.out else (model if model.is_dir() else model.parent) / "eval"
-    result = evaluate(model, args.images, args.masks, args.negatives, out, args.size, args.threshold)
+    result = evaluate(model, args.images, args.masks, args.negatives, out, args.size, args.threshold,
+                      refine=args.refine)
     print(result.table())
     print(f"wrote {out / 'eval.json'} and {out / 'gallery.jpg'}")
     return 0

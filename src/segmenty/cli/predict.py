@@ -27,7 +27,11 @@ def register(sub) -> None:
     p.add_argument("--rectify", action="store_true",
                    help="also write <stem>_rectified.png, the pattern seen front-on")
     p.add_argument("--raw", action="store_true",
-                   help="write the network's masks as they are (not cleared outside the board)")
+                   help="write the network's masks as they are (not cleared outside the board, "
+                        "not snapped to its outline)")
+    p.add_argument("--no-refine", dest="refine", action="store_false",
+                   help="one pass only: no second, zoomed-in look at a detected board (faster, "
+                        "blurrier edges on boards small in the photo)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (PyTorch models)")
 
     e = add_command(sub, "export", "export a trained model to ONNX (probabilities out, dynamic "
@@ -48,7 +52,8 @@ def _predict(args) -> int:
     if not files:
         raise SegmentyError(f"no images found in {' '.join(args.inputs)} (suffixes: .jpg .png .webp .bmp .tif)")
     predictor = Predictor(args.model, device=args.device, size=args.size, threshold=args.threshold,
-                          rule=DetectionRule(suppress=not args.raw))
+                          rule=DetectionRule(suppress=False, snap_fill=None) if args.raw else DetectionRule(),
+                          refine=args.refine)
     records, failed = [], []
     for file, stem in zip(files, unique_stems(files)):
         try:
@@ -68,7 +73,7 @@ def _predict(args) -> int:
         records.append({"file": str(file), "stem": stem, "width": rgb.shape[1], "height": rgb.shape[0],
                         **pred.summary()})
     report = {"model": str(args.model), "mask_names": predictor.mask_names, "size": predictor.size,
-              "threshold": predictor.threshold, "rule": asdict(predictor.rule),
+              "threshold": predictor.threshold, "rule": asdict(predictor.rule), "refine": predictor.refine,
               "photos": records, "failed": failed}
     atomic_write_text(out / "predictions.json", json.dumps(report, indent=1) + "\n")
     found = sum(r["detected"] for r in records)

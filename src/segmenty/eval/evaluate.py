@@ -159,12 +159,12 @@ def photos_in(folder: str | os.PathLike, option: str) -> list[Path]:
     return photos
 
 
-def _predictor(predictor_or_path, size: int | None, threshold: float):
+def _predictor(predictor_or_path, size: int | None, threshold: float, refine: bool):
     """A Predictor-like object (has .predict) as is; a run folder or .pt file loaded."""
     if hasattr(predictor_or_path, "predict"):
         return predictor_or_path, getattr(predictor_or_path, "name", type(predictor_or_path).__name__)
     from ..predict import Predictor  # lazily: the model stack is only needed here
-    return Predictor(predictor_or_path, size=size, threshold=threshold), str(predictor_or_path)
+    return Predictor(predictor_or_path, size=size, threshold=threshold, refine=refine), str(predictor_or_path)
 
 
 def _score(predictor, rgb: np.ndarray, truth: np.ndarray | None, name: str, view: str,
@@ -181,11 +181,12 @@ def _score(predictor, rgb: np.ndarray, truth: np.ndarray | None, name: str, view
 
 def evaluate(predictor_or_path, images_dir: str | os.PathLike, masks_dir: str | os.PathLike,
              negatives_dir: str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None,
-             size: int | None = None, threshold: float = 0.5) -> EvalResult:
+             size: int | None = None, threshold: float = 0.5, refine: bool = True) -> EvalResult:
     """Score a model on labelled real photos (and optional negatives).
 
     `predictor_or_path`: a run folder or checkpoint (loaded as a Predictor at `size`, default
-    the training size) or any object with ``predict(rgb) -> Prediction``. With `out_dir`
+    the training size, with the zoomed-in second look unless `refine` is False) or any object
+    with ``predict(rgb) -> Prediction``. With `out_dir`
     (default RUN/eval when given a run folder) writes eval.json and gallery.jpg there.
 
     A photo or truth mask that cannot be read (or a mask of another size than its photo) is
@@ -206,7 +207,7 @@ def evaluate(predictor_or_path, images_dir: str | os.PathLike, masks_dir: str | 
     if out_dir is not None:
         out_dir = check_out_dir(out_dir)  # a bad --out fails now, not after all the predictions
 
-    predictor, model_name = _predictor(predictor_or_path, size, threshold)
+    predictor, model_name = _predictor(predictor_or_path, size, threshold, refine)
     result = EvalResult(model_name, threshold, size)
     result.unlabelled = [p.name for p in photos if not mask_path(masks_dir, p).is_file()]
     gallery_rows = []

@@ -20,6 +20,7 @@ How the outline is fitted (`fit_outline`), and why:
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import cv2
@@ -29,16 +30,22 @@ import numpy as np
 BORDER_MARGIN = 1.5
 # Neighbouring hull-polygon edges closer than this in direction are one board side.
 MERGE_ANGLE_DEG = 20.0
+# Candidate sides kept for choosing the board's four (C(8, 4) + C(8, 3) = 126 choices at most).
+MAX_SIDES = 8
+# Candidate quads are compared on the component shrunk to this long side.
+SCORE_SIDE = 160
 
 
 @dataclass
 class OutlineFit:
     """A fitted outline: `quad` 4×2 float32 clockwise from top-left; `sides` is how many of
     its sides were observed as board edges (4: all; 3: one placed from the aspect ratio;
-    fewer: the hull's quadrilateral, a clipped estimate)."""
+    fewer: the hull's quadrilateral, a clipped estimate); `fill` is `quad_iou` of the
+    component with the quad (how board-shaped the component is)."""
 
     quad: np.ndarray
     sides: int
+    fill: float
 
 
 def largest_component(binary: np.ndarray) -> np.ndarray | None:
@@ -86,15 +93,47 @@ def fit_outline(component: np.ndarray, aspect: float | None = None) -> OutlineFi
         return None
     edge_points = contour[~_on_border(contour, w, h)]
     sides = _board_sides(hull, w, h)
-    if len(sides) >= 3:
-        lines = [_refine_line(a, b, edge_points) for a, b in sides]
-        if len(sides) == 4:
-            quad = _intersect_cycle(lines)
-        else:
-            quad = _complete_three_sides(lines, sides, contour, aspect)
-        if quad is not None and _plausible(quad, hull):
-            return OutlineFit(order_clockwise(quad), len(sides))
-    return OutlineFit(order_clockwise(_hull_quad(hull)), min(len(sides), 2))
+    lines = [_refine_line(a, b, edge_points) for a, b in sides]
+    fill = _FillScore(component)
+    hull_quad = order_clockwise(_hull_quad(hull))
+    candidates = [(fill(hull_quad), OutlineFit(hull_quad, min(len(sides), 2), 0.0))]
+    # Which candidate sides are the board's: every choice of 4 (or 3, the fourth out of frame)
+    # in order around the hull, scored by how well the quad covers the component. A corner the
+    # network rounded off, or a bite, leaves a short diagonal side that must not be one.
+    for k in (4, 3):
+        for chosen in itertools.combinations(range(len(sides)), k):
+            chosen_lines = [lines[i] for i in chosen]
+            quad = (_intersect_cycle(chosen_lines) if k == 4 else
+                    _complete_three_sides(chosen_lines, [sides[i] for i in chosen], contour, aspect))
+            if quad is not None and _plausible(quad, hull):
+                quad = order_clockwise(quad)
+                candidates.append((fill(quad), OutlineFit(quad, k, 0.0)))
+    # The best cover; within a hair of it, the fit that saw the most sides (the hull's own
+    # quad only hugs the pixels, so it wins only when it is clearly better).
+    top = max(score for score, _ in candidates)
+    best = max((c for c in candidates if c[0] >= top - 0.005), key=lambda c: (c[1].sides, c[0]))[1]
+    best.fill = quad_iou(component, best.quad)
+    return best
+
+
+class _FillScore:
+    """Intersection over union of a quad and the component, on a small copy of the component
+    (long side SCORE_SIDE px), both as anti-aliased coverage so that sub-pixel differences
+    count: cheap enough to compare dozens of candidate quads. Clipped to the frame, as
+    quad_iou."""
+
+    def __init__(self, component: np.ndarray):
+        h, w = component.shape
+        self.k = min(1.0, SCORE_SIDE / max(h, w))
+        size = (max(1, round(w * self.k)), max(1, round(h * self.k)))
+        self.coverage = cv2.resize(component.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        self.area = float(self.coverage.sum())
+
+    def __call__(self, quad: np.ndarray) -> float:
+        quad_cover = quad_coverage((quad + 0.5) * self.k - 0.5, self.coverage.shape)
+        inter = float(np.minimum(quad_cover, self.coverage).sum())
+        union = float(quad_cover.sum()) + self.area - inter
+        return inter / union if union > 0 else 0.0
 
 
 def _on_border(points: np.ndarray, w: int, h: int, margin: float = BORDER_MARGIN) -> np.ndarray:
@@ -103,7 +142,7 @@ def _on_border(points: np.ndarray, w: int, h: int, margin: float = BORDER_MARGIN
 
 
 def _board_sides(hull: np.ndarray, w: int, h: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The hull's board edges as at most 4 sides in order (frame edges left out).
+    """The hull's candidate board edges, at most MAX_SIDES, in order (frame edges left out).
 
     Frame edges are found on the hull itself, before simplifying: simplification would
     otherwise blend a frame cut into a neighbouring side. Each run of board edges between two
@@ -147,8 +186,8 @@ def _board_sides(hull: np.ndarray, w: int, h: int) -> list[tuple[np.ndarray, np.
                 _angle_between(run_sides[-1][1] - run_sides[-1][0], run_sides[0][1] - run_sides[0][0]) < MERGE_ANGLE_DEG:
             run_sides[0][0] = run_sides.pop()[0]
         sides.extend(run_sides)
-    if len(sides) > 4:  # short edges where an occluder or a rounded corner cut the hull
-        keep = sorted(np.argsort([-np.linalg.norm(b - a) for a, b in sides])[:4])
+    if len(sides) > MAX_SIDES:  # fit_outline tries every choice of 4: keep the longest
+        keep = sorted(np.argsort([-np.linalg.norm(b - a) for a, b in sides])[:MAX_SIDES])
         sides = [sides[i] for i in keep]
     return [(a, b) for a, b in sides]
 
@@ -278,6 +317,14 @@ def quad_iou(component: np.ndarray, quad: np.ndarray) -> float:
     window = component[y0:y1, x0:x1]
     union = np.count_nonzero(filled | window)
     return float(np.count_nonzero(filled & window)) / union if union else 0.0
+
+
+def quad_coverage(quad: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """An h×w float32 map of how much of each pixel the quad covers (anti-aliased edges)."""
+    drawn = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(drawn, np.round(np.asarray(quad, np.float64) * 16).astype(np.int32), 255,
+                       lineType=cv2.LINE_AA, shift=4)
+    return drawn.astype(np.float32) * np.float32(1 / 255)
 
 
 def orient_to_pattern(quad: np.ndarray, pattern_outline: np.ndarray) -> np.ndarray:
