@@ -4,7 +4,8 @@
 
 Photos (default: ../shared/real, boards and negatives) are resized to 640x480. For each
 backend the table gives the median milliseconds per photo for the whole `Predictor.predict`
-(resize, network, masks back to 640x480, outline and homography) and for the network alone.
+(resize, network, masks back to 640x480, outline and homography, and the zoomed-in second
+pass where a board is detected), the same with --no-refine, and the network alone.
 OpenCV's findChessboardCorners(gray, (9, 6)) and findChessboardCornersSB run on the same
 photos, timed separately where they find the board and where they do not.
 
@@ -28,7 +29,7 @@ import torch
 import segmenty
 from segmenty.io import list_images, read_image
 from segmenty.models import DEFAULT_MODEL, build_model
-from segmenty.predict import DetectionRule, OnnxModel, Predictor, export_onnx
+from segmenty.predict import OnnxModel, Predictor, export_onnx
 from segmenty.train.checkpoint import load_model, save_checkpoint
 
 DEFAULT_PHOTOS = [Path(__file__).resolve().parents[2] / "shared" / "real"]
@@ -77,23 +78,28 @@ def main() -> int:
     source = args.model or untrained_checkpoint(tmp, args.size)
     loaded = load_model(source, "cpu")
     onnx_path = export_onnx(loaded, tmp / "model.onnx")
-    raw = DetectionRule(suppress=False)  # the same work on every photo, board or not
-    predictors = {
-        "PyTorch": Predictor(loaded, size=args.size, rule=raw),
-        "onnxruntime": Predictor(OnnxModel(onnx_path, threads=args.threads), size=args.size, rule=raw),
-    }
+    backends = {"PyTorch": loaded, "onnxruntime": OnnxModel(onnx_path, threads=args.threads)}
     what = f"model {args.model}" if args.model else f"UNTRAINED {DEFAULT_MODEL} (speed only)"
     print(f"{len(images)} photos at 640x480, {what}, --size {args.size}, {args.threads} threads\n")
     print("| method | ms per photo (median) | notes |")
     print("|---|---|---|")
-    for name, predictor in predictors.items():
-        for rgb in images[:2]:  # warm-up: first calls allocate and pick kernels
-            predictor.predict(rgb)
-        whole, _ = median_ms(predictor.predict, images, args.repeat)
-        tensors = [predictor._prepare(rgb)[0][None] for rgb in images]
-        net, _ = median_ms(predictor.backend.run, tensors, args.repeat)
-        print(f"| segmenty {name} | {whole:.1f} | network alone {net:.1f} ms, input "
-              f"{tensors[0].shape[3]}x{tensors[0].shape[2]} |")
+    for name, backend in backends.items():
+        # As `segmenty predict` runs: a second, zoomed-in pass on the photos with a board (an
+        # untrained model finds none, so the two rows agree for it).
+        for refine in (True, False):
+            predictor = Predictor(backend, size=args.size, refine=refine)
+            for rgb in images[:2]:  # warm-up: first calls allocate and pick kernels
+                predictor.predict(rgb)
+            whole, _ = median_ms(predictor.predict, images, args.repeat)
+            boards = sum(predictor.predict(rgb).detected for rgb in images)
+            label = f"segmenty {name}" + ("" if refine else " --no-refine")
+            if refine:
+                tensors = [predictor._prepare(rgb)[0][None] for rgb in images]
+                net, _ = median_ms(predictor.backend.run, tensors, args.repeat)
+                notes = f"network alone {net:.1f} ms a pass, input {tensors[0].shape[3]}x{tensors[0].shape[2]}; "
+            else:
+                notes = ""
+            print(f"| {label} | {whole:.1f} | {notes}board detected in {boards} |")
     grays = [cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) for rgb in images]
     finders = {
         "findChessboardCorners": lambda g: cv2.findChessboardCorners(g, BOARD)[0],

@@ -14,7 +14,7 @@ from segmenty.patterns import Pattern
 from segmenty.patterns.base import box_keypoints, box_mask
 from segmenty.synth import BackgroundBank, Recipe, SyntheticDataset, write_dataset
 from segmenty.synth.recipe import StepStreams
-from segmenty.synth.steps import LensDistortion, PaperBend
+from segmenty.synth.steps import Glare, LensDistortion, PaperBend
 from segmenty.synth.textures import texture_kinds
 
 EDGE_POINTS = 16  # keypoints per outline edge of the test pattern
@@ -170,6 +170,25 @@ def test_masks_are_amodal_unless_occlusion_aware():
             assert not (c.masks[name] & ~a.masks[name]).any()  # aware masks only lose pixels
         smaller += int(c.masks["mask"].sum() < a.masks["mask"].sum())
     assert smaller > 0
+
+
+def test_glare_washes_out_the_sheet_and_leaves_the_masks():
+    quiet = {n: False for n in ("distractors", "cast_shadow", "overlay", "occluders", "motion_blur", "defocus",
+                                "vignetting", "colour", "grayscale", "noise", "jpeg", "blank")}
+    plain = SyntheticDataset("chessboard:10x7", size=96, seed=2, recipe=Recipe(**quiet, glare=False))
+    glare = SyntheticDataset("chessboard:10x7", size=96, seed=2,
+                             recipe=Recipe(**quiet, glare=Glare(probability=1.0, strength=(0.8, 0.8), radius=(0.4, 0.4))))
+    seen = 0
+    for i in range(12):
+        a, b = plain.sample(i), glare.sample(i)
+        assert all(np.array_equal(a.masks[n], b.masks[n]) for n in a.masks)  # light, not geometry
+        x, y = (np.array(b.params["glare"]["centre"]) * 96).astype(int)
+        window = np.s_[max(y - 4, 0):y + 5, max(x - 4, 0):x + 5]
+        before, after = a.image[window].mean(axis=2), b.image[window].mean(axis=2)
+        if a.masks["mask"][window].all() and before.std() > 10:  # on the squares
+            seen += 1  # at the patch's centre 80% of the contrast is gone
+            assert after.std() < 0.4 * before.std() and after.mean() > before.mean()
+    assert seen >= 2
 
 
 def test_switching_a_step_off_leaves_the_others_unchanged():

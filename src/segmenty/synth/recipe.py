@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .scene import Scene
-from .steps import (Blank, Brightness, CastShadow, ColourJitter, DefocusBlur, Distractors,
+from .steps import (Blank, Brightness, CastShadow, ColourJitter, DefocusBlur, Distractors, Glare,
                     Grayscale, JpegRecompression, LensDistortion, LightingGradient, MotionBlur,
                     Occluders, OverlayBlend, PaperBend, PaperMargin, PerspectivePlacement,
                     SceneBackground, SensorNoise, Vignetting)
@@ -47,6 +47,7 @@ class Recipe:
     blank: Any = _on(Blank)  # original 4
     placement: Any = _on(PerspectivePlacement)  # original 3
     cast_shadow: Any = _on(CastShadow)
+    glare: Any = _on(Glare)
     overlay: Any = _on(OverlayBlend)  # original 5 (and the overlay's brightness of 2)
     occluders: Any = _on(Occluders)  # original 6
     lens: Any = _on(LensDistortion)  # original 7
@@ -94,7 +95,7 @@ class Recipe:
         256 px that is a corner strength (our k) of N(0, 0.145): half pincushion, barrel
         above k = 0.2 in 8% of samples, and without the zoom, so barrel samples showed empty
         corners. Here k ~ U(-0.25, 0.25) (the same spread), zoomed as every lens here is."""
-        off = {n: False for n in ("distractors", "paper_margin", "paper_bend", "cast_shadow", "defocus",
+        off = {n: False for n in ("distractors", "paper_margin", "paper_bend", "cast_shadow", "glare", "defocus",
                                   "vignetting", "colour", "grayscale", "noise", "jpeg")}
         lens = LensDistortion(probability=1.0, barrel_chance=0.5, barrel=(0.0, 0.25), pincushion=(0.0, 0.25))
         return cls(**{**off, "lens": lens, **changes})

@@ -390,6 +390,41 @@ class CastShadow:
 
 
 @dataclass
+class Glare:
+    """Light reflected off glossy paper, or a lamp's hot spot: a soft elliptical patch where
+    the photo is washed out towards a bright colour. Unlike brightness, it takes the contrast
+    away (black squares turn grey), over part of the sheet only: the patch is centred on the
+    sheet (its box in the frame) when there is one, anywhere otherwise."""
+
+    probability: float = 0.3
+    strength: Range = (0.3, 0.85)  # blend towards the glare colour at the patch's centre
+    radius: Range = (0.1, 0.5)     # semi-axes, fractions of the frame
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        low, high = (0.0, 0.0), (1.0, 1.0)
+        if scene.outline is not None and not scene.blank:
+            low = np.clip(scene.outline.min(axis=0) / scene.size, 0, 1)
+            high = np.maximum(np.clip(scene.outline.max(axis=0) / scene.size, 0, 1), low)
+        return {"centre": rng.uniform(low, high).round(4).tolist(),
+                "axes": rng.uniform(*self.radius, 2).round(4).tolist(),
+                "angle": round(float(rng.uniform(0, np.pi)), 4),
+                "strength": round(_uniform(rng, self.strength), 4),
+                "colour": rng.integers(200, 256, 3).tolist()}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        small = 64  # the patch is smooth: computed small, scaled up
+        r = (np.arange(small, dtype=np.float32) + 0.5) / small
+        dx, dy = r[None, :] - params["centre"][0], r[:, None] - params["centre"][1]
+        c, s = math.cos(params["angle"]), math.sin(params["angle"])
+        u, v = (c * dx + s * dy) / params["axes"][0], (-s * dx + c * dy) / params["axes"][1]
+        alpha = params["strength"] * np.exp(-2.0 * (u * u + v * v))
+        alpha = cv2.resize(alpha, (scene.size, scene.size), interpolation=cv2.INTER_LINEAR)
+        glare = np.empty_like(scene.image)
+        glare[:] = params["colour"]
+        scene.image = _blend(scene.image, glare, cv2.convertScaleAbs(alpha, alpha=255.0))
+
+
+@dataclass
 class OverlayBlend:
     """A second background seen through or reflected on everything (glass, glare, haze), with
     its own brightness: image × (1 - w) + overlay × gain × w."""
