@@ -30,6 +30,8 @@ def run_one(preset: str, minutes: float, budgets: list[float], args, out: Path) 
                       out=str(run), val_every=60.0, seed=args.seed))
     with open(run / "log.csv") as f:
         rows = [r for r in csv.DictReader(f) if float(r["elapsed_s"]) > 0]
+    if not rows:
+        raise SystemExit(f"{run / 'log.csv'}: no validation after training started")
     results = {}
     for m in budgets:
         # the first validation at or after the budget (validation comes within a step of it)

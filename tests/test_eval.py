@@ -156,7 +156,11 @@ def test_evaluate_cli_on_a_run_folder(eval_folders, tmp_path, capsys):
     assert "false detections:" in capsys.readouterr().out
     saved = json.loads((run / "eval" / "eval.json").read_text())
     assert saved["summary"]["photos"] == 1 and saved["summary"]["negatives"] == 3
+    assert saved["refine"] is True
     assert (run / "eval" / "gallery.jpg").is_file()
+    assert main(["evaluate", str(run), "--images", str(images), "--masks", str(masks), "--no-refine",
+                 "--out", str(tmp_path / "one-pass")]) == 0
+    assert json.loads((tmp_path / "one-pass" / "eval.json").read_text())["refine"] is False
 
 
 def test_iou_and_half_views_edge_cases():

@@ -119,6 +119,30 @@ def test_occluders_do_not_move_the_outline(pattern, seed):
     assert_outline_close(fit, truth)
 
 
+@pytest.mark.parametrize("rounding", [25, 45])
+def test_rounded_corners_of_a_board_cut_by_the_frame_are_not_sides(rounding):
+    """A board cut by the bottom of the frame, its two top corners rounded off (as a network
+    rounds white corner squares): its three sides, not a diagonal chamfer, make the outline."""
+    h, w = 400, 300
+    top_left, top_right = np.array([30.0, 80.0]), np.array([270.0, 80.0])
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(mask, [np.array([top_left, top_right, [225, h + 20], [75, h + 20]], np.int32)], 1)
+    for corner, sign in ((top_left, 1), (top_right, -1)):  # cut each corner to a quarter disc
+        x, y = int(corner[0]), int(corner[1])
+        x0, x1 = (x, x + rounding) if sign > 0 else (x - rounding, x + 1)
+        square = np.zeros_like(mask)
+        square[y:y + rounding, x0:x1] = 1
+        disc = np.zeros_like(mask)
+        cv2.circle(disc, (x + sign * rounding, y + rounding), rounding, 1, -1)
+        mask[(square == 1) & (disc == 0)] = 0
+    fit = geo.fit_outline(geo.largest_component(mask.astype(bool)), aspect=1.4)
+    assert fit.sides == 3 and fit.fill > 0.95
+    top = fit.quad[np.argsort(fit.quad[:, 1])[:2]]
+    top = top[np.argsort(top[:, 0])]
+    assert np.abs(top - [top_left, top_right]).max() < 6  # the corners the rounding hid
+    assert (fit.quad[:, 1] > h).sum() == 2  # the other two out of frame, below
+
+
 def test_non_board_shapes_score_low():
     """A blob (a tree, say) is not board-shaped: its best quad covers it poorly."""
     rng = np.random.default_rng(3)

@@ -55,6 +55,7 @@ class EvalResult:
     model: str
     threshold: float
     size: int | None
+    refine: bool | None = None  # the zoomed-in second look (None: a predictor that does not say)
     whole: list[Score] = field(default_factory=list)
     halves: list[Score] = field(default_factory=list)
     negatives: list[Score] = field(default_factory=list)
@@ -84,7 +85,7 @@ class EvalResult:
     def to_dict(self) -> dict:
         def rows(scores: list[Score]) -> list[dict]:
             return [{**asdict(s), "found": s.found, "false_detection": s.false_detection} for s in scores]
-        return {"model": self.model, "threshold": self.threshold, "size": self.size,
+        return {"model": self.model, "threshold": self.threshold, "size": self.size, "refine": self.refine,
                 "rules": {"found_iou": FOUND_IOU, "false_detection_area": FALSE_DETECTION_AREA},
                 "summary": self.summary, "whole": rows(self.whole), "halves": rows(self.halves),
                 "negatives": rows(self.negatives), "unlabelled": self.unlabelled, "skipped": self.skipped}
@@ -208,7 +209,7 @@ def evaluate(predictor_or_path, images_dir: str | os.PathLike, masks_dir: str | 
         out_dir = check_out_dir(out_dir)  # a bad --out fails now, not after all the predictions
 
     predictor, model_name = _predictor(predictor_or_path, size, threshold, refine)
-    result = EvalResult(model_name, threshold, size)
+    result = EvalResult(model_name, threshold, size, getattr(predictor, "refine", None))
     result.unlabelled = [p.name for p in photos if not mask_path(masks_dir, p).is_file()]
     gallery_rows = []
 

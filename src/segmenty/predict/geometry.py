@@ -10,13 +10,18 @@ How the outline is fitted (`fit_outline`), and why:
   photo's frame cuts the board: contour points on the image border are frame cuts, not board
   edges, so they never vote for a side.
 - The convex hull (robust to bites taken by occluders such as fingers) is simplified to a
-  polygon; its edges lying along the frame are dropped, nearly collinear neighbours merged,
-  and the four longest that remain are the candidate sides (a short diagonal edge left where
-  an occluder hides a corner is discarded, so the two sides meeting there are extended).
+  polygon; its edges lying along the frame are dropped and nearly collinear neighbours
+  merged: these are the candidate sides.
 - Each side is refined with a robust (Huber) line fit to the contour points near it, and
   adjacent sides are intersected: a corner cut off by the frame lands outside the photo.
-- With only three sides visible (the fourth out of frame), the fourth is placed from the
-  pattern's aspect ratio (an affine estimate); with fewer, the hull's best quadrilateral.
+  With only three sides visible (the fourth out of frame), the fourth is placed from the
+  pattern's aspect ratio (an affine estimate).
+- Which candidates are the board's sides is decided by trying every choice of four (or
+  three) in order and keeping the quad that covers the component best (the hull's own
+  quadrilateral competes too): a short diagonal edge, left where an occluder hides a corner
+  or the network rounded one off, then loses to the two sides meeting there, extended. This
+  matters most for a board cut by the frame, whose three sides plus two rounded corners are
+  five candidates of similar length.
 """
 from __future__ import annotations
 
@@ -34,6 +39,8 @@ MERGE_ANGLE_DEG = 20.0
 MAX_SIDES = 8
 # Candidate quads are compared on the component shrunk to this long side.
 SCORE_SIDE = 160
+# A board seen by a camera has no corner this sharp; a quad that does has taken a wrong side.
+MIN_CORNER_DEG = 25.0
 
 
 @dataclass
@@ -100,7 +107,9 @@ def fit_outline(component: np.ndarray, aspect: float | None = None) -> OutlineFi
     # Which candidate sides are the board's: every choice of 4 (or 3, the fourth out of frame)
     # in order around the hull, scored by how well the quad covers the component. A corner the
     # network rounded off, or a bite, leaves a short diagonal side that must not be one.
-    for k in (4, 3):
+    # Three sides only where the frame may hide the fourth.
+    cut_by_frame = len(edge_points) < len(contour)
+    for k in (4, 3) if cut_by_frame else (4,):
         for chosen in itertools.combinations(range(len(sides)), k):
             chosen_lines = [lines[i] for i in chosen]
             quad = (_intersect_cycle(chosen_lines) if k == 4 else
@@ -279,10 +288,16 @@ def _away(direction: np.ndarray, corner: np.ndarray, side: tuple[np.ndarray, np.
 
 
 def _plausible(quad: np.ndarray, hull: np.ndarray) -> bool:
-    """Convex, and not absurdly larger than what was seen (nearly parallel sides meeting far
-    away): at most 4× the hull's area."""
+    """Convex, no corner sharper than MIN_CORNER_DEG (two sides meeting far out of frame),
+    and not absurdly larger than what was seen: at most 4× the hull's area."""
     if not cv2.isContourConvex(quad.reshape(-1, 1, 2).astype(np.float32)):
         return False
+    q = np.asarray(quad, np.float64)
+    for i in range(4):
+        u, v = q[i - 1] - q[i], q[(i + 1) % 4] - q[i]
+        cos = float(np.dot(u, v)) / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-12)
+        if cos > np.cos(np.radians(MIN_CORNER_DEG)):
+            return False
     return abs(cv2.contourArea(quad)) <= 4 * cv2.contourArea(hull) + 1
 
 
@@ -310,21 +325,42 @@ def quad_iou(component: np.ndarray, quad: np.ndarray) -> float:
     y1 = int(min(h, max(ys.max() + 1 if len(ys) else 0, np.ceil(quad[:, 1].max()) + 1)))
     if x1 <= x0 or y1 <= y0:
         return 0.0
-    filled = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    corners = np.round((quad - np.array([x0, y0])) * 16).astype(np.int32)
-    cv2.fillConvexPoly(filled, corners, 1, lineType=cv2.LINE_8, shift=4)
-    filled = filled.astype(bool)
+    filled = fill_quad(np.zeros((y1 - y0, x1 - x0), np.uint8), quad - np.array([x0, y0])).astype(bool)
     window = component[y0:y1, x0:x1]
     union = np.count_nonzero(filled | window)
     return float(np.count_nonzero(filled & window)) / union if union else 0.0
 
 
+def fill_quad(canvas: np.ndarray, quad: np.ndarray, value: int = 1) -> np.ndarray:
+    """Set the pixels of `canvas` whose centres the quad covers to `value` (sub-pixel corners;
+    OpenCV's fill includes pixels the edge passes through on the right and bottom)."""
+    cv2.fillConvexPoly(canvas, np.round(np.asarray(quad, np.float64) * 16).astype(np.int32), value,
+                       lineType=cv2.LINE_8, shift=4)
+    return canvas
+
+
+# quad_coverage draws this many sub-pixels a pixel side.
+COVERAGE_OVERSAMPLING = 8
+
+
 def quad_coverage(quad: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """An h×w float32 map of how much of each pixel the quad covers (anti-aliased edges)."""
-    drawn = np.zeros(shape, np.uint8)
-    cv2.fillConvexPoly(drawn, np.round(np.asarray(quad, np.float64) * 16).astype(np.int32), 255,
-                       lineType=cv2.LINE_AA, shift=4)
-    return drawn.astype(np.float32) * np.float32(1 / 255)
+    """An h×w float32 map of the share of each pixel inside the quad (to 1/8 px).
+
+    Drawn oversampled then averaged: OpenCV's anti-aliased fill puts a half-covered band
+    outside the edge, which would grow a thresholded mask by about a pixel all round."""
+    h, w = shape
+    quad = np.asarray(quad, np.float64)
+    out = np.zeros(shape, np.float32)
+    (lx, ly), (hx, hy) = np.floor(quad.min(axis=0)), np.ceil(quad.max(axis=0))
+    x0, y0, x1, y1 = int(max(lx, 0)), int(max(ly, 0)), int(min(hx + 1, w)), int(min(hy + 1, h))
+    if x1 <= x0 or y1 <= y0:
+        return out
+    f = COVERAGE_OVERSAMPLING
+    # Sub-pixel (a, b) has its centre at ((a + 0.5) / f - 0.5, ...) in pixel coordinates.
+    fine = fill_quad(np.zeros(((y1 - y0) * f, (x1 - x0) * f), np.uint8), (quad - (x0, y0) + 0.5) * f - 0.5, 255)
+    small = cv2.resize(fine, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    out[y0:y1, x0:x1] = small.astype(np.float32) * np.float32(1 / 255)
+    return out
 
 
 def orient_to_pattern(quad: np.ndarray, pattern_outline: np.ndarray) -> np.ndarray:

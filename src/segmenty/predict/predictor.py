@@ -247,9 +247,9 @@ class Predictor:
                      if r.detected and (box := zoom_box(r.outline, rgb.shape[:2])) is not None}
             crops = self._run([images[i][y0:y1, x0:x1] for i, (x0, y0, x1, y1) in boxes.items()])
             for (i, box), crop in zip(boxes.items(), crops):
-                refined = self._finish(probs[i], images[i].shape[:2], (box, crop))
-                # A board must pass the rule seen whole and seen close up.
-                results[i] = refined if refined.detected else self._reject(results[i])
+                # A board must pass the rule seen whole and seen close up: the second verdict
+                # is the one that stands.
+                results[i] = self._finish(probs[i], images[i].shape[:2], (box, crop))
         ms = (time.perf_counter() - start) * 1000 / max(1, len(images))
         for r in results:
             r.ms = ms
@@ -301,7 +301,8 @@ class Predictor:
 
     def _finish(self, probs: np.ndarray, shape: tuple[int, int], zoom: tuple | None = None) -> Prediction:
         """Working-resolution probabilities M×h×w -> a Prediction at the photo's size; `zoom`:
-        (box, crop probabilities) of the zoomed-in pass, which replace `probs` inside the box."""
+        (box, crop probabilities) of the zoomed-in pass, which replace `probs` inside the box
+        and hold the board (a region outside the box is not a candidate then)."""
         h, w = shape
         full = _compose_maps(probs, zoom, (w, h), (w, h))
         masks = dict(zip(self.mask_names, full))
@@ -313,7 +314,13 @@ class Predictor:
         ah, aw = analysis[0].shape
         to_photo = (w / aw, h / ah)
         board = analysis[0]
-        component = geo.largest_component(board > self.threshold)
+        binary = board > self.threshold
+        if zoom is not None:
+            x0, y0, x1, y1 = _box_at(zoom[0], (aw, ah), (w, h))
+            inside = np.zeros_like(binary)
+            inside[y0:y1, x0:x1] = True
+            binary &= inside
+        component = geo.largest_component(binary)
         if component is None:
             result = Prediction(masks, None, None, False, 0.0)
             return self._suppress(result, None)
@@ -354,11 +361,6 @@ class Predictor:
                     hom = refined
         return hom
 
-    def _reject(self, result: Prediction) -> Prediction:
-        """The same prediction with the verdict "no board"."""
-        result.detected, result.outline, result.homography = False, None, None
-        return self._suppress(result, None)
-
     def _suppress(self, result: Prediction, board: tuple | None) -> Prediction:
         """Zero the masks outside the board's region (everywhere when there is no board)."""
         if not self.rule.suppress:
@@ -368,8 +370,7 @@ class Predictor:
                 m[:] = 0.0
             return result
         component, fit = board
-        support = component.astype(np.uint8)
-        cv2.fillConvexPoly(support, np.round(fit.quad * 16).astype(np.int32), 1, shift=4)
+        support = geo.fill_quad(component.astype(np.uint8), fit.quad)
         # Keep the soft edge the bilinear upsampling spreads over about two working pixels.
         h, w = next(iter(result.masks.values())).shape
         radius = math.ceil(2 * max(h, w) / self.size * support.shape[1] / w) + 1
@@ -395,7 +396,7 @@ def zoom_box(outline: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int
     clipped) to stay inside the photo. None when it would not be ZOOM_MIN_GAIN times smaller
     than the photo's long side."""
     h, w = shape
-    inside = np.clip(outline, 0, [w - 1, h - 1])  # a board cut by the frame: its visible part
+    inside = np.clip(outline, -0.5, [w - 0.5, h - 0.5])  # a board cut by the frame: its visible part
     (lx, ly), (hx, hy) = inside.min(axis=0), inside.max(axis=0)
     side = ZOOM_MARGIN * max(hx - lx, hy - ly, 1.0)
     if side * ZOOM_MIN_GAIN > max(h, w):
@@ -403,7 +404,8 @@ def zoom_box(outline: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int
     box = []
     for low, high, limit in ((lx, hx, w), (ly, hy, h)):
         extent = min(side, limit)
-        start = min(max((low + high) / 2 - extent / 2, 0.0), limit - extent)
+        # In pixel-edge coordinates (pixel i spans i .. i+1), as slices count.
+        start = min(max((low + high + 1) / 2 - extent / 2, 0.0), limit - extent)
         box.append((int(round(start)), int(round(start + extent))))
     (x0, x1), (y0, y1) = box
     return (x0, y0, x1, y1) if x1 - x0 >= 2 and y1 - y0 >= 2 else None
@@ -416,13 +418,19 @@ def _compose_maps(probs: np.ndarray, zoom: tuple | None, size: tuple[int, int],
     maps = _resize_maps(probs, size)
     if zoom is None:
         return maps
-    (x0, y0, x1, y1), crop = zoom
-    kx, ky = size[0] / photo_size[0], size[1] / photo_size[1]
-    bx0, by0, bx1, by1 = round(x0 * kx), round(y0 * ky), round(x1 * kx), round(y1 * ky)
+    box, crop = zoom
+    bx0, by0, bx1, by1 = _box_at(box, size, photo_size)
     if bx1 > bx0 and by1 > by0:
         for m, c in zip(maps, _resize_maps(crop, (bx1 - bx0, by1 - by0))):
             m[by0:by1, bx0:bx1] = c
     return maps
+
+
+def _box_at(box: tuple[int, int, int, int], size: tuple[int, int], photo_size: tuple[int, int]) -> tuple[int, ...]:
+    """A photo box (x0, y0, x1, y1; end exclusive) in a resizing of the photo to `size` (W, H)."""
+    kx, ky = size[0] / photo_size[0], size[1] / photo_size[1]
+    x0, y0, x1, y1 = box
+    return round(x0 * kx), round(y0 * ky), round(x1 * kx), round(y1 * ky)
 
 
 def _resize_maps(probs: np.ndarray, size: tuple[int, int]) -> list[np.ndarray]:

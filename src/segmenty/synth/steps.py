@@ -45,6 +45,13 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
 
 
+def _offsets_from(centre: list[float], side: int) -> tuple[np.ndarray, np.ndarray]:
+    """x and y offsets (1×side and side×1, in frame fractions) of a side×side grid's pixel
+    centres from `centre` (frame fractions): smooth light maps are computed this small."""
+    r = (np.arange(side, dtype=np.float32) + 0.5) / side
+    return r[None, :] - centre[0], r[:, None] - centre[1]
+
+
 def _blend(base: np.ndarray, top: np.ndarray, alpha_u8: np.ndarray) -> np.ndarray:
     """base × (1 - alpha) + top × alpha, alpha an h×w uint8 coverage (255 = top)."""
     a = alpha_u8.astype(np.float32) * np.float32(1.0 / 255)
@@ -393,8 +400,9 @@ class CastShadow:
 class Glare:
     """Light reflected off glossy paper, or a lamp's hot spot: a soft elliptical patch where
     the photo is washed out towards a bright colour. Unlike brightness, it takes the contrast
-    away (black squares turn grey), over part of the sheet only: the patch is centred on the
-    sheet (its box in the frame) when there is one, anywhere otherwise."""
+    away (black squares turn grey), over part of the sheet only: the patch is centred within
+    the paper's box in the frame when there is a sheet, anywhere otherwise; its colour is a
+    bright tint (each channel 200-255)."""
 
     probability: float = 0.3
     strength: Range = (0.3, 0.85)  # blend towards the glare colour at the patch's centre
@@ -413,8 +421,7 @@ class Glare:
 
     def apply(self, scene: Scene, params: dict) -> None:
         small = 64  # the patch is smooth: computed small, scaled up
-        r = (np.arange(small, dtype=np.float32) + 0.5) / small
-        dx, dy = r[None, :] - params["centre"][0], r[:, None] - params["centre"][1]
+        dx, dy = _offsets_from(params["centre"], small)
         c, s = math.cos(params["angle"]), math.sin(params["angle"])
         u, v = (c * dx + s * dy) / params["axes"][0], (-s * dx + c * dy) / params["axes"][1]
         alpha = params["strength"] * np.exp(-2.0 * (u * u + v * v))
@@ -554,8 +561,7 @@ class Vignetting:
 
     def apply(self, scene: Scene, params: dict) -> None:
         small = 32
-        r = (np.arange(small, dtype=np.float32) + 0.5) / small
-        dx, dy = r[None, :] - params["centre"][0], r[:, None] - params["centre"][1]
+        dx, dy = _offsets_from(params["centre"], small)
         gain = 1.0 - params["strength"] * (dx * dx + dy * dy) / 0.5
         scene.image = _multiply(scene.image, cv2.resize(np.clip(gain, 0, 1), (scene.size, scene.size)))
 
