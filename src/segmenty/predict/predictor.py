@@ -125,6 +125,21 @@ class Prediction:
         }
 
 
+@dataclass
+class _Judgement:
+    """A photo's verdict (Predictor._judge) and what its Prediction is finished from."""
+
+    probs: np.ndarray                    # the first pass's working-resolution maps
+    zoom: tuple | None                   # (box, crop maps) of the zoomed-in pass, if any
+    analysis: list[np.ndarray]           # the maps at the geometry's resolution
+    to_photo: tuple[float, float]        # analysis pixels -> photo pixels
+    component: np.ndarray | None = None  # the largest region of `mask`
+    fit: geo.OutlineFit | None = None
+    detected: bool = False
+    stats: tuple = (0.0,)                # score, area_fraction, mean_confidence, fill
+    outline: np.ndarray | None = None    # photo pixels, oriented to the pattern (when detected)
+
+
 class _TorchModel:
     """A LoadedModel behind the same small interface as OnnxModel (probabilities out)."""
 
@@ -229,7 +244,7 @@ class Predictor:
 
     @property
     def pattern(self) -> Pattern | None:
-        geometry = _pattern_geometry(self.backend.pattern_spec) if self.backend.pattern_spec else None
+        geometry = self._geometry()
         return geometry.pattern if geometry else None
 
     def predict(self, rgb: np.ndarray) -> Prediction:
@@ -241,15 +256,16 @@ class Predictor:
         network call (the results equal one-by-one prediction)."""
         start = time.perf_counter()
         probs = self._run(images)
-        results = [self._finish(p, rgb.shape[:2]) for rgb, p in zip(images, probs)]
+        judged = [self._judge(p, rgb.shape[:2]) for rgb, p in zip(images, probs)]
         if self.refine:
-            boxes = {i: box for i, (rgb, r) in enumerate(zip(images, results))
-                     if r.detected and (box := zoom_box(r.outline, rgb.shape[:2])) is not None}
+            boxes = {i: box for i, (rgb, j) in enumerate(zip(images, judged))
+                     if j.detected and (box := zoom_box(j.outline, rgb.shape[:2])) is not None}
             crops = self._run([images[i][y0:y1, x0:x1] for i, (x0, y0, x1, y1) in boxes.items()])
             for (i, box), crop in zip(boxes.items(), crops):
                 # A board must pass the rule seen whole and seen close up: the second verdict
                 # is the one that stands.
-                results[i] = self._finish(probs[i], images[i].shape[:2], (box, crop))
+                judged[i] = self._judge(probs[i], images[i].shape[:2], (box, crop))
+        results = [self._finish(j, rgb.shape[:2]) for rgb, j in zip(images, judged)]
         ms = (time.perf_counter() - start) * 1000 / max(1, len(images))
         for r in results:
             r.ms = ms
@@ -299,20 +315,17 @@ class Predictor:
         x = resized.transpose(2, 0, 1).astype(np.float32) / 255.0
         return x, (nh, nw)
 
-    def _finish(self, probs: np.ndarray, shape: tuple[int, int], zoom: tuple | None = None) -> Prediction:
-        """Working-resolution probabilities M×h×w -> a Prediction at the photo's size; `zoom`:
-        (box, crop probabilities) of the zoomed-in pass, which replace `probs` inside the box
-        and hold the board (a region outside the box is not a candidate then)."""
+    def _judge(self, probs: np.ndarray, shape: tuple[int, int], zoom: tuple | None = None) -> _Judgement:
+        """The verdict on working-resolution probabilities M×h×w for a photo of `shape`, made on
+        maps at the geometry's resolution (the photo's, capped at ANALYSIS_MAX_SIDE).
+
+        zoom: (box, crop probabilities) of the zoomed-in pass, which replace `probs` inside the
+        box and hold the board (a region outside the box is not a candidate then)."""
         h, w = shape
-        full = _compose_maps(probs, zoom, (w, h), (w, h))
-        masks = dict(zip(self.mask_names, full))
-        # The geometry's own resolution: the photo's, capped (see ANALYSIS_MAX_SIDE). Shared
-        # with `masks` otherwise: suppression clears those only after the geometry is done.
         k = min(1.0, ANALYSIS_MAX_SIDE / max(h, w))
-        analysis = full if k == 1.0 else _compose_maps(probs, zoom, (max(1, round(w * k)), max(1, round(h * k))),
-                                                          (w, h))
+        analysis = _compose_maps(probs, zoom, (max(1, round(w * k)), max(1, round(h * k))), (w, h))
         ah, aw = analysis[0].shape
-        to_photo = (w / aw, h / ah)
+        judged = _Judgement(probs, zoom, analysis, (w / aw, h / ah))
         board = analysis[0]
         binary = board > self.threshold
         if zoom is not None:
@@ -320,31 +333,47 @@ class Predictor:
             inside = np.zeros_like(binary)
             inside[y0:y1, x0:x1] = True
             binary &= inside
-        component = geo.largest_component(binary)
-        if component is None:
-            result = Prediction(masks, None, None, False, 0.0)
-            return self._suppress(result, None)
-        area = float(np.count_nonzero(component)) / component.size
-        confidence = float(board[component].mean())
-        geometry = _pattern_geometry(self.backend.pattern_spec) if self.backend.pattern_spec else None
-        aspect = geo.outline_aspect(geometry.pattern.outline) if geometry else None
-        fit = geo.fit_outline(component, aspect)
+        judged.component = geo.largest_component(binary)
+        if judged.component is None:
+            return judged
+        area = float(np.count_nonzero(judged.component)) / judged.component.size
+        confidence = float(board[judged.component].mean())
+        geometry = self._geometry()
+        judged.fit = fit = geo.fit_outline(judged.component,
+                                           geo.outline_aspect(geometry.pattern.outline) if geometry else None)
         fill = fit.fill if fit else 0.0
         rule = self.rule
-        detected = bool(fit is not None and area >= rule.min_area and confidence >= rule.min_confidence
-                        and fill >= rule.min_fill)
-        score = confidence * fill * min(1.0, area / rule.min_area)
-        result = Prediction(masks, None, None, detected, float(score), area, confidence, fill)
-        if detected:
-            outline = _scale_points(fit.quad, to_photo)
-            if geometry:
-                outline = geo.orient_to_pattern(outline, geometry.pattern.outline)
-                result.homography = self._homography(geometry.pattern, geometry.features, outline, analysis,
-                                                      to_photo)
-            result.outline = outline.astype(np.float32)
-            if geometry and geometry.quadrilateral and rule.snap_fill is not None and fill >= rule.snap_fill:
-                masks["mask"] = geo.quad_coverage(result.outline, (h, w))
-        return self._suppress(result, (component, fit) if detected else None)
+        judged.detected = bool(fit is not None and area >= rule.min_area and confidence >= rule.min_confidence
+                               and fill >= rule.min_fill)
+        judged.stats = (float(confidence * fill * min(1.0, area / rule.min_area)), area, confidence, fill)
+        if judged.detected:
+            outline = _scale_points(fit.quad, judged.to_photo)
+            judged.outline = geo.orient_to_pattern(outline, geometry.pattern.outline) if geometry else outline
+        return judged
+
+    def _finish(self, judged: _Judgement, shape: tuple[int, int]) -> Prediction:
+        """The Prediction of a judged photo: masks at the photo's size, homography, snapping
+        and suppression."""
+        h, w = shape
+        analysis = judged.analysis
+        full = analysis if analysis[0].shape == (h, w) else _compose_maps(judged.probs, judged.zoom, (w, h), (w, h))
+        masks = dict(zip(self.mask_names, full))
+        result = Prediction(masks, None, None, judged.detected, *judged.stats)
+        if not judged.detected:
+            return self._suppress(result, None)
+        geometry = self._geometry()
+        outline = judged.outline
+        if geometry:
+            result.homography = self._homography(geometry.pattern, geometry.features, outline, analysis,
+                                                  judged.to_photo)
+        result.outline = outline.astype(np.float32)
+        snap = self.rule.snap_fill
+        if geometry and geometry.quadrilateral and snap is not None and judged.fit.fill >= snap:
+            masks["mask"] = geo.quad_coverage(result.outline, (h, w))
+        return self._suppress(result, (judged.component, judged.fit))
+
+    def _geometry(self) -> _PatternGeometry | None:
+        return _pattern_geometry(self.backend.pattern_spec) if self.backend.pattern_spec else None
 
     def _homography(self, pattern: Pattern, features: np.ndarray, outline: np.ndarray,
                     analysis: list[np.ndarray], to_photo: tuple[float, float]) -> np.ndarray:
