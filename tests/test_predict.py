@@ -2,6 +2,7 @@
 with a stand-in network whose masks are known (detection, outline, homography)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
@@ -174,10 +175,58 @@ class BrightIsBoard:
         return np.concatenate([bright, np.zeros_like(bright)], axis=1)
 
 
-def fake_predictor(checkpoint, **kw) -> Predictor:
+def fake_predictor(checkpoint, backend=None, feature_check=False, **kw) -> Predictor:
+    """A Predictor over a stand-in network; its empty `corners` map would fail the feature
+    check (DetectionRule.min_features), so that is off unless `feature_check`."""
+    if not feature_check:
+        kw["rule"] = dataclasses.replace(kw.get("rule") or DetectionRule(), min_features=0)
     predictor = Predictor(checkpoint, size=256, **kw)
-    predictor.backend = BrightIsBoard()
+    predictor.backend = backend or BrightIsBoard()
     return predictor
+
+
+class BrightWithCorners(BrightIsBoard):
+    """`mask` = brightness; `corners` = the photo's pure-red dots (drawn by the test)."""
+
+    def run(self, batch):
+        red = ((batch[:, :1] > 0.9) & (batch[:, 1:2] < 0.1)).astype(np.float32)
+        return np.concatenate([np.maximum(batch.mean(axis=1, keepdims=True), red), red], axis=1)
+
+
+@pytest.mark.parametrize("dots, detected", [(0, False), (1, False), (2, True), (6, True)])
+def test_a_board_must_show_its_point_features(checkpoint, dots, detected):
+    """A board-shaped region with fewer than `min_features` corner blobs is not a board (a
+    textured scene painted as one); with them, it is."""
+    pattern = segmenty.load_pattern(PATTERN)
+    truth = np.array([[150, 120], [470, 90], [500, 380], [130, 350]], np.float64)
+    rgb = board_photo(geo.homography(pattern.outline, truth))
+    for k in range(dots):
+        cv2.circle(rgb, (220 + 40 * k, 240), 5, (255, 0, 0), -1)
+    predictor = fake_predictor(checkpoint, backend=BrightWithCorners(), feature_check=True)
+    pred = predictor.predict(rgb)
+    assert pred.fill > 0.95 and pred.detected == detected
+    assert (pred.outline is not None) == detected
+    if not detected:
+        assert pred.masks["mask"].max() == 0.0  # suppressed like any photo without a board
+
+
+def test_feature_check_is_off_for_a_pattern_without_a_feature_grid(checkpoint):
+    """The `segmenty` pattern's parts are lines and one centre mark: no grid of point
+    features, so its detections do not depend on them."""
+    class Page(BrightIsBoard):
+        mask_names, pattern_spec = ["mask", "vertical", "horizontal", "middle"], "segmenty"
+
+        def run(self, batch):
+            bright = batch.mean(axis=1, keepdims=True)
+            return np.concatenate([bright] + [np.zeros_like(bright)] * 3, axis=1)
+
+    pattern = segmenty.load_pattern("segmenty")
+    truth = np.array([[200, 60], [440, 70], [450, 400], [190, 410]], np.float64)
+    board = cv2.warpPerspective(pattern.masks["mask"].astype(np.float32), geo.homography(pattern.outline, truth),
+                                (640, 480))
+    rgb = np.repeat((board * 255).round().astype(np.uint8)[..., None], 3, axis=2)
+    predictor = fake_predictor(checkpoint, backend=Page(), feature_check=True)
+    assert predictor.predict(rgb).detected
 
 
 def board_photo(hom, shape=(480, 640)):

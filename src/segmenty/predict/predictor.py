@@ -20,6 +20,10 @@ than the whole photos). So when the first pass finds a board, the photo is cropp
 around it, the board filling about 1/`ZOOM_MARGIN` of the side as in the training scenes, and
 predicted again; the crop's maps replace the first pass's inside the crop, and the verdict and
 geometry are made again from them (a board must pass the rule in both passes).
+
+Why a board must show its parts (`DetectionRule.min_features`): a busy scene can give one
+confident, board-shaped `mask` region; it rarely also gives the pattern's point features
+(chessboard corners, circles) inside it. Checked only where they are resolved: close up.
 """
 from __future__ import annotations
 
@@ -72,6 +76,12 @@ class DetectionRule:
                      when not, so that a photo without a board gives (almost) empty masks and
                      the masks agree with `detected`. Turn off (and `snap_fill`) to see what
                      the network really outputs (diagnosing false positives).
+    min_features:    for a pattern with point features (chessboard corners, circles: at least
+                     MIN_PATTERN_FEATURES of them), a board seen at about the training scale
+                     (the zoomed-in look, or a board too large to need one) holds at least
+                     this many blobs of those masks: a board shows its parts, a textured scene
+                     painted as a board rarely does (benchmarks/README.md: road photos taken
+                     for a board showed 0-1 corner blobs, boards and half views 2 or more).
     snap_fill:       when the pattern's `mask` is a quadrilateral (every built-in pattern's
                      is) and the fitted outline covers the region this well (fill), the `mask`
                      map becomes the outline itself: straight sides and sharp corners where
@@ -83,6 +93,7 @@ class DetectionRule:
     min_confidence: float = 0.8
     min_fill: float = 0.5
     suppress: bool = True
+    min_features: int = 2
     snap_fill: float | None = 0.9
 
 
@@ -182,11 +193,15 @@ def resolve_device(device: str = "auto"):
 class _PatternGeometry:
     pattern: Pattern
     features: np.ndarray     # N×2 centres of the point features (corners, circles) in sheet px
+    feature_masks: tuple     # names of the masks those features come from
     quadrilateral: bool      # the `mask` is its outline quad (so a detected mask can snap to it)
 
 
 # A pattern's `mask` counts as quadrilateral when its IoU with its outline quad is this high.
 QUADRILATERAL_FILL = 0.98
+# DetectionRule.min_features applies to patterns with at least this many point features (a
+# grid of them; the `segmenty` pattern's single centre mark would veto every view without it).
+MIN_PATTERN_FEATURES = 8
 
 
 @functools.lru_cache(maxsize=8)
@@ -199,10 +214,12 @@ def _pattern_geometry(spec: str) -> _PatternGeometry | None:
                       "predicting masks without outline homography")
         return None
     sheet_area = pattern.image.shape[0] * pattern.image.shape[1]
-    features = [geo.blob_centres(m, FEATURE_MAX_AREA * sheet_area)
-                for name, m in pattern.masks.items() if name != "mask"]
+    features = {name: geo.blob_centres(m, FEATURE_MAX_AREA * sheet_area)
+                for name, m in pattern.masks.items() if name != "mask"}
+    features = {name: f for name, f in features.items() if len(f)}
     quadrilateral = geo.quad_iou(pattern.masks["mask"], pattern.outline) >= QUADRILATERAL_FILL
-    return _PatternGeometry(pattern, np.concatenate(features) if features else np.zeros((0, 2)), quadrilateral)
+    return _PatternGeometry(pattern, np.concatenate(list(features.values())) if features else np.zeros((0, 2)),
+                            tuple(features), quadrilateral)
 
 
 class Predictor:
@@ -265,6 +282,12 @@ class Predictor:
                 # A board must pass the rule seen whole and seen close up: the second verdict
                 # is the one that stands.
                 judged[i] = self._judge(probs[i], images[i].shape[:2], (box, crop))
+        for rgb, j in zip(images, judged):
+            # The pattern's parts are only resolved at about the training scale: seen close up,
+            # or a board large enough that it needs no closer look.
+            close = j.zoom is not None or (j.detected and zoom_box(j.outline, rgb.shape[:2]) is None)
+            if j.detected and close and not self._shows_features(j):
+                j.detected, j.outline = False, None
         results = [self._finish(j, rgb.shape[:2]) for rgb, j in zip(images, judged)]
         ms = (time.perf_counter() - start) * 1000 / max(1, len(images))
         for r in results:
@@ -350,6 +373,19 @@ class Predictor:
             outline = _scale_points(fit.quad, judged.to_photo)
             judged.outline = geo.orient_to_pattern(outline, geometry.pattern.outline) if geometry else outline
         return judged
+
+    def _shows_features(self, judged: _Judgement) -> bool:
+        """The final verdict's region holds at least `min_features` blobs of the pattern's
+        point-feature masks (always true for patterns without a grid of features)."""
+        geometry = self._geometry()
+        if geometry is None or len(geometry.features) < MIN_PATTERN_FEATURES or self.rule.min_features <= 0:
+            return True
+        found = 0
+        for name in geometry.feature_masks:
+            if name in self.mask_names:
+                binary = (judged.analysis[self.mask_names.index(name)] > self.threshold) & judged.component
+                found += len(geo.blob_centres(binary))
+        return found >= self.rule.min_features
 
     def _finish(self, judged: _Judgement, shape: tuple[int, int]) -> Prediction:
         """The Prediction of a judged photo: masks at the photo's size, homography, snapping
