@@ -15,7 +15,7 @@ from segmenty.patterns.base import box_keypoints, box_mask
 from segmenty.synth import BackgroundBank, Recipe, SyntheticDataset, write_dataset
 from segmenty.synth.recipe import StepStreams
 from segmenty.synth.steps import Glare, LensDistortion, PaperBend
-from segmenty.synth.textures import texture_kinds
+from segmenty.synth.textures import TEXTURES, texture_kinds
 
 EDGE_POINTS = 16  # keypoints per outline edge of the test pattern
 
@@ -218,6 +218,16 @@ def test_no_checkers_for_chessboards():
     assert "checkers" in texture_kinds("segmenty")
     bank = BackgroundBank(64, pattern_kind="chessboard", procedural_count=18)
     assert "checkers" not in bank.kinds and "foliage" in bank.kinds and "photo" in bank.kinds
+
+
+@pytest.mark.parametrize("kind", sorted(TEXTURES))
+def test_every_texture_is_an_rgb_image_reproducible_from_its_seed(kind):
+    def make(seed):
+        return TEXTURES[kind](np.random.default_rng(seed), 48, 64)
+
+    image = make(0)
+    assert image.shape == (48, 64, 3) and image.dtype == np.uint8
+    assert np.array_equal(image, make(0)) and image.std() > 0  # not a flat colour
 
 
 def test_corrupt_background_is_skipped_with_one_warning(tmp_path):
