@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segmenty.eval.evaluate import evaluate
+from segmenty.eval.evaluate import evaluate, score_view
 from segmenty.eval.label import label_images
 from segmenty.io import list_images, read_image
 from segmenty.predict import DetectionRule, Predictor
@@ -106,14 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="segmenty-robust-") as tmp:
         tmp = Path(tmp)
         label_images(photos, DETECTOR, tmp / "labels")
-        for name, fn in VARIANTS.items():
-            out = tmp / f"v{len(list(tmp.iterdir()))}"
+        for i, (name, fn) in enumerate(VARIANTS.items()):
+            out = tmp / f"variant{i}"
             write_variant(fn, photos, tmp / "labels", negatives, out)
             s = evaluate(predictor, out / "photos", out / "masks", out / "negatives").summary
             print(f"| {name} | {s['mean_iou']:.3f} | {s['mean_iou_halves']:.3f} | {s['detection_rate']:.0%} / "
                   f"{s['detection_rate_halves']:.0%} | {s['false_detections']} of {s['negatives']} |", flush=True)
     tiles = negative_tiles(negatives)
-    false = sum(1 for t in tiles if (r := predictor.predict(t)).detected or r.masks["mask"].mean() > 0.01)
+    false = sum(score_view(predictor, t, None, "tile", "negative", 0.5)[0].false_detection for t in tiles)
     print(f"| tiles of the negatives (2x2, 3x3) | - | - | - | {false} of {len(tiles)} |")
     return 0
 

@@ -168,8 +168,9 @@ def _predictor(predictor_or_path, size: int | None, threshold: float, refine: bo
     return Predictor(predictor_or_path, size=size, threshold=threshold, refine=refine), str(predictor_or_path)
 
 
-def _score(predictor, rgb: np.ndarray, truth: np.ndarray | None, name: str, view: str,
-           threshold: float):
+def score_view(predictor, rgb: np.ndarray, truth: np.ndarray | None, name: str, view: str,
+               threshold: float) -> tuple[Score, object]:
+    """Predict one view and score it (truth None: a negative); the Score and the Prediction."""
     prediction = predictor.predict(np.ascontiguousarray(rgb))
     prob = prediction.masks["mask"]
     if prob.shape != rgb.shape[:2]:
@@ -228,13 +229,13 @@ def evaluate(predictor_or_path, images_dir: str | os.PathLike, masks_dir: str | 
             skip(photo, f"{truth_path}: mask is {truth.shape[1]}x{truth.shape[0]} but its photo "
                         f"{photo} is {rgb.shape[1]}x{rgb.shape[0]}")
             continue
-        score, prediction = _score(predictor, rgb, truth, photo.name, "whole", threshold)
+        score, prediction = score_view(predictor, rgb, truth, photo.name, "whole", threshold)
         result.whole.append(score)
         gallery_rows.append((rgb, truth, prediction, score))
         if not truth.any():
             continue  # a blank truth has no centre to cut through
         for side, (rows, cols) in half_views(truth).items():
-            half, _ = _score(predictor, rgb[rows, cols], truth[rows, cols], photo.name, side, threshold)
+            half, _ = score_view(predictor, rgb[rows, cols], truth[rows, cols], photo.name, side, threshold)
             result.halves.append(half)
     if not result.whole:
         raise SegmentyError(f"--images {images_dir}: none of the {len(labelled)} labelled photos could be "
@@ -245,7 +246,7 @@ def evaluate(predictor_or_path, images_dir: str | os.PathLike, masks_dir: str | 
         except SegmentyError as exc:
             skip(photo, str(exc))
             continue
-        score, prediction = _score(predictor, rgb, None, photo.name, "negative", threshold)
+        score, prediction = score_view(predictor, rgb, None, photo.name, "negative", threshold)
         result.negatives.append(score)
         gallery_rows.append((rgb, None, prediction, score))
 

@@ -149,6 +149,7 @@ class _Judgement:
     detected: bool = False
     stats: tuple = (0.0,)                # score, area_fraction, mean_confidence, fill
     outline: np.ndarray | None = None    # photo pixels, oriented to the pattern (when detected)
+    zoom_box: tuple | None = None        # where a first look wants a closer one (zoom_box)
 
 
 class _TorchModel:
@@ -275,19 +276,12 @@ class Predictor:
         probs = self._run(images)
         judged = [self._judge(p, rgb.shape[:2]) for rgb, p in zip(images, probs)]
         if self.refine:
-            boxes = {i: box for i, (rgb, j) in enumerate(zip(images, judged))
-                     if j.detected and (box := zoom_box(j.outline, rgb.shape[:2])) is not None}
+            boxes = {i: j.zoom_box for i, j in enumerate(judged) if j.detected and j.zoom_box is not None}
             crops = self._run([images[i][y0:y1, x0:x1] for i, (x0, y0, x1, y1) in boxes.items()])
             for (i, box), crop in zip(boxes.items(), crops):
                 # A board must pass the rule seen whole and seen close up: the second verdict
                 # is the one that stands.
                 judged[i] = self._judge(probs[i], images[i].shape[:2], (box, crop))
-        for rgb, j in zip(images, judged):
-            # The pattern's parts are only resolved at about the training scale: seen close up,
-            # or a board large enough that it needs no closer look.
-            close = j.zoom is not None or (j.detected and zoom_box(j.outline, rgb.shape[:2]) is None)
-            if j.detected and close and not self._shows_features(j):
-                j.detected, j.outline = False, None
         results = [self._finish(j, rgb.shape[:2]) for rgb, j in zip(images, judged)]
         ms = (time.perf_counter() - start) * 1000 / max(1, len(images))
         for r in results:
@@ -372,10 +366,15 @@ class Predictor:
         if judged.detected:
             outline = _scale_points(fit.quad, judged.to_photo)
             judged.outline = geo.orient_to_pattern(outline, geometry.pattern.outline) if geometry else outline
+            judged.zoom_box = None if zoom is not None else zoom_box(judged.outline, shape)
+            # The pattern's parts are only resolved at about the training scale: seen close up,
+            # or a board large enough that it needs no closer look.
+            if judged.zoom_box is None and not self._shows_features(judged):
+                judged.detected, judged.outline = False, None
         return judged
 
     def _shows_features(self, judged: _Judgement) -> bool:
-        """The final verdict's region holds at least `min_features` blobs of the pattern's
+        """The judged region holds at least `min_features` blobs of the pattern's
         point-feature masks (always true for patterns without a grid of features)."""
         geometry = self._geometry()
         if geometry is None or len(geometry.features) < MIN_PATTERN_FEATURES or self.rule.min_features <= 0:
