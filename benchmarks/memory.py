@@ -155,8 +155,9 @@ def bench_predict(count: int, run: str | None, size: int, dirs: list[Path]) -> l
     import segmenty
     from segmenty.io import encode_image
     from segmenty.models import DEFAULT_MODEL, build_model
-    from segmenty.predict import Predictor, draw_overlay
-    from segmenty.train.checkpoint import save_checkpoint
+    from segmenty.predict import Predictor
+    from segmenty.viz import draw_overlay
+    from segmenty.runs import save_checkpoint
 
     torch.set_flush_denormal(True)
     photos = load_photos(dirs)

@@ -30,7 +30,7 @@ import segmenty
 from segmenty.io import list_images, read_image
 from segmenty.models import DEFAULT_MODEL, build_model
 from segmenty.predict import OnnxModel, Predictor, export_onnx
-from segmenty.train.checkpoint import load_model, save_checkpoint
+from segmenty.runs import load_model, save_checkpoint
 
 DEFAULT_PHOTOS = [Path(__file__).resolve().parents[2] / "shared" / "real"]
 BOARD = (9, 6)

@@ -24,7 +24,7 @@ from segmenty.io import list_images
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_REAL = REPO.parent / "shared" / "real"
-from segmenty.demo import DEMO_SIZE  # noqa: E402  (the size the main job trains at on CPU)
+from segmenty.jobs import DEMO_SIZE  # noqa: E402  (the size the main job trains at on CPU)
 
 PATTERN = "chessboard:10x7"
 DETECTOR = "chessboard:9x6"  # inner corners of a 10x7-square board

@@ -36,7 +36,7 @@ import segmenty.io as sio
 from segmenty.cli import main
 from segmenty.eval.label import mask_path
 from segmenty.models import build_model
-from segmenty.train.checkpoint import FORMAT, save_checkpoint
+from segmenty.runs import save_checkpoint
 
 PATTERN = "chessboard:10x7"
 CLI = [sys.executable, "-c", "from segmenty.cli import run; run()"]
@@ -48,9 +48,9 @@ TINY_TRAIN = ["--pattern", PATTERN, "--model", "unet-n", "--size", "64", "--step
 def one_torch_thread(monkeypatch):
     """Tiny models on a shared 2-core machine: one thread is ~100x faster than two that spin
     against other work (predict sets the thread count to the cores available)."""
-    import segmenty.predict.onnx
+    import segmenty.hardware
     threads = torch.get_num_threads()
-    monkeypatch.setattr(segmenty.predict.onnx, "available_cores", lambda: 1)
+    monkeypatch.setattr(segmenty.hardware, "available_cores", lambda: 1)
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)

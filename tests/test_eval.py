@@ -144,7 +144,7 @@ def test_evaluate_scores_whole_halves_and_negatives(eval_folders, tmp_path):
 def test_evaluate_cli_on_a_run_folder(eval_folders, tmp_path, capsys):
     """The real Predictor on an (untrained) checkpoint: results land in RUN/eval."""
     from segmenty.models import build_model
-    from segmenty.train.checkpoint import save_checkpoint
+    from segmenty.runs import save_checkpoint
 
     images, masks, negs = eval_folders
     run = tmp_path / "run"

@@ -15,10 +15,11 @@ import segmenty
 from segmenty.cli import main
 from segmenty.errors import UsageError
 from segmenty.models import build_model
-from segmenty.predict import DetectionRule, Predictor, draw_overlay
+from segmenty.predict import DetectionRule, Predictor
+from segmenty.viz import draw_overlay
 from segmenty.predict import geometry as geo
 from segmenty.predict import predictor as predictor_module
-from segmenty.train.checkpoint import load_model, save_checkpoint
+from segmenty.runs import load_model, save_checkpoint
 
 PATTERN = "chessboard:10x7"
 
@@ -426,3 +427,13 @@ def test_cli_no_refine_is_recorded(checkpoint, tmp_path):
         out = tmp_path / f"out{len(flag)}"
         assert main(["predict", str(checkpoint), str(tmp_path / "p.png"), "--out", str(out), *flag]) == 0
         assert json.loads((out / "predictions.json").read_text())["refine"] is expected
+
+
+def test_help_shows_no_default_for_bare_flags_and_speaks_of_the_pattern(checkpoint, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    text = capsys.readouterr().out
+    assert "--no-refine" in text and "(default: True)" not in text and "(default: False)" not in text
+    segmenty.io.write_image(tmp_path / "p.png", np.zeros((64, 64, 3), np.uint8))
+    assert main(["predict", str(checkpoint), str(tmp_path / "p.png"), "--out", str(tmp_path / "o")]) == 0
+    assert "pattern found in 0" in capsys.readouterr().out

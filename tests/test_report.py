@@ -13,7 +13,9 @@ from PIL import Image
 
 import segmenty
 from segmenty.cli import main
+from segmenty.errors import SegmentyError
 from segmenty.io import read_image, write_image
+from segmenty.scores import HALF_SIDES, EvalResult, Score
 from segmenty.report.animate import make_animation, snapshot_steps
 from segmenty.report.html import write_report
 from segmenty.report.snapshots import save_snapshots, snapshot_dir
@@ -63,7 +65,7 @@ def make_fake_run(run: Path, steps: int = 3, photos: dict | None = None) -> Path
 
 def test_save_snapshots_writes_overlays_and_meta(tmp_path):
     from segmenty.models import build_model
-    from segmenty.train.checkpoint import LoadedModel
+    from segmenty.runs import LoadedModel
 
     model = build_model("unet-xs", 2).train()
     loaded = LoadedModel(model, "unet-xs", ["mask", "corners"], "chessboard:10x7", 64)
@@ -109,18 +111,25 @@ def test_incomplete_snapshot_is_left_out(tmp_path):
 # --------------------------------------------------------------------------------- report
 
 def _fake_eval(run: Path) -> None:
-    rows = [{"name": "calibration2.jpg", "view": "whole", "iou": 0.95, "area": 0.6, "detected": True,
-             "score": 0.9, "ms": 40.0, "found": True, "false_detection": False}]
-    halves = [{**rows[0], "view": v, "iou": 0.9} for v in ("left", "right", "top", "bottom")]
-    negatives = [{"name": "test1.jpg", "view": "negative", "iou": None, "area": 0.03, "detected": False,
-                  "score": 0.1, "ms": 40.0, "found": False, "false_detection": True}]
-    data = {"model": str(run), "threshold": 0.5, "size": None,
-            "summary": {"photos": 1, "mean_iou": 0.95, "detection_rate": 1.0, "halves": 4, "mean_iou_halves": 0.9,
-                        "negatives": 1, "false_detections": 1, "unlabelled": 1},
-            "whole": rows, "halves": halves, "negatives": negatives, "unlabelled": ["calibration1.jpg"]}
+    """What `segmenty evaluate` writes, built through the one owner of its schema."""
+    whole = Score("calibration2.jpg", "whole", 0.95, 0.6, True, 0.9, 40.0)
+    halves = [Score("calibration2.jpg", v, 0.9, 0.3, True, 0.9, 40.0) for v in HALF_SIDES]
+    negative = Score("test1.jpg", "negative", None, 0.03, False, 0.1, 40.0)
+    result = EvalResult(str(run), 0.5, None, True, [whole], halves, [negative], ["calibration1.jpg"])
     (run / "eval").mkdir()
-    (run / "eval" / "eval.json").write_text(json.dumps(data))
+    (run / "eval" / "eval.json").write_text(json.dumps(result.to_dict()))
     write_image(run / "eval" / "gallery.jpg", np.full((60, 90, 3), 200, np.uint8))
+
+
+def test_eval_json_reads_back_as_the_result_that_wrote_it(tmp_path):
+    _fake_eval(tmp_path)
+    result = EvalResult.from_json(tmp_path / "eval")
+    assert result.summary["mean_iou"] == 0.95 and result.summary["false_detections"] == 1
+    assert result.halves_by_photo() == {"calibration2.jpg": dict.fromkeys(HALF_SIDES, 0.9)}
+    assert result.to_dict() == json.loads((tmp_path / "eval" / "eval.json").read_text())
+    (tmp_path / "eval" / "eval.json").write_text("{}")
+    with pytest.raises(SegmentyError, match="not an eval.json"):
+        EvalResult.from_json(tmp_path / "eval")
 
 
 def _chromium() -> str | None:

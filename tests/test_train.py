@@ -14,9 +14,10 @@ import torch
 from segmenty.cli import main
 from segmenty.errors import SegmentyError
 from segmenty.models import build_model
-from segmenty.train import TrainConfig, config_for_resume, load_checkpoint, load_model, train
-from segmenty.train.checkpoint import FORMAT
-from segmenty.train.loop import StreamSampler, lr_at
+from segmenty.runs import FORMAT, Run, load_checkpoint, load_model
+from segmenty.train import TrainConfig, config_for_resume, train
+from segmenty.train.data import StreamSampler
+from segmenty.train.loop import lr_at
 from segmenty.train.losses import balanced_loss, bce_dice_loss
 from segmenty.train.metrics import confusion_counts, mask_metrics
 
@@ -52,10 +53,10 @@ def test_losses_are_zero_when_right_and_balanced():
     right = (t * 2 - 1) * 20  # confident, correct logits
     assert balanced_loss(right, t) < 1e-6 and bce_dice_loss(right, t) < 1e-3
     # p = 0.5 everywhere: each half contributes 0.25 whatever the class balance
-    assert balanced_loss(torch.zeros_like(t), t) == pytest.approx(0.25)
+    assert float(balanced_loss(torch.zeros_like(t), t)) == pytest.approx(0.25)
     # missing the small positive class costs as much as a false alarm on everything
     all_neg, all_pos = -20 * torch.ones_like(t), 20 * torch.ones_like(t)
-    assert balanced_loss(all_neg, t) == pytest.approx(balanced_loss(all_pos, t), abs=1e-6)
+    assert float(balanced_loss(all_neg, t)) == pytest.approx(float(balanced_loss(all_pos, t)), abs=1e-6)
 
 
 def test_metrics_from_counts():
@@ -116,6 +117,38 @@ def test_checkpoint_is_plain_data(tiny_run):
     assert loaded.path.name == "best.pt" and not loaded.model.training and loaded.size == 64
 
 
+def test_config_records_the_full_recipe_and_the_run_reads_it_back(tiny_run, tmp_path):
+    import json
+    import shutil
+
+    from segmenty.synth import Recipe, recipe_by_name
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["recipe"] == "default"
+    assert config["recipe_steps"]["lens"]["step"] == "LensDistortion"
+    assert config["recipe_steps"]["lens"]["barrel"] == list(recipe_by_name("default").lens.barrel)
+    run = Run(tiny_run)
+    assert run.recipe() == recipe_by_name("default") and run.dataset().recipe == run.recipe()
+    assert run.size == 64 and run.pattern_spec == "chessboard:10x7:25"
+    # A run keeps describing what it trained on after the defaults change: its recorded ranges
+    # are read back, not today's preset ...
+    changed = tmp_path / "changed"
+    shutil.copytree(tiny_run, changed)
+    config["recipe_steps"]["lens"]["barrel"] = [0.0, 0.05]
+    (changed / "config.json").write_text(json.dumps(config))
+    assert Run(changed).recipe().lens.barrel == (0.0, 0.05)
+    # ... and a run made before recipes were recorded still loads, by the recipe's name.
+    del config["recipe_steps"]
+    config["recipe"] = "original"
+    (changed / "config.json").write_text(json.dumps(config))
+    assert Run(changed).recipe() == Recipe.original()
+
+
+def test_a_new_run_validates_the_untrained_network_at_step_0(tiny_run):
+    steps = [int(r["step"]) for r in _log(tiny_run)]
+    assert steps[0] == 0 and steps[-1] == 150
+    assert _log(tiny_run)[0]["loss"] == "nan"
+
+
 def test_truncated_checkpoint_is_refused(tiny_run, tmp_path):
     data = (tiny_run / "model.pt").read_bytes()
     bad = tmp_path / "truncated.pt"
@@ -147,6 +180,7 @@ def test_resume_continues_the_step_count(tiny_run, tmp_path):
     shutil.copytree(tiny_run, run)
     config = config_for_resume({"out": str(run), "resume": True, "steps": 160})
     assert config.pattern == "chessboard:10x7:25" and config.lr == TINY["lr"]  # the run's own options
+    assert config.recipe_steps == load_checkpoint(run / "model.pt")["config"]["recipe_steps"]  # its recorded recipe
     train(config)
     state = load_checkpoint(run / "model.pt")
     assert state["step"] == 160 and state["samples_seen"] == 160 * 8
@@ -214,7 +248,8 @@ def test_two_process_gloo_ddp_run(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     state = load_checkpoint(run / "model.pt")
     assert state["world_size"] == 2 and state["step"] == 4 and state["samples_seen"] == 4 * 4 * 2
-    assert len(_log(run)) == 1 and (run / "best.pt").is_file()
+    # one row for the untrained network at step 0, one at the end
+    assert [int(r["step"]) for r in _log(run)] == [0, 4] and (run / "best.pt").is_file()
 
 
 @pytest.mark.parametrize("argv, needle", [

@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 
 class HELP(argparse.ArgumentDefaultsHelpFormatter):
-    """Show every option's default, except where there is none (None or a bare flag)."""
+    """Show every option's default, except where there is none (None) or the option is a bare
+    flag (--rectify, --no-refine: its default is its absence, whatever the stored value)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default is None or action.default is False or "default" in (action.help or ""):
+        if action.default is None or action.nargs == 0 or "default" in (action.help or ""):
             return action.help or ""
         return super()._get_help_string(action)
 
@@ -29,6 +30,17 @@ positive_int = _number(int, "a whole number", lambda v: v > 0, "a positive whole
 non_negative_int = _number(int, "a whole number", lambda v: v >= 0, "0 or more")
 positive_float = _number(float, "a number", lambda v: v > 0, "a positive number")
 fraction = _number(float, "a number", lambda v: 0 <= v <= 1, "between 0 and 1")
+
+
+def device_name(text: str) -> str:
+    """An argparse type for --device: the grammar of segmenty.hardware (presence is checked
+    when the device is used)."""
+    from ..errors import UsageError
+    from ..hardware import check_device_name
+    try:
+        return check_device_name(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
 
 
 def add_command(sub, name: str, help: str, func) -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """``segmenty demo``: the main job on built-in defaults (train, evaluate on real photos, report)."""
 from __future__ import annotations
 
-from .common import add_command, positive_float
+from .common import add_command, device_name, positive_float
 
 
 def register(sub) -> None:
@@ -12,11 +12,11 @@ def register(sub) -> None:
     p.add_argument("--images", help="folder of real photos of the board (default: shipped examples)")
     p.add_argument("--negatives", help="folder of real photos without the board (default: shipped examples)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted demo run")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train")
+    p.add_argument("--device", default="auto", type=device_name, help="where to train: auto, cpu, cuda or cuda:N")
 
 
 def cmd_demo(args) -> int:
-    from ..demo import run_demo
+    from ..jobs import run_demo
 
     result = run_demo(args.out, args.minutes, images=args.images, negatives=args.negatives,
                       resume=args.resume, device=args.device)

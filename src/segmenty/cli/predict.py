@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import SegmentyError, UsageError
 from ..io import atomic_write_text, check_out_dir, expand_inputs, read_image, write_image
-from .common import add_command, fraction, positive_int
+from .common import add_command, device_name, fraction, positive_int
 
 
 def register(sub) -> None:
@@ -32,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("--no-refine", dest="refine", action="store_false",
                    help="one pass only: no second, zoomed-in look at a detected board (faster, "
                         "blurrier edges on boards small in the photo)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (PyTorch models)")
+    p.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda or cuda:N (PyTorch models)")
 
     e = add_command(sub, "export", "export a trained model to ONNX (probabilities out, dynamic "
                     "batch, height and width; mask names and pattern in its metadata)", _export)
@@ -43,10 +43,11 @@ def register(sub) -> None:
 def _predict(args) -> int:
     import torch
 
-    from ..predict import DetectionRule, Predictor, draw_overlay
-    from ..predict.onnx import available_cores
+    from .. import hardware
+    from ..predict import DetectionRule, Predictor
+    from ..viz import draw_overlay
 
-    torch.set_num_threads(available_cores())
+    torch.set_num_threads(hardware.available_cores())
     out = check_out_dir(args.out)
     files = expand_inputs(args.inputs, keep_missing=True)  # a missing one is reported below
     if not files:
@@ -77,14 +78,14 @@ def _predict(args) -> int:
               "photos": records, "failed": failed}
     atomic_write_text(out / "predictions.json", json.dumps(report, indent=1) + "\n")
     found = sum(r["detected"] for r in records)
-    print(f"{len(records)} photo(s) -> {out} (board detected in {found})"
+    print(f"{len(records)} photo(s) -> {out} (pattern found in {found})"
           + (f"; {len(failed)} could not be read" if failed else ""))
     return 1 if failed else 0
 
 
 def _export(args) -> int:
     from ..predict import export_onnx
-    from ..train.checkpoint import load_model
+    from ..runs import load_model
 
     if Path(args.model).suffix.lower() == ".onnx":
         raise UsageError(f"{args.model}: is already ONNX; export takes a run folder or .pt checkpoint")

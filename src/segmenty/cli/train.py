@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, non_negative_int, positive_float, positive_int
+from .common import add_command, device_name, non_negative_int, positive_float, positive_int
 
 S = argparse.SUPPRESS
 
 
 def register(sub) -> None:
     from ..models import DEFAULT_MODEL
-    from ..train.loop import DEFAULT_MINUTES, TrainConfig, default_threads, default_workers
+    from ..train.config import DEFAULT_MINUTES, TrainConfig, default_threads, default_workers
     d = TrainConfig()
     p = add_command(sub, "train", "train a detector for a pattern on endless synthetic scenes "
                     "(also under torchrun --nproc_per_node N)", cmd_train)
@@ -44,7 +44,7 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true", default=S,
                    help="continue the run in --out from its last checkpoint; options not given are the run's own "
                    "(default: off)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=S,
+    p.add_argument("--device", type=device_name, default=S,
                    help=f"auto: CUDA when present (bf16, channels_last), else the CPU (default: {d.device})")
     p.add_argument("--recipe", default=S, help=f"synthesis recipe: default (tuned for real photos), full or original (default: {d.recipe})")
     p.add_argument("--seed", type=int, default=S, help=f"seed of training scenes and weights (default: {d.seed})")
@@ -67,11 +67,12 @@ def register(sub) -> None:
 def cmd_train(args) -> int:
     from dataclasses import fields
 
-    from ..train.loop import TrainConfig, config_for_resume, train
+    from ..jobs import fit
+    from ..train import TrainConfig, config_for_resume
     known = {f.name for f in fields(TrainConfig)}
     given = {k: v for k, v in vars(args).items() if k in known}
     config = config_for_resume(given) if given.get("resume") else TrainConfig(**given)
-    print(train(config))
+    print(fit(config).path)
     return 0
 
 

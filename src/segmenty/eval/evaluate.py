@@ -1,138 +1,26 @@
 """``segmenty evaluate``: how a model trained on synthetic scenes does on real photos.
 
-Scores, all on the ``mask`` channel thresholded at `threshold`:
-- whole photos: IoU against ``<stem>_mask.png`` truth (from `segmenty label`); a photo counts as
-  detected when IoU > 0.5;
-- halves: every labelled photo cut through the centroid of its truth (left, right, top,
-  bottom) and predicted on the crop alone — partial views, where classical detectors give up;
-- negatives (photos with no board): a false detection when the predicted area exceeds 1% of
-  the photo or the predictor itself says ``detected``.
+Truth is ``<stem>_mask.png`` beside each photo's name (from `segmenty label`, or drawn by
+hand); what is scored, and the rules, are stated once in segmenty/scores.py, which also owns
+eval.json's schema.
 """
 from __future__ import annotations
 
 import json
 import os
 import warnings
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SegmentyError
 from ..io import atomic_write_text, check_out_dir, list_images, read_image, read_mask, write_image
+from ..scores import EVAL_FILE, HALF_SIDES, EvalResult, Score, iou
+from ..viz import caption, draw_overlay, fit_width, grid, truth_tile
 from .label import is_mask_file, mask_path
 
-FOUND_IOU = 0.5             # a labelled view counts as detected above this IoU
-FALSE_DETECTION_AREA = 0.01  # a negative is flagged above this predicted fraction of the photo
-HALF_SIDES = ("left", "right", "top", "bottom")
 MIN_HALF_PX = 16            # a half thinner than this (board at the photo's edge) is not scored
 GALLERY_TILE = 256
-
-
-@dataclass
-class Score:
-    """One prediction: a whole photo, a half of one (`view`), or a negative (iou None)."""
-
-    name: str
-    view: str                # "whole", one of HALF_SIDES, or "negative"
-    iou: float | None        # None for negatives (no truth)
-    area: float              # predicted fraction of the image
-    detected: bool           # what the predictor said
-    score: float
-    ms: float
-
-    @property
-    def found(self) -> bool:
-        return self.iou is not None and self.iou > FOUND_IOU
-
-    @property
-    def false_detection(self) -> bool:
-        return self.iou is None and (self.area > FALSE_DETECTION_AREA or self.detected)
-
-
-@dataclass
-class EvalResult:
-    model: str
-    threshold: float
-    size: int | None
-    refine: bool | None = None  # the zoomed-in second look (None: a predictor that does not say)
-    whole: list[Score] = field(default_factory=list)
-    halves: list[Score] = field(default_factory=list)
-    negatives: list[Score] = field(default_factory=list)
-    unlabelled: list[str] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)  # file name -> why it was not scored
-
-    @staticmethod
-    def _mean(values: list[float]) -> float | None:
-        return float(np.mean(values)) if values else None
-
-    @property
-    def summary(self) -> dict:
-        return {
-            "photos": len(self.whole),
-            "mean_iou": self._mean([s.iou for s in self.whole]),
-            "detection_rate": self._mean([float(s.found) for s in self.whole]),
-            "halves": len(self.halves),
-            "mean_iou_halves": self._mean([s.iou for s in self.halves]),
-            "detection_rate_halves": self._mean([float(s.found) for s in self.halves]),
-            "negatives": len(self.negatives),
-            "false_detections": sum(s.false_detection for s in self.negatives),
-            "unlabelled": len(self.unlabelled),
-            "skipped": len(self.skipped),
-            "mean_ms": self._mean([s.ms for s in self.whole + self.negatives]),
-        }
-
-    def to_dict(self) -> dict:
-        def rows(scores: list[Score]) -> list[dict]:
-            return [{**asdict(s), "found": s.found, "false_detection": s.false_detection} for s in scores]
-        return {"model": self.model, "threshold": self.threshold, "size": self.size, "refine": self.refine,
-                "rules": {"found_iou": FOUND_IOU, "false_detection_area": FALSE_DETECTION_AREA},
-                "summary": self.summary, "whole": rows(self.whole), "halves": rows(self.halves),
-                "negatives": rows(self.negatives), "unlabelled": self.unlabelled, "skipped": self.skipped}
-
-    def table(self) -> str:
-        """The result as a plain-text table: one row per photo (whole and its halves), one per
-        negative, then the summary."""
-        halves: dict[str, dict[str, float]] = {}
-        for s in self.halves:
-            halves.setdefault(s.name, {})[s.view] = s.iou
-        width = max([len(s.name) for s in self.whole + self.negatives] + [5])
-        lines = [f"{'photo':<{width}}  {'whole':>6}  " + "  ".join(f"{v:>6}" for v in HALF_SIDES)]
-        for s in self.whole:
-            cells = [_fmt(halves.get(s.name, {}).get(v)) for v in HALF_SIDES]
-            lines.append(f"{s.name:<{width}}  {_fmt(s.iou)}  " + "  ".join(cells))
-        if self.negatives:
-            lines.append("")
-            lines.append(f"{'negative':<{width}}  {'area':>6}  detected  false detection")
-            for s in self.negatives:
-                lines.append(f"{s.name:<{width}}  {s.area:6.1%}  {'yes' if s.detected else 'no':<8}  "
-                             f"{'YES' if s.false_detection else 'no'}")
-        m = self.summary
-        lines.append("")
-        lines.append(f"mean IoU {_fmt(m['mean_iou']).strip()} on {m['photos']} photos "
-                     f"(detected {_pct(m['detection_rate'])}); halves {_fmt(m['mean_iou_halves']).strip()} "
-                     f"on {m['halves']} (detected {_pct(m['detection_rate_halves'])})")
-        if self.negatives:
-            lines.append(f"false detections: {m['false_detections']} of {m['negatives']} negatives")
-        if self.unlabelled:
-            lines.append(f"unlabelled (skipped): {', '.join(self.unlabelled)}")
-        if self.skipped:
-            lines.append(f"unreadable (skipped): {', '.join(self.skipped)}")
-        return "\n".join(lines)
-
-
-def _fmt(v: float | None) -> str:
-    return f"{v:6.3f}" if v is not None else f"{'-':>6}"
-
-
-def _pct(v: float | None) -> str:
-    return f"{v:.0%}" if v is not None else "-"
-
-
-def iou(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Intersection over union of two bool masks; 1.0 when both are empty (they agree)."""
-    union = np.logical_or(pred, truth).sum()
-    return float(np.logical_and(pred, truth).sum() / union) if union else 1.0
 
 
 def half_views(truth: np.ndarray) -> dict[str, tuple[slice, slice]]:
@@ -141,8 +29,8 @@ def half_views(truth: np.ndarray) -> dict[str, tuple[slice, slice]]:
     ys, xs = np.nonzero(truth)
     h, w = truth.shape
     cy, cx = int(round(ys.mean())), int(round(xs.mean()))
-    views = {"left": (slice(0, h), slice(0, cx)), "right": (slice(0, h), slice(cx, w)),
-             "top": (slice(0, cy), slice(0, w)), "bottom": (slice(cy, h), slice(0, w))}
+    views = dict(zip(HALF_SIDES, ((slice(0, h), slice(0, cx)), (slice(0, h), slice(cx, w)),
+                                  (slice(0, cy), slice(0, w)), (slice(cy, h), slice(0, w)))))
     return {k: v for k, v in views.items()
             if min(v[0].stop - v[0].start, v[1].stop - v[1].start) >= MIN_HALF_PX}
 
@@ -251,24 +139,15 @@ def evaluate(predictor_or_path, images_dir: str | os.PathLike, masks_dir: str | 
         gallery_rows.append((rgb, None, prediction, score))
 
     if out_dir is not None:
-        atomic_write_text(out_dir / "eval.json", json.dumps(result.to_dict(), indent=2) + "\n")
+        atomic_write_text(out_dir / EVAL_FILE, json.dumps(result.to_dict(), indent=2) + "\n")
         write_image(out_dir / "gallery.jpg", gallery(gallery_rows), quality=85)
     return result
-
-
-def truth_tile(rgb: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
-    """The photo dimmed outside the truth mask (all dimmed for a negative)."""
-    inside = truth if truth is not None else np.zeros(rgb.shape[:2], bool)
-    return np.where(inside[..., None], rgb, (rgb * 0.25).astype(np.uint8))
 
 
 def gallery(rows: list[tuple[np.ndarray, np.ndarray | None, object, Score]],
             tile_width: int = GALLERY_TILE) -> np.ndarray:
     """One row per photo: the photo, its truth, the prediction overlaid (captioned with IoU,
     or area and verdict for a negative)."""
-    from ..predict import draw_overlay
-    from ..report.animate import caption, fit_width, grid
-
     tiles = []
     for rgb, truth, prediction, score in rows:
         if score.iou is not None:

@@ -36,6 +36,11 @@ class ModelConfig:
     dropout: float = 0.0
     description: str = ""
 
+    @property
+    def stride(self) -> int:
+        """The multiple of which input height and width must be: one halving per down stage."""
+        return 2 ** len(self.encoder)
+
 
 class Encoder(nn.Module):
     def __init__(self, cfg: ModelConfig, in_channels: int = 3):
@@ -132,7 +137,7 @@ class SegmentationNet(nn.Module):
         self.mix = Mix(self.encoder.channels[-1], cfg.mix, cfg.dropout)
         self.decoder = Decoder(cfg, self.encoder.channels, self.mix.out_channels)
         self.head = Head(self.decoder.out_channels, cfg.head, num_masks)
-        self.stride = 2 ** len(cfg.encoder)
+        self.stride = cfg.stride
         self.num_masks = num_masks
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

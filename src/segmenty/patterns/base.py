@@ -7,14 +7,12 @@ registered under their first word.
 """
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from ..errors import UsageError, unknown_name
+from ..errors import UsageError
 from ..io import MAX_PIXELS
 
 OUTLINE_KEYPOINTS = ("outline_tl", "outline_tr", "outline_br", "outline_bl")
@@ -99,49 +97,6 @@ def register_pattern(name: str, description: str, examples: tuple[str, ...]):
         PATTERN_KINDS[name] = PatternKind(name, build, description, examples)
         return build
     return deco
-
-
-def load_pattern(spec: str, dpi: float | None = None) -> Pattern:
-    """Build a pattern from a spec string (``segmenty``, ``chessboard:10x7``, a folder path...).
-
-    `dpi` is the rendering resolution of built-in patterns (default 100); a folder pattern
-    keeps the resolution of its own files.
-    """
-    from . import folder  # noqa: F401  (registration side effects live in the package __init__)
-
-    if not spec or not spec.strip():
-        raise UsageError("pattern spec is empty (try 'segmenty patterns' for the list)")
-    if not spec.isprintable():  # a newline or NUL would break the one-line error messages
-        raise UsageError(f"pattern spec {spec!r} contains unprintable characters")
-    dpi = DEFAULT_DPI if dpi is None else float(dpi)
-    if not MIN_DPI <= dpi <= MAX_DPI:  # also refuses NaN
-        raise UsageError(f"--dpi {dpi:g} is out of range ({MIN_DPI:g} to {MAX_DPI:g})")
-    if _looks_like_path(spec):
-        return folder.load_folder_pattern(Path(spec), dpi)
-    name, *args = spec.split(":")
-    if name not in PATTERN_KINDS:
-        raise _unknown_kind(name, args)
-    return PATTERN_KINDS[name].build(args, dpi)
-
-
-def _unknown_kind(name: str, args: list[str]) -> UsageError:
-    """The registry's unknown-name error, plus the whole spec with the closest kind and the
-    user's own fields (``chessbord:10x7`` -> try ``chessboard:10x7``)."""
-    error = unknown_name("pattern", name, PATTERN_KINDS)
-    close = difflib.get_close_matches(name, list(PATTERN_KINDS), n=1, cutoff=0.5)
-    if not (close and args):
-        return error
-    return UsageError(f"{error}; try '{':'.join([close[0], *args])}'")
-
-
-def _looks_like_path(spec: str) -> bool:
-    """A spec names a pattern folder when it exists or is written like a path."""
-    if "/" in spec or "\\" in spec or spec.startswith("."):
-        return True
-    try:
-        return Path(spec).exists()
-    except (OSError, ValueError):  # a NUL byte or a name too long for the file system
-        return False
 
 
 def parse_grid(spec: str, text: str, *, minimum: int = 2) -> tuple[int, int]:

@@ -25,7 +25,8 @@ from PIL import Image
 
 from ..errors import SegmentyError, UsageError, unknown_name
 from ..io import atomic_write_bytes
-from .base import MM_PER_INCH, Pattern, load_pattern
+from .base import MM_PER_INCH, Pattern
+from .load import load_pattern
 
 FORMATS = (".pdf", ".png", ".svg")
 PDF_POINTS_PER_INCH = 72.0

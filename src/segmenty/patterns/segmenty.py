@@ -13,7 +13,8 @@ import math
 import cv2
 import numpy as np
 
-from .base import MM_PER_INCH, Pattern, UsageError, box_keypoints, register_pattern
+from ..errors import UsageError
+from .base import MM_PER_INCH, Pattern, box_keypoints, register_pattern
 
 PAGE_W, PAGE_H = 850, 1100  # px at the native 100 dpi
 GRID_X, GRID_Y = 9, 11

@@ -14,21 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import hardware
 from ..errors import SegmentyError
 from ..io import atomic_path
-from ..train.checkpoint import LoadedModel
+from ..runs import LoadedModel
 
 FORMAT = "segmenty-onnx-1"
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
-
-
-def available_cores() -> int:
-    """CPU cores this process may use (the affinity mask, not the machine's total)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def export_onnx(loaded: LoadedModel, path: str | os.PathLike) -> Path:
@@ -39,8 +32,12 @@ def export_onnx(loaded: LoadedModel, path: str | os.PathLike) -> Path:
     `onnxscript`. Raises SegmentyError if onnxruntime's output differs from PyTorch's by more
     than 1e-4 on a non-square test input.
     """
-    import onnx
     import torch
+    try:
+        import onnx
+    except ImportError:
+        raise SegmentyError("ONNX export needs the onnx package, which segmenty installs: "
+                            "pip install 'onnx>=1.15' 'onnxruntime>=1.17'") from None
 
     path = Path(path)
     # A CPU copy in eval mode: exporting must neither move nor switch the caller's model (a
@@ -89,13 +86,13 @@ class OnnxModel:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise SegmentyError("running .onnx models needs onnxruntime "
-                                "(pip install 'segmenty[onnx]')") from None
+            raise SegmentyError(f"{path}: running .onnx models needs onnxruntime, which segmenty "
+                                "installs: pip install 'onnxruntime>=1.17'") from None
         self.path = Path(path)
         options = ort.SessionOptions()
         # Full graph optimisation fuses conv + batch-norm + activation: ~2x faster on CPU.
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or available_cores()
+        options.intra_op_num_threads = threads or hardware.available_cores()
         options.inter_op_num_threads = 1
         # Untrained or tiny activations can be denormal floats, which are very slow on x86.
         options.add_session_config_entry("session.set_denormal_as_zero", "1")

@@ -39,8 +39,9 @@ import cv2
 import numpy as np
 
 from ..errors import SegmentyError, UsageError
+from ..hardware import resolve_device
 from ..patterns import Pattern, load_pattern
-from ..train.checkpoint import LoadedModel, load_model
+from ..runs import LoadedModel, load_model
 from . import geometry as geo
 from .onnx import OnnxModel
 
@@ -173,21 +174,6 @@ class _TorchModel:
                 return torch.sigmoid(model(x)).float().cpu().numpy()
         finally:
             model.train(was_training)
-
-
-def resolve_device(device: str = "auto"):
-    """'auto' (a CUDA GPU when there is one), 'cpu', 'cuda', 'cuda:N' -> a torch.device."""
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        d = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise UsageError(f"--device {device}: not a device (valid: auto, cpu, cuda, cuda:N)") from None
-    if d.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: no CUDA GPU is available (use cpu or auto)")
-    return d
 
 
 @dataclass(frozen=True)

@@ -5,21 +5,20 @@ snapshot step, with the step and elapsed training time written above it. All fra
 one palette, so consecutive frames differ only where the masks changed and Pillow's GIF
 writer stores little more than those regions.
 
-The small image-sheet helpers here (`fit_width`, `caption`, `grid`) also make the
-evaluation gallery and the report's sample montage.
+The tiles, captions and grids are drawn by segmenty.viz.
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from ..errors import SegmentyError
 from ..io import atomic_path, read_image
+from ..viz import caption, fit_width, grid, header
 
 TILE_WIDTH = 240          # px per wild photo in a frame: 50 frames of 6 photos stay well under 10 MB
 MAX_COLUMNS = 3
@@ -27,58 +26,6 @@ FRAME_MS = 400            # per frame; the last frame is held longer so the resu
 LAST_FRAME_MS = 2500
 PALETTE_COLORS = 128
 SNAPSHOT_META = "meta.json"
-
-
-def font(size: int = 14) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except (OSError, TypeError):  # Pillow built without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
-
-
-def fit_width(rgb: np.ndarray, width: int) -> np.ndarray:
-    """Resize to `width` keeping the aspect ratio (area averaging when shrinking)."""
-    h, w = rgb.shape[:2]
-    height = max(1, round(h * width / w))
-    im = Image.fromarray(rgb).resize((width, height), Image.Resampling.BOX if width < w else
-                                     Image.Resampling.BILINEAR)
-    return np.asarray(im)
-
-
-def caption(rgb: np.ndarray, text: str, size: int = 14, top: bool = False) -> np.ndarray:
-    """`rgb` with `text` on a dark band inside its bottom edge (or top edge); the bottom by
-    default because prediction overlays carry their own verdict label at the top left."""
-    im = Image.fromarray(np.ascontiguousarray(rgb))
-    draw = ImageDraw.Draw(im)
-    f = font(size)
-    x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=f)
-    y = 2 if top else max(0, im.height - (y1 - y0) - 6)
-    draw.rectangle((0, y - 2, min(im.width, x1 - x0 + 8), y + (y1 - y0) + 4), fill=(0, 0, 0))
-    draw.text((4, y - y0), text, fill=(255, 255, 255), font=f)
-    return np.asarray(im)
-
-
-def header(width: int, text: str, size: int = 16) -> np.ndarray:
-    """A dark band `width` px wide with `text` on it (a title above a grid)."""
-    band = np.zeros((size + 10, width, 3), np.uint8)
-    return caption(band, text, size, top=True)
-
-
-def grid(tiles: list[np.ndarray], columns: int, background: int = 24, gap: int = 2) -> np.ndarray:
-    """Tiles (RGB, any sizes) laid out row by row in `columns`, each cell the size of the
-    largest tile, top-left aligned."""
-    if not tiles:
-        raise ValueError("grid of no tiles")
-    columns = max(1, min(columns, len(tiles)))
-    rows = math.ceil(len(tiles) / columns)
-    cell_h = max(t.shape[0] for t in tiles)
-    cell_w = max(t.shape[1] for t in tiles)
-    out = np.full((rows * cell_h + (rows - 1) * gap, columns * cell_w + (columns - 1) * gap, 3),
-                  background, np.uint8)
-    for i, t in enumerate(tiles):
-        y, x = (i // columns) * (cell_h + gap), (i % columns) * (cell_w + gap)
-        out[y:y + t.shape[0], x:x + t.shape[1]] = t
-    return out
 
 
 def format_elapsed(seconds: float) -> str:

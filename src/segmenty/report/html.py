@@ -19,7 +19,10 @@ import numpy as np
 
 from ..errors import SegmentyError
 from ..io import atomic_write_text, encode_image
-from .animate import fit_width, grid, make_animation, snapshot_steps
+from ..runs import LOG_FILE, Run
+from ..scores import FOUND_IOU, HALF_SIDES
+from ..viz import fit_width, grid, mask_montage
+from .animate import make_animation, snapshot_steps
 
 SAMPLE_COUNT = 6
 SAMPLE_TILE = 192
@@ -33,8 +36,6 @@ CHART_GROUPS = (
     ("Learning rate", lambda c: c == "lr"),
     ("Samples per second", lambda c: "per_s" in c),
 )
-MASK_COLORS = np.array([(255, 255, 255), (230, 60, 60), (60, 200, 80), (70, 120, 255), (240, 200, 40),
-                        (200, 80, 220), (40, 210, 210)], np.uint8)
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 24px auto;
@@ -55,17 +56,15 @@ figcaption { font-size: 12px; color: #555; } .note { color: #777; font-style: it
 def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Write RUN/report.html (or `out`): config, curves, synthetic samples, the animation,
     the latest wild-photo overlays and the real-photo evaluation when RUN/eval exists."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise SegmentyError(f"{run_dir}: no such run folder")
-    config = _read_json(run_dir / "config.json")
+    run = Run(run_dir)
+    run_dir, config = run.path, run.config
     sections = [
         _section("Configuration", _config_table(config)),
-        _section("Training curves", _curves(run_dir / "log.csv")),
-        _section("Synthetic training samples", _samples(config)),
+        _section("Training curves", _curves(run_dir / LOG_FILE)),
+        _section("Synthetic training samples", _samples(run)),
         _section("Learning to see real photos", _animation(run_dir)),
         _section("Latest wild-photo predictions", _latest_snapshot(run_dir)),
-        _section("Real photos: evaluation", _evaluation(run_dir / "eval")),
+        _section("Real photos: evaluation", _evaluation(run)),
     ]
     title = f"segmenty run {run_dir.resolve().name}"
     sub = " · ".join(html.escape(str(config[k])) for k in ("pattern", "model", "size") if k in config)
@@ -86,16 +85,6 @@ def _note(text: str) -> str:
     return f"<p class=\"note\">{html.escape(text)}</p>"
 
 
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise SegmentyError(f"{path}: not readable JSON ({exc})") from None
-    return data if isinstance(data, dict) else {}
-
-
 def data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
@@ -113,8 +102,17 @@ def _config_table(config: dict) -> str:
         return _note("no config.json in the run folder")
     rows = "".join(f"<tr><td>{html.escape(str(k))}</td>"
                    f"<td>{html.escape(v if isinstance(v, str) else json.dumps(v))}</td></tr>"
-                   for k, v in config.items())
-    return f"<table><tr><th>option</th><th>value</th></tr>{rows}</table>"
+                   for k, v in config.items() if k != "recipe_steps")
+    table = f"<table><tr><th>option</th><th>value</th></tr>{rows}</table>"
+    steps = config.get("recipe_steps")
+    if not isinstance(steps, dict):
+        return table
+    recipe = "".join(f"<tr><td>{html.escape(name)}</td><td>"
+                     + (html.escape(json.dumps({k: v for k, v in step.items() if k != 'step'}))
+                        if isinstance(step, dict) else "off") + "</td></tr>"
+                     for name, step in steps.items())
+    return (table + "<h3>Synthesis recipe, every step in order with its ranges</h3>"
+            f"<table><tr><th>step</th><th>ranges</th></tr>{recipe}</table>")
 
 
 # ---------------------------------------------------------------------------------- curves
@@ -226,37 +224,20 @@ def svg_chart(x: list[float], series: dict[str, list[float]], title: str, x_labe
 
 # --------------------------------------------------------------------------------- images
 
-def mask_colors(masks: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
-    """All masks of a sample in one RGB image: `mask` grey, the others in colours on top."""
-    shape = next(iter(masks.values())).shape
-    out = np.zeros((*shape, 3), np.uint8)
-    for i, name in enumerate(names):
-        color = MASK_COLORS[i % len(MASK_COLORS)] if i else np.array([110, 110, 110], np.uint8)
-        out[masks[name]] = color
-    return out
-
-
-def _samples(config: dict) -> str:
-    if "pattern" not in config:
-        return _note("no pattern in config.json: cannot draw training samples")
+def _samples(run: Run) -> str:
+    """The first scenes of the dataset the run trained on (its recipe, backgrounds and seed)."""
     try:
-        from ..patterns import load_pattern
-        from ..synth import SyntheticDataset
-    except ImportError as exc:
-        return _note(f"synthetic samples unavailable ({exc})")
-    try:
-        pattern = load_pattern(config["pattern"])
-        dataset = SyntheticDataset(pattern, size=int(config.get("size", 256)), seed=int(config.get("seed", 0)))
+        dataset = run.dataset()
         tiles = []
         for i in range(SAMPLE_COUNT):
             sample = dataset.sample(i)
             tiles.append(fit_width(sample.image, SAMPLE_TILE))
-            tiles.append(fit_width(mask_colors(sample.masks, pattern.mask_names), SAMPLE_TILE))
+            tiles.append(fit_width(mask_montage(sample.masks, dataset.mask_names), SAMPLE_TILE))
     except SegmentyError as exc:
         return _note(f"synthetic samples unavailable ({exc})")
-    legend = ", ".join(pattern.mask_names)
+    legend = ", ".join(dataset.mask_names)
     return (_rgb_img(grid(tiles, 4, background=255, gap=4), "synthetic samples and masks") +
-            _note(f"each scene beside its masks ({legend}); seed {config.get('seed', 0)}, samples 0-{SAMPLE_COUNT - 1}"))
+            _note(f"each scene beside its masks ({legend}); seed {dataset.seed}, samples 0-{SAMPLE_COUNT - 1}"))
 
 
 def _animation(run_dir: Path) -> str:
@@ -297,36 +278,34 @@ def _cell(v, fmt: str = "{:.3f}") -> str:
     return "<td class=\"num\">" + ("-" if v is None else fmt.format(v)) + "</td>"
 
 
-def _evaluation(eval_dir: Path) -> str:
-    data = _read_json(eval_dir / "eval.json")
-    if not data:
+def _evaluation(run: Run) -> str:
+    result = run.eval_result()
+    if result is None:
         return _note("not evaluated yet (segmenty evaluate RUN --images DIR --masks DIR --negatives DIR)")
-    m = data.get("summary", {})
-    fd = m.get("false_detections")
+    m = result.summary
+    fd = m["false_detections"]
     summary = ("<table>"
-               f"<tr><td>mean IoU, whole photos ({m.get('photos', 0)})</td>{_cell(m.get('mean_iou'))}</tr>"
-               f"<tr><td>detection rate (IoU &gt; 0.5)</td>{_cell(m.get('detection_rate'), '{:.0%}')}</tr>"
-               f"<tr><td>mean IoU, half views ({m.get('halves', 0)})</td>{_cell(m.get('mean_iou_halves'))}</tr>"
+               f"<tr><td>mean IoU, whole photos ({m['photos']})</td>{_cell(m['mean_iou'])}</tr>"
+               f"<tr><td>detection rate (IoU &gt; {FOUND_IOU:g})</td>{_cell(m['detection_rate'], '{:.0%}')}</tr>"
+               f"<tr><td>mean IoU, half views ({m['halves']})</td>{_cell(m['mean_iou_halves'])}</tr>"
                f"<tr><td>false detections on negatives</td><td class=\"num {'bad' if fd else 'good'}\">"
-               f"{fd} of {m.get('negatives', 0)}</td></tr></table>")
-    halves: dict[str, dict[str, float]] = {}
-    for h in data.get("halves", []):
-        halves.setdefault(h["name"], {})[h["view"]] = h["iou"]
-    sides = ("left", "right", "top", "bottom")
-    rows = "".join(f"<tr><td>{html.escape(s['name'])}</td>{_cell(s['iou'])}" +
-                   "".join(_cell(halves.get(s["name"], {}).get(v)) for v in sides) + "</tr>"
-                   for s in data.get("whole", []))
-    photos = (f"<table><tr><th>photo</th><th>whole</th>{''.join(f'<th>{v}</th>' for v in sides)}</tr>"
+               f"{fd} of {m['negatives']}</td></tr></table>")
+    halves = result.halves_by_photo()
+    rows = "".join(f"<tr><td>{html.escape(s.name)}</td>{_cell(s.iou)}" +
+                   "".join(_cell(halves.get(s.name, {}).get(v)) for v in HALF_SIDES) + "</tr>"
+                   for s in result.whole)
+    photos = (f"<table><tr><th>photo</th><th>whole</th>{''.join(f'<th>{v}</th>' for v in HALF_SIDES)}</tr>"
               f"{rows}</table>")
-    negatives = "".join(f"<tr><td>{html.escape(s['name'])}</td>{_cell(s['area'], '{:.1%}')}"
-                        f"<td>{'yes' if s['detected'] else 'no'}</td>"
-                        f"<td class=\"{'bad' if s['false_detection'] else 'good'}\">"
-                        f"{'false detection' if s['false_detection'] else 'ok'}</td></tr>"
-                        for s in data.get("negatives", []))
+    negatives = "".join(f"<tr><td>{html.escape(s.name)}</td>{_cell(s.area, '{:.1%}')}"
+                        f"<td>{'yes' if s.detected else 'no'}</td>"
+                        f"<td class=\"{'bad' if s.false_detection else 'good'}\">"
+                        f"{'false detection' if s.false_detection else 'ok'}</td></tr>"
+                        for s in result.negatives)
     if negatives:
         negatives = f"<table><tr><th>negative</th><th>area</th><th>detected</th><th></th></tr>{negatives}</table>"
-    gallery = eval_dir / "gallery.jpg"
+    gallery = run.eval_dir() / "gallery.jpg"
     image = _img(gallery.read_bytes(), "image/jpeg", "evaluation gallery") if gallery.is_file() else ""
-    unlabelled = data.get("unlabelled") or []
-    note = _note(f"unlabelled, not scored: {', '.join(unlabelled)}") if unlabelled else ""
+    note = _note(f"unlabelled, not scored: {', '.join(result.unlabelled)}") if result.unlabelled else ""
     return summary + photos + negatives + note + "<h3>Gallery: photo, truth, prediction</h3>" + image
+
+

@@ -1,8 +1,10 @@
 """Wild-photo snapshots during training: what the network sees in real photos, step by step.
 
-Training calls `save_snapshots` at every validation with its current (EMA) model. Each call
-writes ``RUN/snapshots/<step:07d>/<photo>.jpg`` (the photo with its predicted masks overlaid,
-small) and, last, ``meta.json``; `segmenty animate` and the report read them back.
+`WildSnapshots(folder)` is a training callback (segmenty.train.train(config, callbacks=[...])):
+it reads the photos once, when made (a folder without a usable photo fails before training
+starts), and at every validation, step 0 included, writes
+``RUN/snapshots/<step:07d>/<photo>.jpg`` (the photo with its predicted masks overlaid, small)
+and, last, ``meta.json``; `segmenty animate` and the report read them back.
 """
 from __future__ import annotations
 
@@ -12,12 +14,18 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from ..io import atomic_write_text, write_image
-from .animate import SNAPSHOT_META, fit_width
+from ..errors import SegmentyError
+from ..io import atomic_write_text, list_images, read_images_skipping, write_image
+from ..viz import draw_overlay, fit_width
+from .animate import SNAPSHOT_META
 
 SNAPSHOT_WIDTH = 320  # px: enough to judge the masks, small enough for hundreds of snapshots
+# Snapshots run the model at its training size; keeping 12-megapixel originals in memory for
+# the whole run would only cost RAM.
+WILD_MAX_SIDE = 1024
 
 
 def snapshot_dir(snapshots_root: str | os.PathLike, step: int) -> Path:
@@ -31,17 +39,47 @@ def safe_name(name: str) -> str:
     return cleaned or "photo"
 
 
+def read_wild(folder: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Real photos for snapshots, read once (at most WILD_MAX_SIDE px); unreadable files are
+    skipped with a warning. SegmentyError when the folder holds no readable photo (a --wild
+    that shows nothing is a mistake better caught before training than after)."""
+    if not Path(folder).is_dir():
+        raise SegmentyError(f"--wild {folder}: no such folder")
+    photos = {}
+    paths = list_images(folder)
+    for path, rgb in read_images_skipping(paths, "--wild photo"):
+        scale = WILD_MAX_SIDE / max(rgb.shape[:2])
+        if scale < 1:
+            rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        photos[path.stem] = rgb
+    if not photos:
+        found = f"{len(paths)} unreadable image files" if paths else "no image files"
+        raise SegmentyError(f"--wild {folder}: {found}; expected photos (.jpg, .png, ...)")
+    return photos
+
+
+class WildSnapshots:
+    """A training callback that snapshots the network's view of real photos at every validation."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.photos = read_wild(folder)
+
+    def __call__(self, validation) -> None:
+        save_snapshots(validation.model, self.photos, Path(validation.run) / "snapshots", validation.step,
+                       validation.elapsed_s)
+
+
 def save_snapshots(loaded_model, wild_images: Mapping[str, np.ndarray] | Iterable[tuple[str, np.ndarray]],
                    out_dir: str | os.PathLike, step: int, elapsed_s: float) -> Path:
-    """Predict every wild photo with `loaded_model` (a train.checkpoint.LoadedModel, possibly
-    the live training model) at its training size and write the overlays and meta.json into
+    """Predict every wild photo with `loaded_model` (a runs.LoadedModel, possibly the live
+    training model) at its training size and write the overlays and meta.json into
     ``out_dir/<step:07d>/``.
 
     `out_dir` is the run's ``snapshots`` folder; `wild_images` maps names to RGB uint8 photos
     (a dict or (name, rgb) pairs). The Predictor runs the model where it is and puts it back
     in the mode it was in. Returns the step's folder.
     """
-    from ..predict import Predictor, draw_overlay  # lazily: `animate` / `report` need no torch
+    from ..predict import Predictor  # lazily: `animate` / `report` need no torch
 
     predictor = Predictor(loaded_model, size=loaded_model.size)
     folder = snapshot_dir(out_dir, step)

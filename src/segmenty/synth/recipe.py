@@ -16,18 +16,28 @@ import dataclasses
 import functools
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError, unknown_name
 from .scene import Scene
 from .steps import (Blank, Brightness, CastShadow, ColourJitter, DefocusBlur, Distractors, Glare,
                     Grayscale, JpegRecompression, LensDistortion, LightingGradient, MotionBlur,
                     Occluders, OverlayBlend, PaperBend, PaperMargin, PerspectivePlacement,
-                    SceneBackground, SensorNoise, Vignetting)
+                    SceneBackground, SensorNoise, Step, Vignetting)
 
-__all__ = ["RECIPES", "Recipe", "StepStreams", "recipe_by_name", "run_recipe", "replay_recipe"]
+__all__ = ["RECIPES", "Recipe", "STEP_TYPES", "StepStreams", "recipe_by_name", "run_recipe", "replay_recipe"]
+
+# Every step class by name: what a recorded recipe (Recipe.to_dict) is read back with.
+STEP_TYPES: dict[str, type] = {t.__name__: t for t in (
+    SceneBackground, Distractors, LightingGradient, PaperMargin, Brightness, PaperBend, Blank,
+    PerspectivePlacement, CastShadow, Glare, OverlayBlend, Occluders, LensDistortion, MotionBlur,
+    DefocusBlur, Vignetting, ColourJitter, Grayscale, SensorNoise, JpegRecompression)}
+
+# A recipe's field holds a step, or False where the step is left out.
+MaybeStep = Step | bool
 
 
 def _on(step_type):
@@ -38,26 +48,26 @@ def _on(step_type):
 class Recipe:
     """The ordered steps of a synthetic sample (field order = pipeline order)."""
 
-    background: Any = _on(SceneBackground)
-    distractors: Any = _on(Distractors)
-    lighting: Any = _on(LightingGradient)  # original 1
-    paper_margin: Any = _on(PaperMargin)
-    brightness: Any = _on(Brightness)  # original 2
-    paper_bend: Any = _on(PaperBend)
-    blank: Any = _on(Blank)  # original 4
-    placement: Any = _on(PerspectivePlacement)  # original 3
-    cast_shadow: Any = _on(CastShadow)
-    glare: Any = _on(Glare)
-    overlay: Any = _on(OverlayBlend)  # original 5 (and the overlay's brightness of 2)
-    occluders: Any = _on(Occluders)  # original 6
-    lens: Any = _on(LensDistortion)  # original 7
-    motion_blur: Any = _on(MotionBlur)  # original 8
-    defocus: Any = _on(DefocusBlur)
-    vignetting: Any = _on(Vignetting)
-    colour: Any = _on(ColourJitter)
-    grayscale: Any = _on(Grayscale)
-    noise: Any = _on(SensorNoise)
-    jpeg: Any = _on(JpegRecompression)
+    background: MaybeStep = _on(SceneBackground)
+    distractors: MaybeStep = _on(Distractors)
+    lighting: MaybeStep = _on(LightingGradient)  # original 1
+    paper_margin: MaybeStep = _on(PaperMargin)
+    brightness: MaybeStep = _on(Brightness)  # original 2
+    paper_bend: MaybeStep = _on(PaperBend)
+    blank: MaybeStep = _on(Blank)  # original 4
+    placement: MaybeStep = _on(PerspectivePlacement)  # original 3
+    cast_shadow: MaybeStep = _on(CastShadow)
+    glare: MaybeStep = _on(Glare)
+    overlay: MaybeStep = _on(OverlayBlend)  # original 5 (and the overlay's brightness of 2)
+    occluders: MaybeStep = _on(Occluders)  # original 6
+    lens: MaybeStep = _on(LensDistortion)  # original 7
+    motion_blur: MaybeStep = _on(MotionBlur)  # original 8
+    defocus: MaybeStep = _on(DefocusBlur)
+    vignetting: MaybeStep = _on(Vignetting)
+    colour: MaybeStep = _on(ColourJitter)
+    grayscale: MaybeStep = _on(Grayscale)
+    noise: MaybeStep = _on(SensorNoise)
+    jpeg: MaybeStep = _on(JpegRecompression)
     occlusion_aware: bool = False  # masks lose what occluders hide (default: amodal)
 
     def __post_init__(self) -> None:
@@ -66,7 +76,7 @@ class Recipe:
             value = getattr(self, name)
             if value is True:  # Recipe(lens=True) means the default step
                 setattr(self, name, defaults[name].default_factory())
-            elif value not in (False, None) and not (hasattr(value, "sample") and hasattr(value, "apply")):
+            elif value not in (False, None) and not isinstance(value, Step):
                 raise TypeError(f"Recipe.{name} must be a step, True or False, not {value!r}")
         if not self.placement:
             raise ValueError("Recipe.placement cannot be switched off (every sample would be blank); "
@@ -76,7 +86,7 @@ class Recipe:
     def step_names() -> list[str]:
         return list(_STEP_NAMES)
 
-    def steps(self) -> list[tuple[str, Any]]:
+    def steps(self) -> list[tuple[str, Step]]:
         """(name, step) of the steps switched on, in pipeline order."""
         return [(n, getattr(self, n)) for n in _STEP_NAMES if getattr(self, n)]
 
@@ -87,6 +97,32 @@ class Recipe:
             step = getattr(self, name)
             out[name] = ({"step": type(step).__name__, **dataclasses.asdict(step)} if step else False)
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Recipe:
+        """The recipe `to_dict` recorded (a run's config.json): every step rebuilt with its
+        recorded ranges. UsageError naming the step when the record is not one."""
+        if not isinstance(data, dict):
+            raise UsageError(f"recipe: expected a dict of steps (Recipe.to_dict), not {type(data).__name__}")
+        steps: dict = {}
+        for name in _STEP_NAMES:
+            entry = data.get(name, False)
+            if entry is False or entry is None:
+                steps[name] = False
+                continue
+            if not isinstance(entry, dict) or entry.get("step") not in STEP_TYPES:
+                kind = entry.get("step") if isinstance(entry, dict) else entry
+                raise unknown_name(f"step for recipe.{name}", str(kind), STEP_TYPES)
+            step_type = STEP_TYPES[entry["step"]]
+            known = {f.name for f in dataclasses.fields(step_type)}
+            unknown = sorted(set(entry) - known - {"step"})
+            if unknown:
+                raise UsageError(f"recipe.{name}: {entry['step']} has no field {unknown[0]} "
+                                 f"(fields: {', '.join(sorted(known))})")
+            # JSON turned the ranges' tuples into lists
+            steps[name] = step_type(**{k: tuple(v) if isinstance(v, list) else v
+                                       for k, v in entry.items() if k != "step"})
+        return cls(**steps, occlusion_aware=bool(data.get("occlusion_aware", False)))
 
     @classmethod
     def original(cls, **changes) -> "Recipe":
@@ -118,7 +154,7 @@ def sim2real_recipe() -> Recipe:
 
 
 # Named recipes for `--recipe` (a preset is data: a function returning a Recipe).
-RECIPES: dict[str, Any] = {
+RECIPES: dict[str, Callable[[], Recipe]] = {
     "default": sim2real_recipe,    # tuned for real photos
     "full": Recipe,                # every step at the original's ranges
     "original": Recipe.original,   # only the original eight steps
@@ -126,7 +162,6 @@ RECIPES: dict[str, Any] = {
 
 
 def recipe_by_name(name: str) -> Recipe:
-    from ..errors import unknown_name
     if name not in RECIPES:
         raise unknown_name("recipe", name, RECIPES)
     return RECIPES[name]()

@@ -24,14 +24,35 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from typing import Protocol, runtime_checkable
+
 from .geometry import Bend, RadialLens, homography_from_rect, normalised_inverse, transform_points
-from .scene import AppliedWarp, Placement, Scene, Shading
+from .scene import Placement, Scene, Shading
 
 Range = tuple[float, float]
 
 
+@runtime_checkable
+class Step(Protocol):
+    """What every step of a recipe is: its ranges are its dataclass fields (so they can be
+    ablated and are recorded in a run's config), `probability` says how often it happens,
+    `sample` draws every random choice into plain JSON-able params, and `apply` changes the
+    scene with those params alone, moving image, masks and keypoints alike."""
+
+    probability: float
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict: ...
+
+    def apply(self, scene: Scene, params: dict) -> None: ...
+
+
 def _uniform(rng: np.random.Generator, bounds: Range) -> float:
     return float(rng.uniform(bounds[0], bounds[1]))
+
+
+def _lerp(bounds: Range, t: float) -> float:
+    """The point a fraction `t` of the way from bounds[0] to bounds[1] (a uniform draw t)."""
+    return bounds[0] + (bounds[1] - bounds[0]) * t
 
 
 def _multiply(image: np.ndarray, gain: np.ndarray) -> np.ndarray:
@@ -100,37 +121,48 @@ class Distractors:
     rectangles: float = 0.4  # chance of a rectangular patch (a photo, a page); else ellipses, polygons, blobs
     paper_border: float = 0.4  # chance of a white paper border around a rectangular patch
     perspective: float = 0.25  # corner jitter, fraction of the patch side
+    aspect: Range = (0.5, 1.0)  # short side / long side of a patch
+    border_width: Range = (0.04, 0.15)  # the paper border, fraction of the patch side
+    paper_colour: tuple[int, int] = (200, 256)  # each RGB channel of the paper, [low, high)
     max_canvas: int = 96  # patches are drawn at most this big, then warped into place
+
+    # The uniform draws of one patch, by name (one row of U(0, 1) per patch, spent in plain
+    # Python: numpy calls on a handful of numbers cost more than the numbers). `style` picks
+    # the outline of a shaped patch or the border width of a rectangle: never both.
+    DRAWS = ("side", "aspect", "portrait", "angle", "x", "y",
+             "jitter_x0", "jitter_y0", "jitter_x1", "jitter_y1", "jitter_x2", "jitter_y2", "jitter_x3", "jitter_y3",
+             "rectangle", "kind", "style", "bordered")
 
     def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
         kinds = [k for k in self.kinds if k in scene.bank.kinds]
         weights = list(itertools.accumulate(self.kinds[k] for k in kinds))
         shapes = len(_outline_shapes())
         patches = []
-        # One draw of uniforms per patch, spent in plain Python: numpy calls on a handful of
-        # numbers cost more than the numbers.
-        for u in rng.random((int(rng.integers(self.count[0], self.count[1] + 1)), 18)).tolist():
-            side = (self.side[0] + (self.side[1] - self.side[0]) * u[0]) * scene.size
+        count = int(rng.integers(self.count[0], self.count[1] + 1))
+        for row in rng.random((count, len(self.DRAWS))).tolist():
+            u = dict(zip(self.DRAWS, row))
+            side = _lerp(self.side, u["side"]) * scene.size
             # A rectangle of random size, aspect and angle, its corners jittered: perspective.
-            half_w, half_h = side / 2, side / 2 * (0.5 + 0.5 * u[1])
-            if u[2] < 0.5:
+            half_w, half_h = side / 2, side / 2 * _lerp(self.aspect, u["aspect"])
+            if u["portrait"] < 0.5:
                 half_w, half_h = half_h, half_w
-            cos, sin = math.cos(2 * math.pi * u[3]), math.sin(2 * math.pi * u[3])
-            cx, cy = u[4] * scene.size, u[5] * scene.size
+            cos, sin = math.cos(2 * math.pi * u["angle"]), math.sin(2 * math.pi * u["angle"])
+            cx, cy = u["x"] * scene.size, u["y"] * scene.size
             jitter = self.perspective * side
-            quad = [[round(cx + cos * sx * half_w - sin * sy * half_h + jitter * (2 * u[6 + 2 * i] - 1), 2),
-                     round(cy + sin * sx * half_w + cos * sy * half_h + jitter * (2 * u[7 + 2 * i] - 1), 2)]
+            quad = [[round(cx + cos * sx * half_w - sin * sy * half_h + jitter * (2 * u[f"jitter_x{i}"] - 1), 2),
+                     round(cy + sin * sx * half_w + cos * sy * half_h + jitter * (2 * u[f"jitter_y{i}"] - 1), 2)]
                     for i, (sx, sy) in enumerate(((-1, -1), (1, -1), (1, 1), (-1, 1)))]
             canvas = int(min(max(2 * max(half_w, half_h) + 2 * jitter, 8), self.max_canvas))
-            rectangle = u[14] < self.rectangles  # outline 0 is the rectangle
-            kind = kinds[bisect.bisect_right(weights, u[15] * weights[-1])]
+            rectangle = u["rectangle"] < self.rectangles  # outline 0 is the rectangle
+            kind = kinds[bisect.bisect_right(weights, u["kind"] * weights[-1])]
+            bordered = rectangle and u["bordered"] < self.paper_border
             patches.append({
                 "canvas": canvas,
                 # Content from a crop 1-2x the canvas: seen from a little farther or closer.
                 "content": scene.bank.sample(rng, kind, crop=(canvas, 2 * canvas)),
-                "outline": 0 if rectangle else 1 + int(u[16] * (shapes - 1)),
-                "border": round(0.04 + 0.11 * u[16], 4) if rectangle and u[17] < self.paper_border else 0.0,
-                "paper": rng.integers(200, 256, 3).tolist(),
+                "outline": 0 if rectangle else 1 + int(u["style"] * (shapes - 1)),
+                "border": round(_lerp(self.border_width, u["style"]), 4) if bordered else 0.0,
+                "paper": rng.integers(*self.paper_colour, 3).tolist(),
                 "quad": quad,
             })
         return {"patches": patches}
@@ -376,18 +408,20 @@ class CastShadow:
     darkness: Range = (0.2, 0.6)
     softness: Range = (0.01, 0.08)  # blur, fraction of the frame
     vertices: tuple[int, int] = (3, 7)
+    radius: Range = (0.2, 0.9)  # of each vertex from the shadow's centre, fraction of the frame
+    map_side: int = 64  # the shadow is smooth: drawn this small, blurred, scaled up
 
     def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
         n = int(rng.integers(self.vertices[0], self.vertices[1] + 1))
         centre = rng.uniform(0, 1, 2)
         angles = np.sort(rng.uniform(0, 2 * np.pi, n))
-        radii = rng.uniform(0.2, 0.9, n)
+        radii = rng.uniform(*self.radius, n)
         points = centre + radii[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
         return {"polygon": points.round(4).tolist(), "darkness": round(_uniform(rng, self.darkness), 4),
                 "softness": round(_uniform(rng, self.softness), 4)}
 
     def apply(self, scene: Scene, params: dict) -> None:
-        small = 64  # the shadow is smooth: draw it small, blur, scale up
+        small = self.map_side
         shadow = np.zeros((small, small), np.float32)
         cv2.fillPoly(shadow, [(np.array(params["polygon"]) * small * 16).astype(np.int32)], 1.0,
                      cv2.LINE_AA, shift=4)
@@ -407,6 +441,8 @@ class Glare:
     probability: float = 0.3
     strength: Range = (0.3, 0.85)  # blend towards the glare colour at the patch's centre
     radius: Range = (0.1, 0.5)     # semi-axes, fractions of the frame
+    colour: tuple[int, int] = (200, 256)  # each RGB channel of the glare, [low, high)
+    map_side: int = 64  # the patch is smooth: computed this small, scaled up
 
     def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
         low, high = (0.0, 0.0), (1.0, 1.0)
@@ -417,10 +453,10 @@ class Glare:
                 "axes": rng.uniform(*self.radius, 2).round(4).tolist(),
                 "angle": round(float(rng.uniform(0, np.pi)), 4),
                 "strength": round(_uniform(rng, self.strength), 4),
-                "colour": rng.integers(200, 256, 3).tolist()}
+                "colour": rng.integers(*self.colour, 3).tolist()}
 
     def apply(self, scene: Scene, params: dict) -> None:
-        small = 64  # the patch is smooth: computed small, scaled up
+        small = self.map_side
         dx, dy = _offsets_from(params["centre"], small)
         c, s = math.cos(params["angle"]), math.sin(params["angle"])
         u, v = (c * dx + s * dy) / params["axes"][0], (-s * dx + c * dy) / params["axes"][1]
@@ -459,13 +495,14 @@ class Occluders:
     probability: float = 1.0
     count: int | tuple[int, int] = 10  # a number, or a (least, most) range
     max_axis: float = 0.2
+    colour: tuple[int, int] = (0, 256)  # each RGB channel, [low, high)
 
     def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
         lo, hi = (self.count, self.count) if isinstance(self.count, int) else self.count
         n, s = int(rng.integers(lo, hi + 1)), scene.size
         return {"centres": rng.integers(0, s, (n, 2)).tolist(),
                 "axes": rng.integers(0, int(self.max_axis * s) + 1, (n, 2)).tolist(),
-                "angles": rng.integers(0, 360, n).tolist(), "colours": rng.integers(0, 256, (n, 3)).tolist()}
+                "angles": rng.integers(0, 360, n).tolist(), "colours": rng.integers(*self.colour, (n, 3)).tolist()}
 
     def apply(self, scene: Scene, params: dict) -> None:
         for centre, axes, angle, colour in zip(params["centres"], params["axes"], params["angles"],
@@ -493,14 +530,7 @@ class LensDistortion:
         return {"k": round(k, 5), "centre": [round(float(cx), 3), round(float(cy), 3)]}
 
     def apply(self, scene: Scene, params: dict) -> None:
-        lens = RadialLens.for_frame(scene.size, params["k"], *params["centre"])
-        frame_map = lens.frame_map(scene.size)
-        fixed_point = cv2.convertMaps(frame_map, None, cv2.CV_16SC2)  # remaps 1.7x faster
-        scene.image = cv2.remap(scene.image, *fixed_point, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        if scene.occluded is not None:
-            scene.occluded = cv2.remap(scene.occluded, frame_map, None, cv2.INTER_NEAREST)
-        scene.move_points(lens)
-        scene.warps.append(AppliedWarp(lens, frame_map))
+        scene.warp(RadialLens.for_frame(scene.size, params["k"], *params["centre"]))
 
 
 @dataclass
@@ -554,13 +584,15 @@ class Vignetting:
 
     probability: float = 0.3
     strength: Range = (0.1, 0.5)
+    centre: Range = (0.35, 0.65)  # of the fall-off, each coordinate a fraction of the frame
+    map_side: int = 32  # the fall-off is smooth: computed this small, scaled up
 
     def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
         return {"strength": round(_uniform(rng, self.strength), 4),
-                "centre": rng.uniform(0.35, 0.65, 2).round(4).tolist()}
+                "centre": rng.uniform(*self.centre, 2).round(4).tolist()}
 
     def apply(self, scene: Scene, params: dict) -> None:
-        small = 32
+        small = self.map_side
         dx, dy = _offsets_from(params["centre"], small)
         gain = 1.0 - params["strength"] * (dx * dx + dy * dy) / 0.5
         scene.image = _multiply(scene.image, cv2.resize(np.clip(gain, 0, 1), (scene.size, scene.size)))

@@ -1,8 +1,8 @@
-"""Training: loop, losses, metrics, checkpoints."""
-from .checkpoint import LoadedModel, load_checkpoint, load_model, save_checkpoint
-from .loop import TrainConfig, config_for_resume, train
+"""Training: the options (config.py), the loop (loop.py), its data, state, losses and metrics.
+Checkpoints and the run folder are segmenty.runs, below both training and prediction."""
+from .config import TrainConfig, config_for_resume
+from .loop import train
 from .losses import LOSSES
 from .metrics import mask_metrics
 
-__all__ = ["LOSSES", "LoadedModel", "TrainConfig", "config_for_resume", "load_checkpoint", "load_model",
-           "mask_metrics", "save_checkpoint", "train"]
+__all__ = ["LOSSES", "TrainConfig", "config_for_resume", "mask_metrics", "train"]

@@ -44,3 +44,18 @@ def mask_metrics(counts: torch.Tensor, mask_names: list[str]) -> dict[str, float
 def metric_names(mask_names: list[str]) -> list[str]:
     """Column names in log order: every metric for `mask`, then for each other mask."""
     return [f"{m}_{name}" for name in mask_names for m in ("tpr", "tnr", "iou")]
+
+
+@torch.no_grad()
+def scene_confusion(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, device: torch.device,
+                    batch: int = 16) -> torch.Tensor:
+    """Confusion counts (M×4: tp, fp, fn, tn) of `model` on a set of scenes."""
+    from ..hardware import autocast
+
+    counts = torch.zeros(masks.shape[1], 4, dtype=torch.long, device=device)
+    for i in range(0, len(images), batch):
+        x = images[i:i + batch].to(device).contiguous(memory_format=torch.channels_last)
+        with autocast(device):
+            logits = model(x)
+        counts += confusion_counts(logits.float(), masks[i:i + batch].to(device))
+    return counts

@@ -1,0 +1,118 @@
+"""Drawing, kept apart from data: prediction overlays, captions, tile grids, mask montages.
+
+Every picture segmenty makes (overlays from `predict`, the evaluation gallery, training
+snapshots, the animation, the report) is drawn here. This module imports no stage: it takes
+plain arrays, and a prediction by its fields (masks, outline, detected, score), so any stage
+may draw without depending on the ones above it.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+# RGB, one per mask in channel order: `mask` green, then well-separated hues.
+MASK_COLOURS = [(0, 200, 0), (230, 0, 200), (255, 140, 0), (0, 170, 255), (255, 235, 0), (160, 90, 255)]
+OUTLINE_COLOUR = (255, 40, 40)
+POINT_COLOUR = (255, 220, 0)
+ALPHA = 0.45  # tint strength at probability 1
+# Mask montages of synthetic samples: `mask` grey, the others in colours drawn on top.
+MONTAGE_COLOURS = np.array([(110, 110, 110), (230, 60, 60), (60, 200, 80), (70, 120, 255), (240, 200, 40),
+                            (200, 80, 220), (40, 210, 210)], np.uint8)
+
+
+def draw_overlay(rgb: np.ndarray, prediction, mask_names: list[str] | None = None) -> np.ndarray:
+    """The photo (RGB uint8) with each mask tinted by its probability, the outline (its first,
+    top-left corner marked with a dot) and a label such as "found 0.93" / "not found 0.12"."""
+    names = list(mask_names) if mask_names is not None else list(prediction.masks)
+    out = rgb.astype(np.float32)
+    for i, name in enumerate(names):
+        p = prediction.masks.get(name)
+        if p is None:
+            continue
+        a = (ALPHA * p)[..., None]
+        out = out * (1 - a) + np.array(MASK_COLOURS[i % len(MASK_COLOURS)], np.float32) * a
+    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    h, w = out.shape[:2]
+    thick = max(1, round(min(h, w) / 250))
+    if prediction.outline is not None:
+        pts = np.round(prediction.outline * 16).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(out, [pts], True, OUTLINE_COLOUR, thick, cv2.LINE_AA, shift=4)
+        cv2.circle(out, tuple(int(v) for v in pts[0, 0]), 3 * thick * 16, OUTLINE_COLOUR, -1, cv2.LINE_AA, shift=4)
+    label = f"{'found' if prediction.detected else 'not found'} {prediction.score:.2f}"
+    scale = max(0.4, min(h, w) / 600)
+    (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    pad = max(2, thick * 2)
+    cv2.rectangle(out, (0, 0), (tw + 2 * pad, th + base + 2 * pad), (0, 0, 0), -1)
+    colour = (80, 255, 80) if prediction.detected else (255, 255, 255)
+    cv2.putText(out, label, (pad, th + pad), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
+    return out
+
+
+def truth_tile(rgb: np.ndarray, truth: np.ndarray | None) -> np.ndarray:
+    """The photo dimmed outside a truth mask (all dimmed when there is none)."""
+    inside = truth if truth is not None else np.zeros(rgb.shape[:2], bool)
+    return np.where(inside[..., None], rgb, (rgb * 0.25).astype(np.uint8))
+
+
+def mask_montage(masks: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
+    """All masks of a sample in one RGB image: `mask` grey, the others in colours on top."""
+    shape = next(iter(masks.values())).shape
+    out = np.zeros((*shape, 3), np.uint8)
+    for i, name in enumerate(names):
+        out[masks[name]] = MONTAGE_COLOURS[i % len(MONTAGE_COLOURS)]
+    return out
+
+
+def font(size: int = 14) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (OSError, TypeError):  # Pillow built without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def fit_width(rgb: np.ndarray, width: int) -> np.ndarray:
+    """Resize to `width` keeping the aspect ratio (area averaging when shrinking)."""
+    h, w = rgb.shape[:2]
+    height = max(1, round(h * width / w))
+    im = Image.fromarray(rgb).resize((width, height), Image.Resampling.BOX if width < w else
+                                     Image.Resampling.BILINEAR)
+    return np.asarray(im)
+
+
+def caption(rgb: np.ndarray, text: str, size: int = 14, top: bool = False) -> np.ndarray:
+    """`rgb` with `text` on a dark band inside its bottom edge (or top edge); the bottom by
+    default because prediction overlays carry their own verdict label at the top left."""
+    im = Image.fromarray(np.ascontiguousarray(rgb))
+    draw = ImageDraw.Draw(im)
+    f = font(size)
+    x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=f)
+    y = 2 if top else max(0, im.height - (y1 - y0) - 6)
+    draw.rectangle((0, y - 2, min(im.width, x1 - x0 + 8), y + (y1 - y0) + 4), fill=(0, 0, 0))
+    draw.text((4, y - y0), text, fill=(255, 255, 255), font=f)
+    return np.asarray(im)
+
+
+def header(width: int, text: str, size: int = 16) -> np.ndarray:
+    """A dark band `width` px wide with `text` on it (a title above a grid)."""
+    band = np.zeros((size + 10, width, 3), np.uint8)
+    return caption(band, text, size, top=True)
+
+
+def grid(tiles: list[np.ndarray], columns: int, background: int = 24, gap: int = 2) -> np.ndarray:
+    """Tiles (RGB, any sizes) laid out row by row in `columns`, each cell the size of the
+    largest tile, top-left aligned."""
+    if not tiles:
+        raise ValueError("grid of no tiles")
+    columns = max(1, min(columns, len(tiles)))
+    rows = math.ceil(len(tiles) / columns)
+    cell_h = max(t.shape[0] for t in tiles)
+    cell_w = max(t.shape[1] for t in tiles)
+    out = np.full((rows * cell_h + (rows - 1) * gap, columns * cell_w + (columns - 1) * gap, 3),
+                  background, np.uint8)
+    for i, t in enumerate(tiles):
+        y, x = (i // columns) * (cell_h + gap), (i % columns) * (cell_w + gap)
+        out[y:y + t.shape[0], x:x + t.shape[1]] = t
+    return out

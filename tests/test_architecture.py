@@ -1,0 +1,96 @@
+"""Stages depend one way: patterns -> synth -> models -> train; models -> predict -> eval ->
+report; the CLI (and the whole jobs of segmenty.jobs) on top. Drawing (viz) imports no stage.
+
+Every import inside src/segmenty (top-level or inside a function: a lazy import is still a
+dependency) is checked against the table below, so a stage that reaches up fails here."""
+import ast
+from pathlib import Path
+
+import pytest
+
+import segmenty
+
+PACKAGE = Path(segmenty.__file__).parent
+BASE = {"errors", "io", "hardware"}          # plain utilities every stage may use
+# module or package -> the segmenty modules it may import (besides itself and BASE)
+ALLOWED = {
+    "errors": set(), "io": set(), "hardware": set(),
+    "viz": set(),
+    "scores": set(),
+    "patterns": set(),
+    "synth": {"patterns"},
+    "models": set(),
+    "runs": {"models", "patterns", "synth", "scores"},
+    "train": {"models", "patterns", "synth", "runs"},
+    "predict": {"models", "patterns", "runs", "viz"},
+    "eval": {"patterns", "predict", "runs", "scores", "viz"},
+    "report": {"patterns", "synth", "predict", "eval", "runs", "scores", "viz"},
+    "jobs": {"patterns", "synth", "models", "runs", "train", "predict", "eval", "report", "scores", "viz"},
+    "cli": {"patterns", "synth", "models", "runs", "train", "predict", "eval", "report", "scores", "viz", "jobs"},
+}
+ALLOWED["calibrate"] = {"patterns", "predict", "runs", "eval", "viz", "scores"}
+
+
+def component(path: Path) -> str:
+    """The top-level part of segmenty a file belongs to: its package or module name."""
+    rel = path.relative_to(PACKAGE)
+    return rel.parts[0].removesuffix(".py")
+
+
+def imported_components(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    package = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if path.name != "__init__.py":
+        package = package[:-1]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - node.level + 1]
+                parts = base + (node.module.split(".") if node.module else [])
+            else:
+                parts = (node.module or "").split(".")
+            if parts[:1] != ["segmenty"]:
+                continue
+            if len(parts) == 1:  # from segmenty import x / from .. import x
+                found.update(alias.name for alias in node.names)
+            else:
+                found.add(parts[1])
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "segmenty" and len(parts) > 1:
+                    found.add(parts[1])
+    return found
+
+
+FILES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" or p.parent != PACKAGE)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_stages_import_only_the_stages_below_them(path):
+    own = component(path)
+    assert own in ALLOWED, f"{own}: a new part of segmenty; give it its place in ALLOWED"
+    wrong = imported_components(path) - ALLOWED[own] - BASE - {own}
+    assert not wrong, f"{path.relative_to(PACKAGE)} ({own}) imports {sorted(wrong)}, which it must not"
+
+
+def test_the_checker_sees_lazy_and_relative_imports(tmp_path):
+    """The rule above can fail: a lazy upward import inside a function is found."""
+    sample = PACKAGE / "predict" / "predictor.py"
+    assert "runs" in imported_components(sample)
+    fake = PACKAGE / "predict" / "_probe_for_test.py"
+    fake.write_text("def f():\n    from ..train import loop\n    import segmenty.report.html\n")
+    try:
+        assert imported_components(fake) >= {"train", "report"}
+    finally:
+        fake.unlink()
+
+
+def test_importing_prediction_does_not_load_training():
+    import subprocess
+    import sys
+    code = ("import sys, segmenty.predict, segmenty.eval.evaluate; "
+            "print(sorted(m for m in sys.modules if m.startswith(('segmenty.train', 'segmenty.report'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,38 @@
+"""The README's Python code blocks run as a user would paste them, at tiny sizes: only the
+training budget is swapped for two steps (the test says which text it replaces, so a README
+edit that drops it fails here rather than silently running ten minutes)."""
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+import segmenty
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+EXAMPLE = Path(segmenty.__file__).parent / "assets" / "examples" / "chessboard-10x7" / "calibration2.jpg"
+# What the test makes tiny, and into what.
+TINY = {"minutes=10": 'steps=2, size=64, model="unet-xs", val_count=2, workers=0'}
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def test_readme_python_blocks_run(tmp_path, monkeypatch):
+    blocks = python_blocks(README.read_text())
+    assert blocks, "the README has no Python example"
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(EXAMPLE, tmp_path / "photo.jpg")
+    for block in blocks:
+        for text, tiny in TINY.items():
+            if "segmenty.fit(" in block:
+                assert text in block, f"the README's training example no longer says {text}"
+            block = block.replace(text, tiny)
+        exec(compile(block, str(README), "exec"), {"__name__": "__readme__"})
+    assert (tmp_path / "runs" / "my-board" / "best.pt").is_file()
+
+
+@pytest.mark.parametrize("name", ["train", "predict", "synth", "viz"])
+def test_stage_packages_are_attributes_of_segmenty(name):
+    assert getattr(segmenty, name).__name__ == f"segmenty.{name}"
