@@ -437,3 +437,42 @@ def test_help_shows_no_default_for_bare_flags_and_speaks_of_the_pattern(checkpoi
     segmenty.io.write_image(tmp_path / "p.png", np.zeros((64, 64, 3), np.uint8))
     assert main(["predict", str(checkpoint), str(tmp_path / "p.png"), "--out", str(tmp_path / "o")]) == 0
     assert "pattern found in 0" in capsys.readouterr().out
+
+
+class SeesOnlyResolvedBoards(BrightIsBoard):
+    """`mask` = brightness, opened by a 21-px square: a board narrower than that in the
+    network's input is not seen at all (like squares too small to resolve)."""
+
+    def __init__(self):
+        self.widths = []
+
+    def run(self, batch):
+        self.widths.append(batch.shape[3])
+        bright = batch.mean(axis=1)
+        kernel = np.ones((21, 21), np.uint8)
+        seen = np.stack([cv2.morphologyEx(b, cv2.MORPH_OPEN, kernel) for b in bright])[:, None]
+        return np.concatenate([seen, np.zeros_like(seen)], axis=1)
+
+
+def test_a_board_too_small_for_the_first_look_is_found_at_a_finer_scale(checkpoint):
+    pattern = segmenty.load_pattern(PATTERN)
+    # 200 px wide in a 2048 px photo: 25 px at the 256 px first look, 50 at 512
+    truth_quad = np.array([[1000, 700], [1200, 690], [1205, 840], [995, 845]], np.float64)
+    rgb = board_photo(geo.homography(pattern.outline, truth_quad), shape=(1536, 2048))
+    truth = rgb[..., 0] > 127
+    found = {}
+    for multiscale in (False, True):
+        predictor = fake_predictor(checkpoint, multiscale=multiscale)
+        predictor.backend = backend = SeesOnlyResolvedBoards()
+        pred = predictor.predict(rgb)
+        found[multiscale] = pred.detected and segmenty.scores.iou(pred.masks["mask"] > 0.5, truth) > 0.9
+        if multiscale:
+            assert backend.widths[:2] == [256, 512]  # the first look, then 2x, which finds it
+    assert found == {False: False, True: True}
+
+
+def test_finer_looks_only_where_the_photo_allows_and_nothing_was_found(checkpoint):
+    predictor = fake_predictor(checkpoint)
+    predictor.backend = backend = SeesOnlyResolvedBoards()
+    predictor.predict(np.zeros((600, 800, 3), np.uint8))  # nothing there: 256, then 512 (1024 > 800)
+    assert backend.widths == [256, 512]

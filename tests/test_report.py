@@ -115,7 +115,7 @@ def _fake_eval(run: Path) -> None:
     whole = Score("calibration2.jpg", "whole", 0.95, 0.6, True, 0.9, 40.0)
     halves = [Score("calibration2.jpg", v, 0.9, 0.3, True, 0.9, 40.0) for v in HALF_SIDES]
     negative = Score("test1.jpg", "negative", None, 0.03, False, 0.1, 40.0)
-    result = EvalResult(str(run), 0.5, None, True, [whole], halves, [negative], ["calibration1.jpg"])
+    result = EvalResult(str(run), 0.5, None, True, True, [whole], halves, [negative], ["calibration1.jpg"])
     (run / "eval").mkdir()
     (run / "eval" / "eval.json").write_text(json.dumps(result.to_dict()))
     write_image(run / "eval" / "gallery.jpg", np.full((60, 90, 3), 200, np.uint8))

@@ -1,5 +1,6 @@
 """The synthetic data engine: geometry agrees between masks and keypoints, samples are
 deterministic, the recipe does what it says, and `segmenty synth` writes its files."""
+import dataclasses
 import json
 import warnings
 
@@ -12,9 +13,9 @@ import segmenty
 from segmenty.cli import main
 from segmenty.patterns import Pattern
 from segmenty.patterns.base import box_keypoints, box_mask
-from segmenty.synth import BackgroundBank, Recipe, SyntheticDataset, write_dataset
+from segmenty.synth import BackgroundBank, Recipe, SyntheticDataset, recipe_by_name, write_dataset
 from segmenty.synth.recipe import StepStreams
-from segmenty.synth.steps import Glare, LensDistortion, PaperBend
+from segmenty.synth.steps import Glare, LensDistortion, Occluders, PaperBend, PaperMargin
 from segmenty.synth.textures import TEXTURES, texture_kinds
 
 EDGE_POINTS = 16  # keypoints per outline edge of the test pattern
@@ -25,8 +26,9 @@ def geometry_recipe(**changes) -> Recipe:
     barrel or pincushion, up to the strongest defaults."""
     keep = {"background", "paper_margin", "paper_bend", "placement", "lens"}
     steps = {name: False for name in Recipe.step_names() if name not in keep}
+    # The paper never cuts into the pattern here: the mask is the whole pattern's outline.
     return Recipe(**{**steps, "lens": LensDistortion(probability=1.0), "paper_bend": PaperBend(probability=0.5),
-                     **changes})
+                     "paper_margin": PaperMargin(cut_chance=0.0), **changes})
 
 
 def outline_pattern() -> Pattern:
@@ -77,6 +79,33 @@ def test_warped_mask_matches_warped_keypoints_within_a_pixel():
         corners_in_frame += int(np.sum(np.all((s.keypoints[:4] >= 0) & (s.keypoints[:4] <= size - 1), axis=1)))
     assert worst <= 1.0, f"a mask pixel is {worst:.2f} px from the keypoints' outline"
     assert corners_in_frame >= 60  # plenty of corners actually checked in the frame
+
+
+def test_a_paper_cut_into_the_pattern_cuts_its_masks():
+    """Outer squares trimmed by the paper's edge (PaperMargin's cut): the mask is the
+    pattern's visible part, the polygon of the cut paper's corners, within a pixel."""
+    size = 96
+    depth = 0.1
+    cut = PaperMargin(probability=1.0, flush_chance=1.0, cut_chance=1.0, cut=(depth, depth))
+    recipe = geometry_recipe(blank=False, lens=False, paper_bend=False, paper_margin=cut)
+    data = SyntheticDataset(outline_pattern(), size=size, seed=3, recipe=recipe)
+    sheet = np.float64([data.sheet.keypoints[data.sheet.outline_index[k]] for k in range(4)])
+    checked = 0
+    for i in range(20):
+        s = data.sample(i)
+        frame = np.float64([s.keypoints[data.sheet.outline_index[k]] for k in range(4)])
+        h = cv2.getPerspectiveTransform(sheet.astype(np.float32), frame.astype(np.float32))
+        (mx0, my0), (mx1, my1) = sheet.min(axis=0), sheet.max(axis=0)  # the mask box, pixel edges
+        w, hh = mx1 - mx0, my1 - my0
+        paper = np.float64([[mx0 + depth * w, my0 + depth * hh], [mx1 - depth * w, my0 + depth * hh],
+                            [mx1 - depth * w, my1 - depth * hh], [mx0 + depth * w, my1 - depth * hh]])
+        polygon = cv2.perspectiveTransform(paper.reshape(-1, 1, 2), h).reshape(-1, 2)
+        wrong = np.argwhere(s.masks["mask"] != inside_polygon(polygon, size))
+        contour = polygon.astype(np.float32).reshape(-1, 1, 2)
+        worst = max([abs(cv2.pointPolygonTest(contour, (float(x), float(y)), True)) for y, x in wrong] + [0.0])
+        assert worst <= 1.0, f"sample {i}: a mask pixel is {worst:.2f} px from the cut paper's outline"
+        checked += int(s.masks["mask"].sum() > 50)
+    assert checked >= 10
 
 
 def test_chessboard_corner_discs_under_inner_corner_keypoints():
@@ -158,9 +187,10 @@ def test_masks_binary_after_every_step():
 
 def test_masks_are_amodal_unless_occlusion_aware():
     spec, size = "chessboard:10x7", 64
-    occluded = SyntheticDataset(spec, size=size, seed=4)
-    clear = SyntheticDataset(spec, size=size, seed=4, recipe=Recipe(occluders=False))
-    aware = SyntheticDataset(spec, size=size, seed=4, recipe=Recipe(occlusion_aware=True))
+    default = dataclasses.replace(recipe_by_name("default"), occluders=Occluders(probability=1.0))
+    occluded = SyntheticDataset(spec, size=size, seed=4, recipe=default)
+    clear = SyntheticDataset(spec, size=size, seed=4, recipe=dataclasses.replace(default, occluders=False))
+    aware = SyntheticDataset(spec, size=size, seed=4, recipe=dataclasses.replace(default, occlusion_aware=True))
     smaller = 0
     for i in range(12):
         a, b, c = occluded.sample(i), clear.sample(i), aware.sample(i)
@@ -271,7 +301,7 @@ def test_cli_synth_writes_images_masks_index_and_preview(tmp_path, capsys):
             mask = cv2.imread(str(out / file), cv2.IMREAD_GRAYSCALE)
             assert mask.shape == (64, 64) and set(np.unique(mask)) <= {0, 255}
         assert entry["blank"] == (entry["keypoints"] is None)
-        assert set(entry["params"]) == set(Recipe.step_names())
+        assert set(entry["params"]) == {name for name, _ in recipe_by_name("default").steps()}
     preview = cv2.imread(str(out / "preview.png"))
     assert preview.shape[0] == 5 * 64 and preview.shape[1] == 4 * 64  # image, overlay, 2 masks
 
@@ -293,3 +323,33 @@ def test_cli_synth_bad_options_give_one_line_errors(tmp_path, capsys, args, need
     code, _, err = run_cli(capsys, *[x for kv in {**base, **given}.items() for x in kv], "--no-progress")
     assert code in (1, 2)
     assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_physical_steps_draw_their_effect_and_replay_exactly():
+    """Person, backing, hands, a flush or cut paper and a low-range camera, each forced on:
+    the image changes where the step says, and the params replay the sample byte for byte."""
+    from segmenty.synth.steps import Backing, DynamicRange, Hands, Person
+    size = 96
+    forced = dataclasses.replace(
+        recipe_by_name("physical"), person=Person(probability=1.0), backing=Backing(probability=1.0),
+        hands=Hands(probability=1.0), dynamic_range=DynamicRange(probability=1.0, overexposure_chance=0.0),
+        paper_margin=PaperMargin(probability=1.0, flush_chance=1.0, cut_chance=0.5), blank=False)
+    data = SyntheticDataset("chessboard:10x7", size=size, seed=2, recipe=forced)
+    for i in range(6):
+        s = data.sample(i)
+        for step in ("person", "backing", "hands", "dynamic_range"):
+            assert s.params[step] is not None, step
+        again = data.replay(json.loads(json.dumps(s.params)))
+        assert np.array_equal(s.image, again.image) and all(np.array_equal(s.masks[k], again.masks[k]) for k in s.masks)
+    without = dataclasses.replace(forced, hands=False)
+    changed = sum(not np.array_equal(SyntheticDataset("chessboard:10x7", size=size, seed=2, recipe=without).sample(i).image,
+                                     data.sample(i).image) for i in range(6))
+    assert changed >= 4  # hands show in the frame (unless the sheet's edge is out of it)
+
+
+@pytest.mark.parametrize("pattern_kind, left_out", [
+    ("chessboard", {"checkers"}), ("charuco", {"checkers", "markers"}), ("circles", {"circle_grid"}),
+    ("segmenty", set()), ("my-folder", {"checkers", "markers", "circle_grid"}),
+])
+def test_a_texture_that_could_be_the_pattern_is_never_its_background(pattern_kind, left_out):
+    assert set(TEXTURES) - set(texture_kinds(pattern_kind)) == left_out

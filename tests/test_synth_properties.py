@@ -43,8 +43,12 @@ def test_mask_holds_the_projected_outline_and_centre(seed, index, recipe):
     centre = s.keypoints[names.index("center")]
     if inside(centre):
         assert near(mask, centre, radius=0), (centre, s.params)
-    # an outline corner is the mask's vertex; at an acute corner the nearest pixel centre
-    # inside can be ~2 px from it
+    # an outline corner is the mask's vertex (unless the paper cuts into the pattern: then
+    # the mask ends at the paper's edge, tests/test_synth.py); at an acute corner the nearest
+    # pixel centre inside can be ~2 px from it
+    margin = s.params.get("paper_margin") or {}
+    if any(margin.get("cut", ())):
+        return
     for name in OUTLINE:
         xy = s.keypoints[names.index(name)]
         if inside(xy):

@@ -46,11 +46,6 @@ class DemoResult:
     report: Path
 
 
-# On 2 CPU cores, 160 px scenes train ~2.5x more samples per minute than 256 px ones, which
-# matters more to real-photo quality in 10 minutes than the finer edges.
-DEMO_SIZE = 160
-
-
 def run_demo(out: str | os.PathLike = "runs/demo", minutes: float = 10.0, pattern: str = "chessboard:10x7",
              detector: str = "chessboard:9x6", images: str | os.PathLike | None = None,
              negatives: str | os.PathLike | None = None, resume: bool = False,
@@ -65,7 +60,7 @@ def run_demo(out: str | os.PathLike = "runs/demo", minutes: float = 10.0, patter
     images = Path(images) if images else examples_dir() / "chessboard-10x7"
     negatives = Path(negatives) if negatives else examples_dir() / "negatives"
     run = fit(TrainConfig(pattern=pattern, minutes=minutes, out=str(out / "run"), wild=str(examples_dir()),
-                          resume=resume, device=device, size=DEMO_SIZE))
+                          resume=resume, device=device))
     labels = out / "labels"
     label_images(list_images(images), detector, labels)
     result = evaluate(run.path, images, labels, negatives, run.eval_dir())

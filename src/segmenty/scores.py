@@ -60,6 +60,7 @@ class EvalResult:
     threshold: float
     size: int | None
     refine: bool | None = None  # the zoomed-in second look (None: a predictor that does not say)
+    multiscale: bool | None = None  # finer looks where the first finds nothing (None: does not say)
     whole: list[Score] = field(default_factory=list)
     halves: list[Score] = field(default_factory=list)
     negatives: list[Score] = field(default_factory=list)
@@ -97,6 +98,7 @@ class EvalResult:
         def rows(scores: list[Score]) -> list[dict]:
             return [{**asdict(s), "found": s.found, "false_detection": s.false_detection} for s in scores]
         return {"model": self.model, "threshold": self.threshold, "size": self.size, "refine": self.refine,
+                "multiscale": self.multiscale,
                 "rules": {"found_iou": FOUND_IOU, "false_detection_area": FALSE_DETECTION_AREA},
                 "summary": self.summary, "whole": rows(self.whole), "halves": rows(self.halves),
                 "negatives": rows(self.negatives), "unlabelled": self.unlabelled, "skipped": self.skipped}
@@ -104,9 +106,10 @@ class EvalResult:
     @classmethod
     def from_dict(cls, data: dict) -> EvalResult:
         """The result `to_dict` describes (derived fields such as the summary are recomputed)."""
-        return cls(data["model"], data["threshold"], data.get("size"), data.get("refine"),
-                   *([Score.from_dict(r) for r in data.get(k, [])] for k in ("whole", "halves", "negatives")),
-                   list(data.get("unlabelled", [])), dict(data.get("skipped", {})))
+        whole, halves, negatives = ([Score.from_dict(r) for r in data.get(k, [])]
+                                    for k in ("whole", "halves", "negatives"))
+        return cls(data["model"], data["threshold"], data.get("size"), data.get("refine"), data.get("multiscale"),
+                   whole, halves, negatives, list(data.get("unlabelled", [])), dict(data.get("skipped", {})))
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> EvalResult:

@@ -24,6 +24,9 @@ def register(sub) -> None:
     p.add_argument("--threshold", type=fraction, default=0.5, help="mask probability threshold")
     p.add_argument("--no-refine", dest="refine", action="store_false",
                    help="score the first pass alone (no zoomed-in second look at a detected board)")
+    p.add_argument("--single-scale", dest="multiscale", action="store_false",
+                   help="no finer looks at a photo in which the first finds nothing (faster; misses "
+                        "boards small in the photo)")
 
 
 def cmd_label(args) -> int:
@@ -59,7 +62,7 @@ def cmd_evaluate(args) -> int:
     # A run's results live in the run (the report picks them up); a checkpoint's beside it.
     out = Path(args.out) if args.out else (model if model.is_dir() else model.parent) / "eval"
     result = evaluate(model, args.images, args.masks, args.negatives, out, args.size, args.threshold,
-                      refine=args.refine)
+                      refine=args.refine, multiscale=args.multiscale)
     print(result.table())
     print(f"wrote {out / 'eval.json'} and {out / 'gallery.jpg'}")
     return 0

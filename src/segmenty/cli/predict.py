@@ -32,6 +32,9 @@ def register(sub) -> None:
     p.add_argument("--no-refine", dest="refine", action="store_false",
                    help="one pass only: no second, zoomed-in look at a detected board (faster, "
                         "blurrier edges on boards small in the photo)")
+    p.add_argument("--single-scale", dest="multiscale", action="store_false",
+                   help="no finer looks at a photo in which the first finds nothing (faster; misses "
+                        "boards small in the photo)")
     p.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda or cuda:N (PyTorch models)")
 
     e = add_command(sub, "export", "export a trained model to ONNX (probabilities out, dynamic "
@@ -54,7 +57,7 @@ def _predict(args) -> int:
         raise SegmentyError(f"no images found in {' '.join(args.inputs)} (suffixes: .jpg .png .webp .bmp .tif)")
     predictor = Predictor(args.model, device=args.device, size=args.size, threshold=args.threshold,
                           rule=DetectionRule(suppress=False, snap_fill=None) if args.raw else DetectionRule(),
-                          refine=args.refine)
+                          refine=args.refine, multiscale=args.multiscale)
     records, failed = [], []
     for file, stem in zip(files, unique_stems(files)):
         try:
@@ -74,7 +77,7 @@ def _predict(args) -> int:
         records.append({"file": str(file), "stem": stem, "width": rgb.shape[1], "height": rgb.shape[0],
                         **pred.summary()})
     report = {"model": str(args.model), "mask_names": predictor.mask_names, "size": predictor.size,
-              "threshold": predictor.threshold, "rule": asdict(predictor.rule), "refine": predictor.refine,
+              "threshold": predictor.threshold, "rule": asdict(predictor.rule), "refine": predictor.refine, "multiscale": predictor.multiscale,
               "photos": records, "failed": failed}
     atomic_write_text(out / "predictions.json", json.dumps(report, indent=1) + "\n")
     found = sum(r["detected"] for r in records)

@@ -15,7 +15,7 @@ S = argparse.SUPPRESS
 
 def register(sub) -> None:
     from ..models import DEFAULT_MODEL
-    from ..train.config import DEFAULT_MINUTES, TrainConfig, default_threads, default_workers
+    from ..train.config import DEFAULT_MINUTES, TrainConfig, default_size, default_threads, default_workers
     d = TrainConfig()
     p = add_command(sub, "train", "train a detector for a pattern on endless synthetic scenes "
                     "(also under torchrun --nproc_per_node N)", cmd_train)
@@ -23,7 +23,8 @@ def register(sub) -> None:
     p.add_argument("--backgrounds", metavar="DIR", default=S,
                    help="folder of background photos added to the built-in ones (default: built-in only)")
     p.add_argument("--size", type=positive_int, default=S,
-                   help=f"training scene size in pixels, a multiple of the model's stride (default: {d.size})")
+                   help="training scene size in pixels, a multiple of the model's stride (default: "
+                   f"{default_size(False)} on a CPU, {default_size(True)} on a GPU)")
     p.add_argument("--model", default=S, help=f"model preset, see `segmenty models` (default: {DEFAULT_MODEL})")
     p.add_argument("--batch", type=positive_int, default=S,
                    help=f"scenes per step, per process (default: {d.batch})")
@@ -46,6 +47,9 @@ def register(sub) -> None:
                    "(default: off)")
     p.add_argument("--device", type=device_name, default=S,
                    help=f"auto: CUDA when present (bf16, channels_last), else the CPU (default: {d.device})")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=S,
+                   help="auto: bf16 autocast on a GPU and on CPUs with native bf16 (AVX512-BF16, AMX), else fp32 "
+                   f"(default: {d.precision})")
     p.add_argument("--recipe", default=S, help=f"synthesis recipe: default (tuned for real photos), full or original (default: {d.recipe})")
     p.add_argument("--seed", type=int, default=S, help=f"seed of training scenes and weights (default: {d.seed})")
     p.add_argument("--workers", type=non_negative_int, default=S,

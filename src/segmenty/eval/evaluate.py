@@ -48,12 +48,13 @@ def photos_in(folder: str | os.PathLike, option: str) -> list[Path]:
     return photos
 
 
-def _predictor(predictor_or_path, size: int | None, threshold: float, refine: bool):
+def _predictor(predictor_or_path, size: int | None, threshold: float, refine: bool, multiscale: bool):
     """A Predictor-like object (has .predict) as is; a run folder or .pt file loaded."""
     if hasattr(predictor_or_path, "predict"):
         return predictor_or_path, getattr(predictor_or_path, "name", type(predictor_or_path).__name__)
     from ..predict import Predictor  # lazily: the model stack is only needed here
-    return Predictor(predictor_or_path, size=size, threshold=threshold, refine=refine), str(predictor_or_path)
+    return (Predictor(predictor_or_path, size=size, threshold=threshold, refine=refine, multiscale=multiscale),
+            str(predictor_or_path))
 
 
 def score_view(predictor, rgb: np.ndarray, truth: np.ndarray | None, name: str, view: str,
@@ -71,7 +72,8 @@ def score_view(predictor, rgb: np.ndarray, truth: np.ndarray | None, name: str, 
 
 def evaluate(predictor_or_path, images_dir: str | os.PathLike, masks_dir: str | os.PathLike,
              negatives_dir: str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None,
-             size: int | None = None, threshold: float = 0.5, refine: bool = True) -> EvalResult:
+             size: int | None = None, threshold: float = 0.5, refine: bool = True,
+             multiscale: bool = True) -> EvalResult:
     """Score a model on labelled real photos (and optional negatives).
 
     `predictor_or_path`: a run folder or checkpoint (loaded as a Predictor at `size`, default
@@ -97,8 +99,9 @@ def evaluate(predictor_or_path, images_dir: str | os.PathLike, masks_dir: str | 
     if out_dir is not None:
         out_dir = check_out_dir(out_dir)  # a bad --out fails now, not after all the predictions
 
-    predictor, model_name = _predictor(predictor_or_path, size, threshold, refine)
-    result = EvalResult(model_name, threshold, size, getattr(predictor, "refine", None))
+    predictor, model_name = _predictor(predictor_or_path, size, threshold, refine, multiscale)
+    result = EvalResult(model_name, threshold, size, getattr(predictor, "refine", None),
+                        multiscale=getattr(predictor, "multiscale", None))
     result.unlabelled = [p.name for p in photos if not mask_path(masks_dir, p).is_file()]
     gallery_rows = []
 

@@ -56,6 +56,10 @@ FEATURE_MAX_AREA = 0.01
 # ZOOM_MIN_GAIN times smaller than the photo's long side (too little to gain).
 ZOOM_MARGIN = 1.5
 ZOOM_MIN_GAIN = 1.25
+# A photo in which the first look finds nothing is looked at again at these multiples of the
+# working size, as far as its own size allows: a board a tenth of a 1280-px photo spans 16 px
+# at 160 px, too few for its squares, and 64 px at 4x (training scenes hold boards of ~30-160).
+FINER_SCALES = (2, 4)
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,7 @@ class _Judgement:
     zoom: tuple | None                   # (box, crop maps) of the zoomed-in pass, if any
     analysis: list[np.ndarray]           # the maps at the geometry's resolution
     to_photo: tuple[float, float]        # analysis pixels -> photo pixels
+    working: int = 0                     # the long side `probs` were predicted at
     component: np.ndarray | None = None  # the largest region of `mask`
     fit: geo.OutlineFit | None = None
     detected: bool = False
@@ -221,11 +226,13 @@ class Predictor:
     threshold:    probability above which a pixel belongs to a mask region.
     rule:         the DetectionRule.
     refine:       predict a detected board again in a crop around it (see the module doc).
+    multiscale:   look again at finer scales (FINER_SCALES) when the first look finds nothing
+                  in a photo large enough for them: boards small in the photo.
     """
 
     def __init__(self, run_or_model: str | os.PathLike | LoadedModel | OnnxModel, device: str = "auto",
                  size: int | None = None, threshold: float = 0.5, rule: DetectionRule | None = None,
-                 refine: bool = True):
+                 refine: bool = True, multiscale: bool = True):
         if isinstance(run_or_model, LoadedModel):
             self.backend = _TorchModel(run_or_model, _model_device(run_or_model))
         elif isinstance(run_or_model, OnnxModel):
@@ -244,6 +251,7 @@ class Predictor:
         self.threshold = float(threshold)
         self.rule = rule or DetectionRule()
         self.refine = bool(refine)
+        self.multiscale = bool(multiscale)
         self.mask_names: list[str] = list(self.backend.mask_names)
 
     @property
@@ -261,13 +269,22 @@ class Predictor:
         start = time.perf_counter()
         probs = self._run(images)
         judged = [self._judge(p, rgb.shape[:2]) for rgb, p in zip(images, probs)]
+        for scale in FINER_SCALES if self.multiscale else ():
+            # Boards too small to resolve at the working size: the photos still without one,
+            # again at a finer scale (fully convolutional: the whole photo, no tiles).
+            working = scale * self.size
+            again = [i for i, j in enumerate(judged) if not j.detected and max(images[i].shape[:2]) >= working]
+            for i, p in zip(again, self._run([images[i] for i in again], working)):
+                finer = self._judge(p, images[i].shape[:2], working=working)
+                if finer.detected:
+                    probs[i], judged[i] = p, finer
         if self.refine:
             boxes = {i: j.zoom_box for i, j in enumerate(judged) if j.detected and j.zoom_box is not None}
             crops = self._run([images[i][y0:y1, x0:x1] for i, (x0, y0, x1, y1) in boxes.items()])
             for (i, box), crop in zip(boxes.items(), crops):
                 # A board must pass the rule seen whole and seen close up: the second verdict
                 # is the one that stands.
-                judged[i] = self._judge(probs[i], images[i].shape[:2], (box, crop))
+                judged[i] = self._judge(probs[i], images[i].shape[:2], (box, crop), judged[i].working)
         results = [self._finish(j, rgb.shape[:2]) for rgb, j in zip(images, judged)]
         ms = (time.perf_counter() - start) * 1000 / max(1, len(images))
         for r in results:
@@ -284,10 +301,11 @@ class Predictor:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _run(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """The network's M×h×w probabilities for each photo at working resolution (padding
-        cropped off); photos of the same working shape share one call."""
-        prepared = [self._prepare(rgb) for rgb in images]
+    def _run(self, images: list[np.ndarray], size: int | None = None) -> list[np.ndarray]:
+        """The network's M×h×w probabilities for each photo at working resolution (long side
+        `size`, default the predictor's; padding cropped off); photos of the same working shape
+        share one call."""
+        prepared = [self._prepare(rgb, size or self.size) for rgb in images]
         groups: dict[tuple[int, int], list[int]] = {}
         for i, (x, _) in enumerate(prepared):
             groups.setdefault(x.shape[1:], []).append(i)
@@ -299,12 +317,12 @@ class Predictor:
                 probs[i] = p[:, :h, :w]
         return probs
 
-    def _prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    def _prepare(self, rgb: np.ndarray, size: int) -> tuple[np.ndarray, tuple[int, int]]:
         """Resize (long side = size), pad to the stride -> 3×H'×W' float32, and the unpadded size."""
         if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3):
             raise ValueError("Predictor expects an RGB uint8 H×W×3 array (use segmenty.io.read_image)")
         h, w = rgb.shape[:2]
-        scale = self.size / max(h, w)
+        scale = size / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
         # INTER_AREA averages when shrinking (no aliasing on fine checkers); linear when growing.
         resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
@@ -318,7 +336,8 @@ class Predictor:
         x = resized.transpose(2, 0, 1).astype(np.float32) / 255.0
         return x, (nh, nw)
 
-    def _judge(self, probs: np.ndarray, shape: tuple[int, int], zoom: tuple | None = None) -> _Judgement:
+    def _judge(self, probs: np.ndarray, shape: tuple[int, int], zoom: tuple | None = None,
+               working: int | None = None) -> _Judgement:
         """The verdict on working-resolution probabilities M×h×w for a photo of `shape`, made on
         maps at the geometry's resolution (the photo's, capped at ANALYSIS_MAX_SIDE).
 
@@ -328,7 +347,7 @@ class Predictor:
         k = min(1.0, ANALYSIS_MAX_SIDE / max(h, w))
         analysis = _compose_maps(probs, zoom, (max(1, round(w * k)), max(1, round(h * k))), (w, h))
         ah, aw = analysis[0].shape
-        judged = _Judgement(probs, zoom, analysis, (w / aw, h / ah))
+        judged = _Judgement(probs, zoom, analysis, (w / aw, h / ah), working or self.size)
         board = analysis[0]
         binary = board > self.threshold
         if zoom is not None:
@@ -340,15 +359,19 @@ class Predictor:
         if judged.component is None:
             return judged
         area = float(np.count_nonzero(judged.component)) / judged.component.size
+        # The rule's area is a share of the frame the network sees at the working size: a
+        # board found at a finer scale is judged at that scale (a tenth of the photo's width
+        # is 1% of it at 1x, 16% at 4x).
+        seen_area = area * (judged.working / self.size) ** 2
         confidence = float(board[judged.component].mean())
         geometry = self._geometry()
         judged.fit = fit = geo.fit_outline(judged.component,
                                            geo.outline_aspect(geometry.pattern.outline) if geometry else None)
         fill = fit.fill if fit else 0.0
         rule = self.rule
-        judged.detected = bool(fit is not None and area >= rule.min_area and confidence >= rule.min_confidence
+        judged.detected = bool(fit is not None and seen_area >= rule.min_area and confidence >= rule.min_confidence
                                and fill >= rule.min_fill)
-        judged.stats = (float(confidence * fill * min(1.0, area / rule.min_area)), area, confidence, fill)
+        judged.stats = (float(confidence * fill * min(1.0, seen_area / rule.min_area)), area, confidence, fill)
         if judged.detected:
             outline = _scale_points(fit.quad, judged.to_photo)
             judged.outline = geo.orient_to_pattern(outline, geometry.pattern.outline) if geometry else outline
@@ -391,7 +414,7 @@ class Predictor:
         snap = self.rule.snap_fill
         if geometry and geometry.quadrilateral and snap is not None and judged.fit.fill >= snap:
             masks["mask"] = geo.quad_coverage(result.outline, (h, w))
-        return self._suppress(result, (judged.component, judged.fit))
+        return self._suppress(result, (judged.component, judged.fit), judged.working)
 
     def _geometry(self) -> _PatternGeometry | None:
         return _pattern_geometry(self.backend.pattern_spec) if self.backend.pattern_spec else None
@@ -411,7 +434,7 @@ class Predictor:
                     hom = refined
         return hom
 
-    def _suppress(self, result: Prediction, board: tuple | None) -> Prediction:
+    def _suppress(self, result: Prediction, board: tuple | None, working: int = 0) -> Prediction:
         """Zero the masks outside the board's region (everywhere when there is no board)."""
         if not self.rule.suppress:
             return result
@@ -423,7 +446,7 @@ class Predictor:
         support = geo.fill_quad(component.astype(np.uint8), fit.quad)
         # Keep the soft edge the bilinear upsampling spreads over about two working pixels.
         h, w = next(iter(result.masks.values())).shape
-        radius = math.ceil(2 * max(h, w) / self.size * support.shape[1] / w) + 1
+        radius = math.ceil(2 * max(h, w) / (working or self.size) * support.shape[1] / w) + 1
         support = cv2.dilate(support, np.ones((2 * radius + 1,) * 2, np.uint8))  # square: separable, fast
         if support.shape != (h, w):
             support = cv2.resize(support, (w, h), interpolation=cv2.INTER_NEAREST)

@@ -104,12 +104,19 @@ class BackgroundBank:
             kind = kinds[i % len(kinds)]
             self._add(f"{kind}-{i // len(kinds)}", "procedural", TEXTURES[kind](rng, side, side), kind)
 
-    def sample(self, rng: np.random.Generator, kind: str | None = None, crop: tuple[float, float] | None = None) -> dict:
-        """Draw which image (of `kind` if given, see `kinds`; else from a random group), crop,
-        flip and quarter turn make one background (JSON-able params for `render`).
-        `crop`: the range of the crop's side in px (default: half to all of the short side)."""
+    def sample(self, rng: np.random.Generator, kind: str | None = None, crop: tuple[float, float] | None = None,
+               exclude: tuple[str, ...] = ()) -> dict:
+        """Draw which image (of `kind` if given, see `kinds`; else from a random group, leaving
+        out the kinds in `exclude`), crop, flip and quarter turn make one background (JSON-able
+        params for `render`). `crop`: the range of the crop's side in px (default: half to all
+        of the short side)."""
         u = rng.random(7).tolist()  # one draw for all the choices: this runs several times a sample
-        choices = self.kinds[kind] if kind else self.groups[self._group_names[int(u[0] * len(self.groups))]]
+        if kind:
+            choices = self.kinds[kind]
+        else:
+            choices = self.groups[self._group_names[int(u[0] * len(self.groups))]]
+            if exclude:
+                choices = [i for i in choices if self.images[i].kind not in exclude] or choices
         index = choices[int(u[1] * len(choices))]
         h, w = self.images[index].pixels.shape[:2]
         lo, hi = crop or (SMALLEST_CROP * min(h, w), min(h, w))

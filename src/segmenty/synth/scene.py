@@ -130,6 +130,7 @@ class Scene:
     warps:       geometric steps applied to the whole frame after placement, in order.
     occluded:    size×size uint8, 1 where occluders hide the sheet (occlusion-aware masks only).
     blank:       no sheet in this sample.
+    backing:     what the sheet is mounted on (Backing's params), drawn behind it; None: nothing.
     """
 
     size: int
@@ -146,6 +147,7 @@ class Scene:
     warps: list[AppliedWarp] = field(default_factory=list)
     occluded: np.ndarray | None = None
     blank: bool = False
+    backing: dict | None = None
 
     def __post_init__(self) -> None:
         self.paper_rect = self.sheet.paper_rect
@@ -155,9 +157,20 @@ class Scene:
 
     def paper_outline(self) -> np.ndarray:
         """The paper's outline in sheet px, N×2, clockwise, bent if the paper is bent."""
-        x0, y0, x1, y1 = self.paper_rect
+        return self.rect_outline(self.paper_rect)
+
+    def rect_outline(self, rect: tuple[float, float, float, float]) -> np.ndarray:
+        """The outline of a rectangle (x0, y0, x1, y1) of the sheet's plane in sheet px, N×2,
+        clockwise, bent with the paper."""
+        x0, y0, x1, y1 = rect
         outline = _UNIT_OUTLINE * np.float32([x1 - x0, y1 - y0]) + np.float32([x0, y0])
         return self.bend.forward(outline) if self.bend else outline
+
+    def paper_cuts_pattern(self) -> bool:
+        """The paper is trimmed into the pattern's `mask` region (PaperMargin's cut): the
+        masks then end at the paper's edge."""
+        (x0, y0, x1, y1), (mx0, my0, mx1, my1) = self.paper_rect, self.sheet.mask_box
+        return x0 > mx0 or y0 > my0 or x1 < mx1 or y1 < my1
 
     def warp(self, model: Warp) -> None:
         """Apply a geometric change of the whole frame to everything at once: the image
@@ -190,15 +203,28 @@ class Scene:
             return masks
         x0, y0, x1, y1 = box
         packed_masks = self.sheet.packed_masks
-        if not self.warps:
+        cut = self.paper_cuts_pattern()
+        if not self.warps and not cut:
             packed = self.placement.render(packed_masks, box, None, cv2.INTER_NEAREST, 0)
         else:
             # Frame pixel -> (each warp's source, last warp first) -> sheet, then point-sample.
-            points = self.warps[-1].frame_map[y0:y1, x0:x1]
-            for warp in reversed(self.warps[:-1]):
-                points = cv2.merge(warp.model.source(*cv2.split(points)))
-            packed = cv2.remap(packed_masks, self.placement.sheet_points(points), None, cv2.INTER_NEAREST,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            if self.warps:
+                points = self.warps[-1].frame_map[y0:y1, x0:x1]
+                for warp in reversed(self.warps[:-1]):
+                    points = cv2.merge(warp.model.source(*cv2.split(points)))
+            else:
+                points = np.dstack(np.meshgrid(np.arange(x0, x1, dtype=np.float32),
+                                               np.arange(y0, y1, dtype=np.float32)))
+            sheet = self.placement.sheet_points(points)
+            packed = cv2.remap(packed_masks, sheet, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=0)
+            if cut:
+                # What was printed beyond the paper's edge is not there: a pixel belongs to a
+                # mask only where its centre falls on the paper too.
+                px0, py0, px1, py1 = self.paper_rect
+                sx, sy = sheet[..., 0], sheet[..., 1]
+                on_paper = (sx >= px0) & (sx <= px1) & (sy >= py0) & (sy <= py1)
+                packed = packed.reshape(y1 - y0, x1 - x0, -1) * on_paper[..., None].astype(np.uint8)
         masks[:, y0:y1, x0:x1] = unpack_masks(packed.reshape(y1 - y0, x1 - x0, -1), len(masks))
         if self.occluded is not None:
             masks &= self.occluded == 0

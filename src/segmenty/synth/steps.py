@@ -84,12 +84,13 @@ def _blend(base: np.ndarray, top: np.ndarray, alpha_u8: np.ndarray) -> np.ndarra
 @dataclass
 class SceneBackground:
     """What the camera sees behind the sheet: a photo or texture from the background bank,
-    randomly cropped, zoomed, flipped and turned."""
+    randomly cropped, zoomed, flipped and turned (textures of the kinds in `exclude` never)."""
 
     probability: float = 1.0
+    exclude: tuple[str, ...] = ()
 
     def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
-        return scene.bank.sample(rng)
+        return scene.bank.sample(rng, exclude=self.exclude)
 
     def apply(self, scene: Scene, params: dict) -> None:
         scene.image = scene.bank.render(params)
@@ -99,7 +100,8 @@ class SceneBackground:
 # are skipped): foliage most, as trees and shrubs are what a detector trained without
 # distractors fires on.
 DISTRACTOR_KINDS = {"foliage": 3.0, "photo": 2.0, "folder": 2.0, "text": 1.0, "stripes": 1.0, "dots": 1.0,
-                    "shapes": 1.0, "noise": 1.0, "grid": 1.0, "gradient": 0.5, "checkers": 1.0}
+                    "shapes": 1.0, "noise": 1.0, "grid": 1.0, "gradient": 0.5, "checkers": 1.0, "plaid": 1.0,
+                    "markers": 1.5, "circle_grid": 1.5}
 
 
 @dataclass
@@ -231,6 +233,141 @@ def _outline_shapes() -> list[np.ndarray]:
     return shapes
 
 
+# Skin tones (RGB) from light to dark; a sample's skin is a mix of two neighbours.
+SKIN_TONES = np.array([(255, 224, 196), (234, 192, 160), (210, 160, 120), (170, 120, 85), (120, 80, 55),
+                       (80, 52, 38)], np.float32)
+
+
+def _skin(rng: np.random.Generator) -> list[int]:
+    t = float(rng.uniform(0, len(SKIN_TONES) - 1))
+    i = min(int(t), len(SKIN_TONES) - 2)
+    return np.clip(SKIN_TONES[i] + (t - i) * (SKIN_TONES[i + 1] - SKIN_TONES[i]), 0, 255).round().astype(int).tolist()
+
+
+def _paint(scene: Scene, coverage: np.ndarray, content: np.ndarray) -> None:
+    """Blend `content` (size×size×3, or one colour) into the scene where `coverage` (uint8)."""
+    ys, xs = np.nonzero(coverage)
+    if not len(ys):
+        return
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    roi = scene.image[y0:y1, x0:x1]
+    if content.ndim == 1:
+        top = np.empty_like(roi)
+        top[:] = content
+    else:
+        top = content[y0:y1, x0:x1]
+    roi[:] = _blend(roi, top, coverage[y0:y1, x0:x1])
+
+
+@dataclass
+class Person:
+    """Someone in the scene, often the one holding the board: shoulders and a torso in
+    clothing (stripes, plaid, prints or plain), a neck and a head, behind the sheet. Striped
+    and checked shirts beside a board are what fool a detector trained without people."""
+
+    probability: float = 0.25
+    shoulders: Range = (0.35, 0.95)  # shoulder width, fraction of the frame
+    height: Range = (0.2, 0.75)      # where the shoulders are, fraction of the frame from the top
+    clothing: dict = field(default_factory=lambda: {"stripes": 3.0, "plaid": 3.0, "noise": 1.0, "gradient": 1.0,
+                                                    "text": 0.5, "shapes": 0.5})
+    clothing_scale: Range = (0.3, 1.0)  # crop of the texture: smaller is coarser fabric
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        kinds = [k for k in self.clothing if k in scene.bank.kinds]
+        weights = np.array([self.clothing[k] for k in kinds], np.float64)
+        kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
+        side = min(scene.bank.working_side, scene.bank.working_side)
+        crop = (self.clothing_scale[0] * side, self.clothing_scale[1] * side)
+        return {"centre": round(float(rng.uniform(0.1, 0.9)), 4), "width": round(_uniform(rng, self.shoulders), 4),
+                "shoulder_y": round(_uniform(rng, self.height), 4), "lean": round(float(rng.uniform(-0.15, 0.15)), 4),
+                "clothing": scene.bank.sample(rng, kind, crop=crop), "skin": _skin(rng),
+                "hair": rng.integers(10, 120, 3).tolist()}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        s = scene.size
+        cx, w, sy, lean = params["centre"] * s, params["width"] * s, params["shoulder_y"] * s, params["lean"] * s
+        body = np.zeros((s, s), np.uint8)
+        torso = np.array([[cx - w / 2, sy + 0.12 * w], [cx - w / 2 + 0.1 * w, sy], [cx + w / 2 - 0.1 * w, sy],
+                          [cx + w / 2, sy + 0.12 * w], [cx + 0.6 * w + lean, s + 1], [cx - 0.6 * w + lean, s + 1]])
+        cv2.fillPoly(body, [np.round(torso * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+        _paint(scene, body, scene.bank.render(params["clothing"]))
+        head = np.zeros((s, s), np.uint8)
+        r = 0.22 * w
+        hx, hy = cx - lean * 0.5, sy - 1.05 * r
+        cv2.rectangle(head, (int(hx - 0.35 * r), int(hy)), (int(hx + 0.35 * r), int(sy + 2)), 255, -1)  # neck
+        cv2.ellipse(head, (int(hx * 16), int(hy * 16)), (int(0.8 * r * 16), int(r * 16)), 0, 0, 360, 255, -1,
+                    cv2.LINE_AA, shift=4)
+        _paint(scene, head, np.array(params["skin"], np.uint8))
+        hair = np.zeros((s, s), np.uint8)
+        cv2.ellipse(hair, (int(hx * 16), int((hy - 0.25 * r) * 16)), (int(0.85 * r * 16), int(0.8 * r * 16)), 0,
+                    180, 360, 255, -1, cv2.LINE_AA, shift=4)
+        _paint(scene, hair, np.array(params["hair"], np.uint8))
+
+
+@dataclass
+class Hands:
+    """Hands holding the sheet: fingers over its edge, the palm and the wrist beyond it,
+    pointing from outside the paper inwards. In front of the sheet, like the occluders (the
+    masks stay amodal unless the recipe is occlusion-aware)."""
+
+    probability: float = 0.25
+    count: tuple[int, int] = (1, 2)
+    finger_length: Range = (0.04, 0.1)  # fraction of the frame
+    overlap: Range = (0.2, 0.9)         # how much of a finger lies over the paper
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        if scene.outline is None or scene.blank:
+            return {"hands": []}
+        # Hands hold the sheet where it is seen: at a point of its edge inside the frame.
+        seen = np.flatnonzero(np.all((scene.outline >= 0) & (scene.outline < scene.size), axis=1))
+        if not len(seen):
+            return {"hands": []}
+        hands = []
+        for _ in range(int(rng.integers(self.count[0], self.count[1] + 1))):
+            hands.append({"at": int(seen[rng.integers(len(seen))]),
+                          "length": round(_uniform(rng, self.finger_length), 4),
+                          "overlap": round(_uniform(rng, self.overlap), 4),
+                          "fingers": int(rng.integers(2, 5)), "skin": _skin(rng),
+                          "spread": round(float(rng.uniform(0.8, 1.3)), 4),
+                          "tilt": round(float(rng.uniform(-0.4, 0.4)), 4)})
+        return {"hands": hands}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        if scene.outline is None or not params["hands"]:
+            return
+        outline = scene.outline.astype(np.float64)
+        centre = outline.mean(axis=0)
+        for hand in params["hands"]:
+            at = outline[hand["at"] % len(outline)]
+            inward = centre - at
+            inward /= max(np.linalg.norm(inward), 1e-6)
+            c, t = math.cos(hand["tilt"]), math.sin(hand["tilt"])
+            inward = np.array([c * inward[0] - t * inward[1], t * inward[0] + c * inward[1]])
+            across = np.array([-inward[1], inward[0]])
+            length = hand["length"] * scene.size
+            width = max(1.5, 0.28 * length * hand["spread"])
+            cover = np.zeros((scene.size, scene.size), np.uint8)
+            n = hand["fingers"]
+            base = at - inward * length * (1 - hand["overlap"])
+            for k in range(n):
+                offset = (k - (n - 1) / 2) * width * 1.05
+                start = base + across * offset
+                tip = start + inward * length * (0.85 if k in (0, n - 1) else 1.0)
+                cv2.line(cover, tuple(np.round(start * 16).astype(int)), tuple(np.round(tip * 16).astype(int)), 255,
+                         max(1, int(round(width))), cv2.LINE_AA, shift=4)
+            palm = base - inward * length * 0.6
+            axes = (int(n * width * 0.6 * 16), int(length * 0.7 * 16))
+            angle = math.degrees(math.atan2(inward[1], inward[0])) + 90
+            cv2.ellipse(cover, tuple(np.round(palm * 16).astype(int)), axes, angle, 0, 360, 255, -1, cv2.LINE_AA,
+                        shift=4)
+            wrist_end = palm - inward * scene.size
+            cv2.line(cover, tuple(np.round(palm * 16).astype(int)), tuple(np.round(wrist_end * 16).astype(int)), 255,
+                     max(1, int(round(n * width * 0.9))), cv2.LINE_AA, shift=4)
+            _paint(scene, cover, np.array(hand["skin"], np.uint8))
+            if scene.occluded is not None:
+                scene.occluded |= (cover > 127).astype(np.uint8)
+
+
 @dataclass
 class LightingGradient:
     """Uneven light on the sheet: a linear colour gradient across the paper between two
@@ -250,26 +387,83 @@ class LightingGradient:
 
 @dataclass
 class PaperMargin:
-    """The paper around the printed pattern: wider or narrower than the pattern's own margin
-    (each side changes by a fraction of the sheet's size; it is never trimmed into the
-    `mask` region) and not quite white (a per-channel tint)."""
+    """The paper around the printed pattern, as users print and cut it: a margin wider or
+    narrower than the pattern's own (each side changes by a fraction of the sheet's size),
+    none at all (printed to the edge, `flush_chance`), or the pattern itself cut into: its
+    outer squares trimmed to part of their width (`cut_chance` per side, up to `cut` of the
+    pattern's width or height). The masks end where the paper does (Scene.render_masks).
+    The paper is not quite white (a per-channel tint)."""
 
-    probability: float = 0.5
+    probability: float = 0.7
     change: Range = (-0.1, 0.2)
     tint: Range = (0.85, 1.0)
+    flush_chance: float = 0.3
+    cut_chance: float = 0.2
+    cut: Range = (0.0, 0.06)
 
     def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
-        return {"sides": rng.uniform(*self.change, 4).round(4).tolist(),
-                "tint": rng.uniform(*self.tint, 3).round(4).tolist()}
+        params = {"sides": rng.uniform(*self.change, 4).round(4).tolist(),
+                  "tint": rng.uniform(*self.tint, 3).round(4).tolist()}
+        flush, cuts, depths = rng.random(), rng.random(4), rng.uniform(*self.cut, 4)
+        params["flush"] = bool(flush < self.flush_chance)
+        params["cut"] = [round(float(d), 4) if c < self.cut_chance else 0.0 for c, d in zip(cuts, depths)]
+        return params
 
     def apply(self, scene: Scene, params: dict) -> None:
         x0, y0, x1, y1 = scene.paper_rect
         mx0, my0, mx1, my1 = scene.sheet.mask_box
-        w, h = x1 - x0, y1 - y0
+        w, h, mw, mh = x1 - x0, y1 - y0, mx1 - mx0, my1 - my0
         left, top, right, bottom = params["sides"]
-        scene.paper_rect = (min(x0 - left * w, mx0), min(y0 - top * h, my0),
-                            max(x1 + right * w, mx1), max(y1 + bottom * h, my1))
+        if params.get("flush"):
+            x0, y0, x1, y1 = mx0, my0, mx1, my1
+        x0, y0 = min(x0 - left * w, mx0), min(y0 - top * h, my0)
+        x1, y1 = max(x1 + right * w, mx1), max(y1 + bottom * h, my1)
+        c_left, c_top, c_right, c_bottom = params.get("cut", (0.0,) * 4)
+        # A cut side ends inside the pattern, whatever its margin was.
+        scene.paper_rect = (mx0 + c_left * mw if c_left else x0, my0 + c_top * mh if c_top else y0,
+                            mx1 - c_right * mw if c_right else x1, my1 - c_bottom * mh if c_bottom else y1)
         scene.shading.scale(np.array(params["tint"]))
+
+
+# What sheets are mounted on, as (grey level range, per-channel tint range): grey or black
+# plastic frames, wood, cardboard, white foam board, a dark tablet bezel.
+BACKING_MATERIALS = {
+    "plastic": ((40, 200), (0.95, 1.05)),
+    "wood": ((90, 200), (0.75, 1.25)),
+    "cardboard": ((120, 210), (0.85, 1.15)),
+    "foam": ((200, 250), (0.97, 1.03)),
+    "bezel": ((10, 50), (0.95, 1.05)),
+}
+
+
+@dataclass
+class Backing:
+    """The sheet mounted on something larger (a plastic frame, a wooden or foam board, a
+    clipboard, a tablet's bezel), seen around the paper; it frames boards printed without a
+    white margin. A quadrilateral `border` beyond the paper on each side (a fraction of the
+    paper's size), of a material's colour, grained by a background texture, lit like the
+    sheet; drawn behind the paper when the sheet is placed."""
+
+    probability: float = 0.35
+    border: Range = (0.02, 0.25)
+    materials: dict = field(default_factory=lambda: {k: 1.0 for k in BACKING_MATERIALS})
+    grain: Range = (0.0, 0.35)  # weight of the texture in the material's colour
+    grain_kinds: tuple[str, ...] = ("noise", "gradient", "stripes")
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        names = [k for k in self.materials if k in BACKING_MATERIALS]
+        weights = np.array([self.materials[k] for k in names], np.float64)
+        material = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+        (grey_lo, grey_hi), tint = BACKING_MATERIALS[material]
+        colour = np.clip(rng.uniform(grey_lo, grey_hi) * rng.uniform(*tint, 3), 0, 255)
+        kinds = [k for k in self.grain_kinds if k in scene.bank.kinds]
+        grain = scene.bank.sample(rng, kinds[int(rng.integers(len(kinds)))]) if kinds else None
+        return {"material": material, "sides": rng.uniform(*self.border, 4).round(4).tolist(),
+                "colour": colour.round().astype(int).tolist(), "grain": grain,
+                "grain_weight": round(_uniform(rng, self.grain), 4)}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        scene.backing = params
 
 
 @dataclass
@@ -350,6 +544,8 @@ class PerspectivePlacement:
         scene.placement = Placement(h, normalised_inverse(h, quad.mean(axis=0)), scene.bend)
         scene.keypoints = transform_points(h, scene.keypoints)
         scene.outline = outline = transform_points(h, scene.paper_outline())
+        if scene.backing:
+            _draw_backing(scene, h)
         box = scene.footprint(outline)
         if box is None:
             return
@@ -367,6 +563,31 @@ class PerspectivePlacement:
         cv2.fillPoly(coverage, [np.round((outline - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
         roi = scene.image[y0:y1, x0:x1]
         roi[:] = _blend(roi, sheet_rgb, coverage)
+
+
+def _draw_backing(scene: Scene, homography: np.ndarray) -> None:
+    """The backing's quadrilateral (the paper's rectangle grown by its sides) in the frame, in
+    its colour grained by its texture and lit like the sheet."""
+    params = scene.backing
+    x0, y0, x1, y1 = scene.paper_rect
+    w, h = x1 - x0, y1 - y0
+    left, top, right, bottom = params["sides"]
+    outline = transform_points(homography, scene.rect_outline((x0 - left * w, y0 - top * h,
+                                                                x1 + right * w, y1 + bottom * h)))
+    box = scene.footprint(outline)
+    if box is None:
+        return
+    bx0, by0, bx1, by1 = box
+    fill = np.empty((by1 - by0, bx1 - bx0, 3), np.uint8)
+    fill[:] = params["colour"]
+    if params["grain"] is not None and params["grain_weight"] > 0:
+        grain = scene.bank.render(params["grain"])[by0:by1, bx0:bx1]
+        fill = cv2.addWeighted(fill, 1.0 - params["grain_weight"], grain, params["grain_weight"], 0.0)
+    fill = cv2.multiply(fill, _light(scene, box), scale=1.0 / 255)
+    coverage = np.zeros((by1 - by0, bx1 - bx0), np.uint8)
+    cv2.fillPoly(coverage, [np.round((outline - (bx0, by0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+    roi = scene.image[by0:by1, bx0:bx1]
+    roi[:] = _blend(roi, fill, coverage)
 
 
 # The light on the sheet is smooth, so it is computed every _LIGHT_STEP px and resized up.
@@ -582,8 +803,8 @@ class Vignetting:
     """Lens fall-off: brightness drops by up to `strength` towards the corners (quadratic in
     the distance from a centre near the middle)."""
 
-    probability: float = 0.3
-    strength: Range = (0.1, 0.5)
+    probability: float = 0.4
+    strength: Range = (0.1, 0.8)
     centre: Range = (0.35, 0.65)  # of the fall-off, each coordinate a fraction of the frame
     map_side: int = 32  # the fall-off is smooth: computed this small, scaled up
 
@@ -623,10 +844,32 @@ class ColourJitter:
 
 
 @dataclass
+class DynamicRange:
+    """A camera with a poor tonal range: blacks lifted and whites lowered (a washed-out,
+    low-contrast webcam), or over-exposed with the highlights clipped (`gain` > 1 first)."""
+
+    probability: float = 0.3
+    black: Range = (0.0, 70.0)
+    white: Range = (170.0, 255.0)
+    overexposure_chance: float = 0.3
+    gain: Range = (1.1, 1.8)
+
+    def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
+        over = rng.random() < self.overexposure_chance
+        return {"black": round(_uniform(rng, self.black), 2), "white": round(_uniform(rng, self.white), 2),
+                "gain": round(_uniform(rng, self.gain), 4) if over else 1.0}
+
+    def apply(self, scene: Scene, params: dict) -> None:
+        v = np.clip(np.arange(256, dtype=np.float64) * params["gain"], 0, 255)
+        lut = params["black"] + v * (params["white"] - params["black"]) / 255
+        scene.image = cv2.LUT(scene.image, np.clip(lut + 0.5, 0, 255).astype(np.uint8))
+
+
+@dataclass
 class Grayscale:
     """A monochrome camera or a black-and-white photo."""
 
-    probability: float = 0.05
+    probability: float = 0.25
 
     def sample(self, rng: np.random.Generator, scene: Scene) -> dict:
         return {}

@@ -3,9 +3,10 @@
 Each generator makes an h×w×3 uint8 RGB image from a numpy Generator and nothing else, so a
 texture is reproducible from its seed. They imitate what fills real photos and can fool a
 detector: smooth and multi-scale noise, gradients, stripes, clutter of shapes, printed text,
-foliage, scattered dots, tiled grids. Checkers are a texture too, but only for patterns that
-contain no checkers (see `texture_kinds`): a chessboard detector must never be taught that
-checkers are background.
+foliage, scattered dots, tiled grids, fabric (plaid), and other printed targets (fiducial
+marker sheets, circle grids). A texture that could be the pattern itself is left out for that
+pattern (see `texture_kinds`): a chessboard detector must never be taught that checkers are
+background, nor a circle-grid detector that circle grids are.
 """
 from __future__ import annotations
 
@@ -16,8 +17,14 @@ import numpy as np
 
 Texture = Callable[[np.random.Generator, int, int], np.ndarray]
 
-# Pattern kinds with no checkerboard in them, for which checkers are a fair distractor.
-CHECKER_FREE_PATTERNS = frozenset({"segmenty", "circles"})
+# Texture kinds that look like a pattern kind, and the only pattern kinds they may show for
+# (a folder pattern is unknown: none of them). Checkers are a fair distractor for a circle
+# grid, a circle grid for a chessboard; fiducial marker sheets for any pattern but ChArUco.
+LOOKALIKES = {
+    "checkers": frozenset({"segmenty", "circles"}),
+    "circle_grid": frozenset({"segmenty", "chessboard", "charuco"}),
+    "markers": frozenset({"segmenty", "chessboard", "circles"}),
+}
 
 
 def random_colour(rng: np.random.Generator, low: int = 0, high: int = 256) -> tuple[int, int, int]:
@@ -188,7 +195,7 @@ def tiled_grid(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 def checkers(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A checkerboard in two random colours with random cell size and angle (only used for
-    patterns without checkers; see CHECKER_FREE_PATTERNS)."""
+    patterns without checkers; see LOOKALIKES)."""
     cell = rng.uniform(4, max(6.0, min(h, w) / 4))
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     angle = rng.uniform(0, np.pi / 2)
@@ -196,6 +203,64 @@ def checkers(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     v = (-np.sin(angle) * xx + np.cos(angle) * yy) / np.float32(cell)
     board = ((np.floor(u) + np.floor(v)) % 2).astype(np.float32)
     return _palette_image(board, rng.integers(0, 256, (2, 3)))
+
+
+def plaid(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Woven fabric: two crossing sets of translucent stripes over a base colour, so the cells
+    take three or four tones (shirts, blankets, tablecloths), never a two-tone checkerboard."""
+    base, warp, weft = (np.array(random_colour(rng), np.float32) for _ in range(3))
+    period = rng.uniform(6, max(8.0, min(h, w) / 5))
+    duty = rng.uniform(0.25, 0.6, 2)
+    angle = rng.uniform(0, np.pi)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    u = (np.cos(angle) * xx + np.sin(angle) * yy) / np.float32(period)
+    v = (-np.sin(angle) * xx + np.cos(angle) * yy) / np.float32(period * rng.uniform(0.7, 1.4))
+    a = ((u % 1) < duty[0]).astype(np.float32)[..., None] * np.float32(rng.uniform(0.35, 0.65))
+    b = ((v % 1) < duty[1]).astype(np.float32)[..., None] * np.float32(rng.uniform(0.35, 0.65))
+    img = base * (1 - a) + warp * a
+    img = img * (1 - b) + weft * b
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _target_sheet(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, int, int, float]:
+    """White paper and a regular grid on it: the image, columns, rows and cell size."""
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = int(rng.integers(200, 256))
+    cell = rng.uniform(10, max(12.0, min(h, w) / 4))
+    return img, max(1, int(w / cell) - 1), max(1, int(h / cell) - 1), cell
+
+
+def fiducial_markers(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A sheet of square fiducial markers (ArUco / AprilTag style): black-bordered squares
+    with a random binary code inside, in a grid with white gaps."""
+    img, cols, rows, cell = _target_sheet(rng, h, w)
+    bits = int(rng.integers(4, 7))
+    marker = cell * rng.uniform(0.6, 0.85)
+    for r in range(rows):
+        for c in range(cols):
+            code = np.zeros((bits + 2, bits + 2), np.uint8)
+            code[1:-1, 1:-1] = (rng.random((bits, bits)) < 0.5) * 255
+            x0, y0 = (c + 0.5) * cell + (cell - marker) / 2, (r + 0.5) * cell + (cell - marker) / 2
+            side = int(round(marker))
+            if side < 4 or x0 + side > w or y0 + side > h:
+                continue
+            tile = cv2.resize(code, (side, side), interpolation=cv2.INTER_NEAREST)
+            img[int(y0):int(y0) + side, int(x0):int(x0) + side] = tile[..., None]
+    return img
+
+
+def circle_grid(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A calibration grid of filled dark circles on white, symmetric or staggered."""
+    img, cols, rows, cell = _target_sheet(rng, h, w)
+    radius = cell * rng.uniform(0.2, 0.4)
+    staggered = rng.random() < 0.5
+    ink = random_colour(rng, 0, 60)
+    for r in range(rows):
+        for c in range(cols):
+            x = (c + 1 + (0.5 if staggered and r % 2 else 0.0)) * cell
+            y = (r + 1) * cell
+            cv2.circle(img, (int(x * 16), int(y * 16)), int(radius * 16), ink, -1, cv2.LINE_AA, shift=4)
+    return img
 
 
 TEXTURES: dict[str, Texture] = {
@@ -208,9 +273,12 @@ TEXTURES: dict[str, Texture] = {
     "dots": scattered_dots,
     "grid": tiled_grid,
     "checkers": checkers,
+    "plaid": plaid,
+    "markers": fiducial_markers,
+    "circle_grid": circle_grid,
 }
 
 
 def texture_kinds(pattern_kind: str) -> list[str]:
     """The texture kinds that are safe as background for a pattern of `pattern_kind`."""
-    return [k for k in TEXTURES if k != "checkers" or pattern_kind in CHECKER_FREE_PATTERNS]
+    return [k for k in TEXTURES if k not in LOOKALIKES or pattern_kind in LOOKALIKES[k]]

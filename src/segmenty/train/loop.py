@@ -127,13 +127,14 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
     if info.is_main:
         budget = f"{config.steps} steps" if config.steps else f"{config.minutes:g} min"
         print(f"segmenty: training {config.model} for {pattern.spec} at {config.size}px, {budget}, "
-              f"{device.type} x{info.world_size}, {config.workers} synthesis workers, {config.threads} threads "
+              f"{device.type} x{info.world_size} {config.precision}, {config.workers} synthesis workers, "
+              f"{config.threads} threads "
               f"-> {out}", file=sys.stderr)
     bar = tqdm(total=config.steps or round(config.minutes * 60), initial=0, disable=not info.is_main,
                unit="step" if config.steps else "s", dynamic_ncols=True, leave=False)
 
     def validate(elapsed: float, lr: float) -> dict:
-        counts = sum_across_ranks(scene_confusion(ema.model, val_images, val_masks, device), info)
+        counts = sum_across_ranks(scene_confusion(ema.model, val_images, val_masks, device, config.precision), info)
         metrics = mask_metrics(counts.cpu(), mask_names)
         row = {"step": prog.step, "elapsed_s": round(elapsed, 2),
                "samples_per_s": ((prog.samples_seen - row_samples) / max(elapsed - row_time, 1e-9)
@@ -202,9 +203,9 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
                 batch = next(batches)
                 x = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
                 y = batch["masks"].to(device, non_blocking=True)
-                with autocast(device):
+                with autocast(device, config.precision):
                     logits = model(x)
-                loss = loss_fn(logits, y)
+                loss = loss_fn(logits.float(), y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -48,14 +48,14 @@ def metric_names(mask_names: list[str]) -> list[str]:
 
 @torch.no_grad()
 def scene_confusion(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, device: torch.device,
-                    batch: int = 16) -> torch.Tensor:
+                    precision: str = "fp32", batch: int = 16) -> torch.Tensor:
     """Confusion counts (M×4: tp, fp, fn, tn) of `model` on a set of scenes."""
     from ..hardware import autocast
 
     counts = torch.zeros(masks.shape[1], 4, dtype=torch.long, device=device)
     for i in range(0, len(images), batch):
         x = images[i:i + batch].to(device).contiguous(memory_format=torch.channels_last)
-        with autocast(device):
+        with autocast(device, precision):
             logits = model(x)
         counts += confusion_counts(logits.float(), masks[i:i + batch].to(device))
     return counts

@@ -1,0 +1,89 @@
+"""Small boards: the smallest board (in pixels per square) that prediction finds reliably.
+
+    python benchmarks/small_boards.py --run RUN [--photos ../shared/real/negatives] [--per-size 16]
+
+Renders the run's pattern (a grid pattern: chessboard, ChArUco, circles) into real photos
+without a board (default: the 1280x720 road photos of ../shared/real/negatives) at known
+sizes, a random turn (±35°) and a little perspective, with the photo's own blur and noise
+left as they are, and predicts each scene with the multi-scale look (the default) and without
+it (`Predictor(multiscale=False)`). A board counts as found when the predictor says detected
+and its mask's IoU with the rendered board exceeds 0.5. Prints one row per size: pixels per
+square, the board's width as a share of the photo's, found with / without the finer looks.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from segmenty.io import list_images, read_image
+from segmenty.predict import Predictor
+from segmenty.scores import iou
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_PHOTOS = REPO.parent / "shared" / "real" / "negatives"
+SQUARE_PX = (4, 5, 6, 8, 10, 12, 16, 24)
+
+
+def render(photo: np.ndarray, pattern, square_px: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The photo with the pattern's sheet pasted at `square_px` pixels per square; and the
+    board's `mask` in the photo."""
+    h, w = photo.shape[:2]
+    sheet, mask = pattern.image, pattern.masks["mask"].astype(np.uint8) * 255
+    scale = square_px / pattern.extra["square_px"]
+    sh, sw = sheet.shape[:2]
+    corners = np.float32([[0, 0], [sw, 0], [sw, sh], [0, sh]]) - 0.5
+    angle = np.deg2rad(rng.uniform(-35, 35))
+    rot = np.float32([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    placed = (corners - [sw / 2, sh / 2]) * scale @ rot.T
+    placed += rng.normal(0, 0.06, placed.shape) * np.float32([sw, sh]) * scale  # a little perspective
+    extent = placed.max(axis=0) - placed.min(axis=0)
+    centre = [rng.uniform(extent[0] / 2, w - extent[0] / 2), rng.uniform(extent[1] / 2, h - extent[1] / 2)]
+    hom = cv2.getPerspectiveTransform(corners, (placed + centre).astype(np.float32))
+    board = cv2.warpPerspective(sheet, hom, (w, h), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    cover = cv2.warpPerspective(np.full((sh, sw), 255, np.uint8), hom, (w, h))
+    truth = cv2.warpPerspective(mask, hom, (w, h), flags=cv2.INTER_NEAREST) > 127
+    a = cover.astype(np.float32)[..., None] / 255
+    out = (photo * (1 - a) + board * a).astype(np.uint8)
+    return out, truth
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", required=True, help="run folder, checkpoint or .onnx of a grid pattern")
+    p.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="photos without a board")
+    p.add_argument("--per-size", type=int, default=16, help="scenes per board size")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+
+    photos = [read_image(f) for f in list_images(args.photos)]
+    looks = {"multi-scale": Predictor(args.run), "one scale": Predictor(args.run, multiscale=False)}
+    pattern = looks["multi-scale"].pattern
+    if pattern is None or "square_px" not in pattern.extra:
+        p.error(f"--run {args.run}: its pattern has no squares to count")
+    rng = np.random.default_rng(args.seed)
+    print(f"{args.per_size} scenes per size in {len(photos)} photos of {photos[0].shape[1]}x{photos[0].shape[0]} "
+          f"({args.photos}); pattern {pattern.spec}\n")
+    print("| px per square | board width / photo width | " + " | ".join(f"found, {k}" for k in looks) + " |")
+    print("|---|---|" + "---|" * len(looks))
+    for square_px in SQUARE_PX:
+        found = dict.fromkeys(looks, 0)
+        widths = []
+        for k in range(args.per_size):
+            photo = photos[k % len(photos)]
+            scene, truth = render(photo, pattern, square_px, rng)
+            xs = np.nonzero(truth.any(axis=0))[0]
+            widths.append((xs.max() - xs.min() + 1) / scene.shape[1] if len(xs) else 0.0)
+            for name, predictor in looks.items():
+                prediction = predictor.predict(scene)
+                found[name] += bool(prediction.detected and iou(prediction.masks["mask"] > 0.5, truth) > 0.5)
+        cells = " | ".join(f"{found[k] / args.per_size:.0%}" for k in looks)
+        print(f"| {square_px} | {np.mean(widths):.2f} | {cells} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
