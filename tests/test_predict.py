@@ -139,7 +139,7 @@ def test_onnx_masks_match_pytorch(checkpoint, onnx_file, tmp_path):
     assert json.loads(meta["mask_names"]) == ["mask", "corners"]
     assert meta["pattern"] == "chessboard:10x7:25" and meta["size"] == "64" and meta["stride"] == "32"
     raw = DetectionRule(suppress=False)
-    torch_pred, onnx_pred = Predictor(checkpoint, rule=raw), Predictor(onnx_file, rule=raw)
+    torch_pred, onnx_pred = Predictor(checkpoint, rule=raw, backend="torch"), Predictor(onnx_file, rule=raw)
     assert onnx_pred.mask_names == torch_pred.mask_names and onnx_pred.size == torch_pred.size
     for shape in [(77, 101), (130, 60)]:
         rgb = rgb_noise(*shape, seed=3)
@@ -476,3 +476,78 @@ def test_finer_looks_only_where_the_photo_allows_and_nothing_was_found(checkpoin
     predictor.backend = backend = SeesOnlyResolvedBoards()
     predictor.predict(np.zeros((600, 800, 3), np.uint8))  # nothing there: 256, then 512 (1024 > 800)
     assert backend.widths == [256, 512]
+
+
+def test_a_checkpoint_predicts_through_onnxruntime_exported_once(checkpoint, tmp_path):
+    """On the CPU a run folder or .pt file runs in onnxruntime: exported beside the checkpoint
+    once, reused while the checkpoint is unchanged, exported again when it changes; masks as
+    PyTorch's."""
+    import shutil
+    from segmenty.predict.onnx import OnnxModel
+    ckpt = tmp_path / "model.pt"
+    shutil.copy(checkpoint, ckpt)
+    first = Predictor(ckpt, device="cpu")
+    assert isinstance(first.backend, OnnxModel) and (tmp_path / "model.onnx").is_file()
+    stamp = (tmp_path / "model.onnx").stat().st_mtime_ns
+    assert isinstance(Predictor(ckpt, device="cpu").backend, OnnxModel)
+    assert (tmp_path / "model.onnx").stat().st_mtime_ns == stamp  # reused, not exported again
+    ckpt.write_bytes(ckpt.read_bytes())  # the checkpoint changes (a newer best.pt)
+    Predictor(ckpt, device="cpu")
+    assert (tmp_path / "model.onnx").stat().st_mtime_ns != stamp
+    rgb = rgb_noise(90, 120, seed=5)
+    raw = DetectionRule(suppress=False)
+    a = Predictor(ckpt, rule=raw).predict(rgb).masks["mask"]
+    b = Predictor(ckpt, rule=raw, backend="torch").predict(rgb).masks["mask"]
+    assert np.abs(a - b).max() < 1e-4
+
+
+def test_predicting_with_an_exported_model_never_imports_torch(onnx_file):
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np, segmenty; "
+            f"p = segmenty.Predictor({str(onnx_file)!r}); p.predict(np.zeros((48, 64, 3), np.uint8)); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def _write_video(path, frames, fps=10.0):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, frames[0].shape[1::-1])
+    for rgb in frames:
+        writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+
+
+def test_video_in_annotated_video_and_json_lines_out(checkpoint, tmp_path, capsys):
+    frames = [rgb_noise(48, 64, seed=k) for k in range(6)]
+    _write_video(tmp_path / "clip.mp4", frames)
+    out = tmp_path / "out"
+    assert main(["predict", str(checkpoint), str(tmp_path / "clip.mp4"), "--out", str(out), "--every", "2",
+                 "--masks"]) == 0
+    lines = [json.loads(line) for line in (out / "clip.jsonl").read_text().splitlines()]
+    assert [r["frame"] for r in lines] == [0, 2, 4]
+    assert {"detected", "outline", "homography", "score", "ms", "time_s"} <= set(lines[0])
+    video = cv2.VideoCapture(str(out / "clip_overlay.mp4"))
+    count = 0
+    while video.read()[0]:
+        count += 1
+    assert count == 3 and video.get(cv2.CAP_PROP_FRAME_WIDTH) == 64
+    assert sorted(p.name for p in (out / "clip_masks").iterdir())[:2] == ["0000000_corners.png", "0000000_mask.png"]
+    assert "3 frame(s)" in capsys.readouterr().out
+
+
+def test_a_video_that_cannot_be_opened_is_one_line(checkpoint, tmp_path, capsys):
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    assert main(["predict", str(checkpoint), str(tmp_path / "broken.mp4"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "broken.mp4" in err[0]
+
+
+def test_stream_gives_each_frame_with_what_predict_gives(checkpoint):
+    predictor = Predictor(checkpoint, rule=DetectionRule(suppress=False))
+    frames = [rgb_noise(40, 56, seed=k) for k in range(4)]
+    streamed = list(predictor.stream(iter(frames)))
+    assert len(streamed) == 4
+    for rgb, (frame, pred) in zip(frames, streamed):
+        assert frame is rgb
+        assert np.array_equal(pred.masks["mask"], predictor.predict(rgb).masks["mask"])

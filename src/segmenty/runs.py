@@ -21,13 +21,15 @@ import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-import torch.nn as nn
+from typing import TYPE_CHECKING
 
 from .errors import SegmentyError
 from .io import atomic_path, atomic_write_text
-from .models import build_model
 from .scores import EVAL_FILE, EvalResult
+
+if TYPE_CHECKING:  # torch loads where a checkpoint is read or written: prediction from an
+    import torch   # exported ONNX model never pays its ~1.5 s import
+    import torch.nn as nn
 
 FORMAT = "segmenty-checkpoint-1"
 CONFIG_FILE = "config.json"
@@ -36,6 +38,8 @@ LOG_FILE = "log.csv"
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     """Write `state` (tensors and plain values) atomically: never a half-written file."""
+    import torch
+
     state = {"format": FORMAT, **state}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -57,6 +61,8 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint dict; refuse anything that is not a segmenty checkpoint of plain data."""
+    import torch
+
     path = resolve_checkpoint(path)
     try:
         if path.stat().st_size == 0:
@@ -102,6 +108,8 @@ class LoadedModel:
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
     """Load a run folder or checkpoint as an eval-mode model (EMA weights when present)."""
+    from .models import build_model
+
     file = resolve_checkpoint(path)
     state = load_checkpoint(file)
     try:
@@ -124,6 +132,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
 
 def state_dict_mismatch(model: nn.Module, weights) -> str:
     """What keeps `weights` from loading into `model`, in a few words ('' when they fit)."""
+    import torch
+
     if not isinstance(weights, dict):
         return f"weights are a {type(weights).__name__}, not a state dict"
     ours = model.state_dict()

@@ -1,5 +1,10 @@
-"""CLI: `segmenty predict` (masks, overlays, outline and homography per photo) and
-`segmenty export` (ONNX)."""
+"""CLI: `segmenty predict` (photos and videos: masks, overlays, outline, homography) and
+`segmenty export` (ONNX).
+
+Photos are decoded ahead by a background thread and their files written by another
+(predict/stream.py), so decoding, the network and encoding overlap on two cores; the
+network itself runs in onnxruntime (a run folder is exported once beside its checkpoint).
+"""
 from __future__ import annotations
 
 import json
@@ -10,22 +15,25 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SegmentyError, UsageError
-from ..io import atomic_write_text, check_out_dir, expand_inputs, read_image, write_image
+from ..io import atomic_path, atomic_write_text, check_out_dir, expand_inputs, read_image, write_image
 from .common import add_command, device_name, fraction, positive_int
 
 
 def register(sub) -> None:
-    p = add_command(sub, "predict", "find the pattern in photos: a mask PNG per mask name, an "
-                    "overlay and predictions.json (detected, outline, homography) per photo", _predict)
+    p = add_command(sub, "predict", "find the pattern in photos or videos: per photo a mask PNG per mask name, "
+                    "an overlay and predictions.json (detected, outline, homography); per video an annotated "
+                    "video and one JSON line per frame", _predict)
     p.add_argument("model", metavar="RUN_OR_MODEL", help="run folder, .pt checkpoint or .onnx file")
-    p.add_argument("inputs", metavar="INPUT", nargs="+", help="image files or folders of images")
+    p.add_argument("inputs", metavar="INPUT", nargs="+",
+                   help="image files or folders of images; video files (.mp4, .avi, .mov, .mkv, ...) or a "
+                        "camera index (0, 1, ...)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--size", type=positive_int, default=None,
                    help="working resolution, long side in pixels (default: the training size; "
                         "rounded up to the network's stride)")
     p.add_argument("--threshold", type=fraction, default=0.5, help="mask probability threshold")
     p.add_argument("--rectify", action="store_true",
-                   help="also write <stem>_rectified.png, the pattern seen front-on")
+                   help="also write <stem>_rectified.png, the pattern seen front-on (photos)")
     p.add_argument("--raw", action="store_true",
                    help="write the network's masks as they are (not cleared outside the board, "
                         "not snapped to its outline)")
@@ -35,7 +43,16 @@ def register(sub) -> None:
     p.add_argument("--single-scale", dest="multiscale", action="store_false",
                    help="no finer looks at a photo in which the first finds nothing (faster; misses "
                         "boards small in the photo)")
+    p.add_argument("--every", type=positive_int, default=1, metavar="N",
+                   help="videos: predict every Nth frame (the others are skipped, not decoded)")
+    p.add_argument("--masks", action="store_true",
+                   help="videos: also write each predicted frame's masks as PNGs in <stem>_masks/")
+    p.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
+                   help="videos and cameras: stop after N predicted frames")
     p.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda or cuda:N (PyTorch models)")
+    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
+                   help="auto: onnxruntime on the CPU (a run is exported once beside its checkpoint), "
+                        "PyTorch on a GPU")
 
     e = add_command(sub, "export", "export a trained model to ONNX (probabilities out, dynamic "
                     "batch, height and width; mask names and pattern in its metadata)", _export)
@@ -44,29 +61,41 @@ def register(sub) -> None:
 
 
 def _predict(args) -> int:
-    import torch
-
-    from .. import hardware
     from ..predict import DetectionRule, Predictor
-    from ..viz import draw_overlay
+    from ..predict.stream import is_video
 
-    torch.set_num_threads(hardware.available_cores())
     out = check_out_dir(args.out)
-    files = expand_inputs(args.inputs, keep_missing=True)  # a missing one is reported below
-    if not files:
+    videos = [s for s in args.inputs if is_video(str(s))]
+    photos = expand_inputs([s for s in args.inputs if not is_video(str(s))], keep_missing=True) \
+        if len(videos) < len(args.inputs) else []
+    if not photos and not videos:
         raise SegmentyError(f"no images found in {' '.join(args.inputs)} (suffixes: .jpg .png .webp .bmp .tif)")
     predictor = Predictor(args.model, device=args.device, size=args.size, threshold=args.threshold,
                           rule=DetectionRule(suppress=False, snap_fill=None) if args.raw else DetectionRule(),
-                          refine=args.refine, multiscale=args.multiscale)
-    records, failed = [], []
-    for file, stem in zip(files, unique_stems(files)):
-        try:
-            rgb = read_image(file)
-        except SegmentyError as exc:
-            sys.stderr.write(f"segmenty: {exc}\n")
-            failed.append({"file": str(file), "error": str(exc)})
-            continue
-        pred = predictor.predict(rgb)
+                          refine=args.refine, multiscale=args.multiscale, backend=args.backend)
+    failed = 0
+    if photos:
+        failed += _predict_photos(predictor, photos, out, args)
+    for video in videos:
+        _predict_video(predictor, video, out, args)
+    return 1 if failed else 0
+
+
+def _predict_photos(predictor, files: list[Path], out: Path, args) -> int:
+    """Masks, overlay (and rectified view) per photo, predictions.json for all; the number of
+    photos that could not be read."""
+    from ..predict.stream import BackgroundWriter, prefetch
+    from ..viz import draw_overlay
+
+    def decode(pairs):
+        for file, stem in pairs:
+            try:
+                yield file, stem, read_image(file), None
+            except SegmentyError as exc:
+                yield file, stem, None, exc
+
+    def write(job) -> None:
+        stem, rgb, pred = job
         for name, prob in pred.masks.items():
             write_image(out / f"{stem}_{name}.png", np.round(prob * 255).astype(np.uint8))
         write_image(out / f"{stem}_overlay.jpg", draw_overlay(rgb, pred, predictor.mask_names), quality=90)
@@ -74,16 +103,72 @@ def _predict(args) -> int:
             sheet = predictor.rectify(rgb, pred)
             if sheet is not None:
                 write_image(out / f"{stem}_rectified.png", sheet)
-        records.append({"file": str(file), "stem": stem, "width": rgb.shape[1], "height": rgb.shape[0],
-                        **pred.summary()})
+
+    records, failed = [], []
+    with BackgroundWriter(write) as writer:
+        for file, stem, rgb, error in prefetch(decode(zip(files, unique_stems(files)))):
+            if error is not None:
+                sys.stderr.write(f"segmenty: {error}\n")
+                failed.append({"file": str(file), "error": str(error)})
+                continue
+            pred = predictor.predict(rgb)
+            writer.submit((stem, rgb, pred))
+            records.append({"file": str(file), "stem": stem, "width": rgb.shape[1], "height": rgb.shape[0],
+                            **pred.summary()})
     report = {"model": str(args.model), "mask_names": predictor.mask_names, "size": predictor.size,
-              "threshold": predictor.threshold, "rule": asdict(predictor.rule), "refine": predictor.refine, "multiscale": predictor.multiscale,
-              "photos": records, "failed": failed}
+              "threshold": predictor.threshold, "rule": asdict(predictor.rule), "refine": predictor.refine,
+              "multiscale": predictor.multiscale, "photos": records, "failed": failed}
     atomic_write_text(out / "predictions.json", json.dumps(report, indent=1) + "\n")
     found = sum(r["detected"] for r in records)
     print(f"{len(records)} photo(s) -> {out} (pattern found in {found})"
           + (f"; {len(failed)} could not be read" if failed else ""))
-    return 1 if failed else 0
+    return len(failed)
+
+
+def _predict_video(predictor, source: str, out: Path, args) -> None:
+    """`<stem>_overlay.mp4` (the predicted frames annotated), `<stem>.jsonl` (a line per
+    predicted frame) and with --masks `<stem>_masks/<frame>_<mask>.png`."""
+    import itertools
+
+    import cv2
+
+    from ..predict.stream import VIDEO_CODEC, BackgroundWriter, VideoWriter, open_video, prefetch, video_frames
+    from ..viz import draw_overlay
+
+    capture = open_video(source)
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    stem = f"camera{source}" if source.isdigit() else Path(source).stem
+    masks_dir = out / f"{stem}_masks" if args.masks else None
+    if masks_dir is not None:
+        masks_dir.mkdir(exist_ok=True)
+    video = VideoWriter(str(out / f"{stem}_overlay.mp4"), fps / args.every)
+    found = count = 0
+    with atomic_path(out / f"{stem}.jsonl") as lines_path, open(lines_path, "w") as lines:
+        def write(job) -> None:
+            index, rgb, pred = job
+            video.write(draw_overlay(rgb, pred, predictor.mask_names))
+            lines.write(json.dumps({"frame": index, "time_s": round(index / fps, 4), **pred.summary()}) + "\n")
+            if masks_dir is not None:
+                for name, prob in pred.masks.items():
+                    write_image(masks_dir / f"{index:07d}_{name}.png", np.round(prob * 255).astype(np.uint8))
+
+        frames = video_frames(capture, args.every)
+        if args.max_frames:
+            frames = itertools.islice(frames, args.max_frames)
+        try:
+            with BackgroundWriter(write) as writer:
+                for index, rgb in prefetch(frames):
+                    pred = predictor.predict(rgb)
+                    writer.submit((index, rgb, pred))
+                    count += 1
+                    found += pred.detected
+        finally:
+            video.close()
+            capture.release()
+    if count == 0:
+        raise SegmentyError(f"{source}: no frame could be read")
+    print(f"{source}: {count} frame(s) -> {video.path} ({VIDEO_CODEC}) and {out / (stem + '.jsonl')} "
+          f"(pattern found in {found})")
 
 
 def _export(args) -> int:
@@ -110,4 +195,3 @@ def unique_stems(files: list[Path]) -> list[str]:
         used.add(stem)
         stems.append(stem)
     return stems
-

@@ -20,11 +20,13 @@ from ..io import atomic_path
 from ..runs import LoadedModel
 
 FORMAT = "segmenty-onnx-1"
+# The metadata key that ties an ONNX file exported for prediction to its checkpoint.
+SOURCE_KEY = "source_checkpoint"
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
 
 
-def export_onnx(loaded: LoadedModel, path: str | os.PathLike) -> Path:
+def export_onnx(loaded: LoadedModel, path: str | os.PathLike, extra_meta: dict | None = None) -> Path:
     """Write `loaded`'s network as ONNX (output = probabilities) and check it against PyTorch.
 
     Uses the TorchScript-based exporter (``dynamo=False``): it needs no extra package and
@@ -55,7 +57,7 @@ def export_onnx(loaded: LoadedModel, path: str | os.PathLike) -> Path:
         model = onnx.load(str(tmp))
         meta = {"format": FORMAT, "mask_names": json.dumps(loaded.mask_names),
                 "pattern": loaded.pattern_spec, "size": str(loaded.size), "stride": str(stride),
-                "model_name": loaded.model_name}
+                "model_name": loaded.model_name, **(extra_meta or {})}
         for key, value in meta.items():
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value
@@ -77,6 +79,43 @@ def _check_parity(net, onnx_path: str, stride: int) -> None:
     if diff > PARITY_TOLERANCE:
         raise SegmentyError(f"{onnx_path}: exported model differs from PyTorch by {diff:.2g} "
                             f"(more than {PARITY_TOLERANCE:g}); not written")
+
+
+def _fingerprint(checkpoint: Path) -> str:
+    stat = checkpoint.stat()
+    return f"{checkpoint.name}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def onnx_for_checkpoint(checkpoint: str | os.PathLike) -> OnnxModel | None:
+    """The checkpoint's network as an OnnxModel, for prediction on the CPU: exported once (with
+    the parity check) to `<checkpoint>.onnx` beside it and reused while the checkpoint is
+    unchanged, so that later runs never import torch. Exported to a temporary file when the
+    folder is not writable. None when onnxruntime or onnx is not installed."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None
+    from ..runs import load_model
+
+    checkpoint = Path(checkpoint)
+    cached = checkpoint.with_suffix(".onnx")
+    fingerprint = _fingerprint(checkpoint)
+    if cached.is_file():
+        try:
+            model = OnnxModel(cached)
+            if model.metadata.get(SOURCE_KEY) == fingerprint:
+                return model
+        except SegmentyError:
+            pass  # damaged or foreign: export again
+    loaded = load_model(checkpoint, "cpu")
+    try:
+        export_onnx(loaded, cached, {SOURCE_KEY: fingerprint})
+        return OnnxModel(cached)
+    except OSError:  # a read-only run folder: a private copy
+        import tempfile
+        folder = Path(tempfile.mkdtemp(prefix="segmenty-onnx-"))
+        return OnnxModel(export_onnx(loaded, folder / cached.name, {SOURCE_KEY: fingerprint}))
 
 
 class OnnxModel:
@@ -101,7 +140,7 @@ class OnnxModel:
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise SegmentyError(f"{self.path}: not a readable ONNX model: {first}") from None
-        meta = self.session.get_modelmeta().custom_metadata_map
+        self.metadata = meta = dict(self.session.get_modelmeta().custom_metadata_map)
         if check_metadata and meta.get("format") != FORMAT:
             raise SegmentyError(f"{self.path}: ONNX model was not written by 'segmenty export' "
                                 "(no mask names or pattern in its metadata)")

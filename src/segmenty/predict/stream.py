@@ -1,0 +1,155 @@
+"""Prediction over a stream of frames: photos one after another, or a video.
+
+Decoding, the network and writing results each wait on different things (the disk, OpenCV's
+codecs, onnxruntime), and all of them release the GIL in their heavy parts, so on two cores
+they overlap when each runs in its own thread: `prefetch` decodes ahead of prediction, and
+`BackgroundWriter` takes drawing and file writing off the path (bounded queues keep memory
+flat however long the stream).
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+import cv2
+import numpy as np
+
+from ..errors import SegmentyError
+
+T = TypeVar("T")
+_DONE = object()
+# Video file suffixes `segmenty predict` opens as videos (anything else is read as a photo).
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
+VIDEO_CODEC = "mp4v"  # MPEG-4 Part 2 in an .mp4 container: in every OpenCV build, no licences needed
+
+
+def prefetch(items: Iterable[T], depth: int = 4) -> Iterator[T]:
+    """The items of `items`, produced by a background thread up to `depth` ahead (an exception
+    there is raised here, in order)."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                buffer.put((item, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            buffer.put((_DONE, exc))
+            return
+        buffer.put((_DONE, None))
+
+    thread = threading.Thread(target=produce, name="segmenty-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                thread.join(0.01)
+
+
+class BackgroundWriter:
+    """Runs `write(job)` for each submitted job in one background thread, in order; at most
+    `depth` jobs wait (submit blocks beyond that). The first error is raised by the next
+    `submit` or by `close`."""
+
+    def __init__(self, write: Callable[[object], None], depth: int = 8):
+        self._write = write
+        self._jobs: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="segmenty-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is _DONE:
+                return
+            if self._error is None:
+                try:
+                    self._write(job)
+                except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread)
+                    self._error = exc
+
+    def submit(self, job) -> None:
+        if self._error is not None:
+            raise self._error
+        self._jobs.put(job)
+
+    def close(self) -> None:
+        self._jobs.put(_DONE)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # already failing: stop the thread, keep the first error
+            self._jobs.put(_DONE)
+            self._thread.join()
+
+
+def is_video(source: str) -> bool:
+    """A camera index (digits) or a file with a video suffix."""
+    return source.isdigit() or source.lower().endswith(VIDEO_SUFFIXES)
+
+
+def open_video(source: str) -> cv2.VideoCapture:
+    """An opened cv2.VideoCapture of a video file or a camera index; SegmentyError otherwise."""
+    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    if not capture.isOpened():
+        what = f"camera {source}" if source.isdigit() else source
+        raise SegmentyError(f"{what}: cannot be opened as a video (missing, unreadable or a codec OpenCV lacks)")
+    return capture
+
+
+def video_frames(capture: cv2.VideoCapture, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index, RGB frame) of every `every`-th frame; frames skipped are grabbed, not decoded."""
+    index = 0
+    while True:
+        if index % every:
+            if not capture.grab():
+                return
+        else:
+            ok, bgr = capture.read()
+            if not ok:
+                return
+            yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        index += 1
+
+
+class VideoWriter:
+    """An annotated video (VIDEO_CODEC in .mp4), opened on the first frame (its size)."""
+
+    def __init__(self, path: str, fps: float):
+        self.path, self.fps = path, fps if fps and fps > 0 else 30.0
+        self._writer: cv2.VideoWriter | None = None
+
+    def write(self, rgb: np.ndarray) -> None:
+        if self._writer is None:
+            h, w = rgb.shape[:2]
+            self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*VIDEO_CODEC), self.fps, (w, h))
+            if not self._writer.isOpened():
+                raise SegmentyError(f"{self.path}: cannot write a {VIDEO_CODEC} video here")
+        self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
