@@ -1,22 +1,30 @@
-"""Prediction speed on 640x480 photos: PyTorch and onnxruntime beside OpenCV's chessboard finders.
+"""Prediction speed where users wait: photos with files written, the library path, video.
 
-    python benchmarks/predict.py [--model RUN_OR_PT] [--size 256] [--threads 2] [PHOTO_DIR...]
+    python benchmarks/predict.py --model RUN [--photos DIR ...] [--video-seconds 20] [--repeat 3]
 
-Photos (default: ../shared/real, boards and negatives) are resized to 640x480. For each
-backend the table gives the median milliseconds per photo for the whole `Predictor.predict`
-(resize, network, masks back to 640x480, outline and homography, and the zoomed-in second
-pass where a board is detected), the same with --no-refine, and the network alone.
-OpenCV's findChessboardCorners(gray, (9, 6)) and findChessboardCornersSB run on the same
-photos, timed separately where they find the board and where they do not.
+On 640x480 photos (default: both real sets of ../shared/real, boards and negatives), in one run:
 
-Without --model an untrained model of the default preset is used: speed does not depend on
-the weights (denormal floats, which an untrained network produces and which are slow on x86,
-are flushed to zero in both backends so they do not distort the numbers).
+1. **photos, end to end**: `segmenty predict MODEL PHOTOS --out DIR` as a user runs it (a
+   subprocess: start-up, decoding, prediction, every mask PNG, overlay JPEG and
+   predictions.json written), milliseconds per photo, beside OpenCV's
+   `findChessboardCornersSB(gray, (9, 6))` on the same decoded photos (its best of `--repeat`);
+2. **start-up**: `segmenty predict` on one photo, wall seconds (after a first run has exported
+   the run's network to ONNX);
+3. **library**: `Predictor.predict` on decoded frames, second look on (median ms), the network
+   alone (ms a pass), and with --no-refine;
+4. **video**: the photos as a 640x480 mp4 of `--video-seconds` at 30 fps, `segmenty predict
+   VIDEO --out DIR` frames per second with the annotated video written, and the process's
+   peak memory against a video a tenth as long (flat memory: the same peak).
+
+Targets (issue 16): photos >= 3x faster than findChessboardCornersSB; library <= 8 ms a frame
+on 2 cores; video >= 60 frames per second; memory flat.
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,19 +32,18 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
-import segmenty
-from segmenty.io import list_images, read_image
-from segmenty.models import DEFAULT_MODEL, build_model
-from segmenty.predict import OnnxModel, Predictor, export_onnx
-from segmenty.runs import load_model, save_checkpoint
+from segmenty.io import list_images, read_image, write_image
+from segmenty.predict import Predictor
 
-DEFAULT_PHOTOS = [Path(__file__).resolve().parents[2] / "shared" / "real"]
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_PHOTOS = [REPO.parent / "shared" / "real" / sub for sub in
+                  ("chessboard-10x7", "negatives", "opencv-samples/chessboard-10x7", "opencv-samples/negatives")]
 BOARD = (9, 6)
+CLI = [sys.executable, "-c", "from segmenty.cli import run; run()"]
 
 
-def median_ms(fn, items, repeat: int) -> tuple[float, list[float]]:
+def median_ms(fn, items, repeat: int) -> float:
     """Median over items of the best of `repeat` runs (robust to other processes' bursts)."""
     per_item = []
     for item in items:
@@ -46,73 +53,93 @@ def median_ms(fn, items, repeat: int) -> tuple[float, list[float]]:
             fn(item)
             best = min(best, (time.perf_counter() - t) * 1000)
         per_item.append(best)
-    return statistics.median(per_item), per_item
+    return statistics.median(per_item)
 
 
-def untrained_checkpoint(folder: Path, size: int) -> Path:
-    pattern = segmenty.load_pattern("chessboard:10x7")
-    torch.manual_seed(0)
-    model = build_model(DEFAULT_MODEL, len(pattern.mask_names))
-    path = folder / "untrained.pt"
-    save_checkpoint(path, {"model": model.state_dict(), "model_name": DEFAULT_MODEL,
-                           "mask_names": pattern.mask_names, "pattern": pattern.spec, "size": size})
-    return path
+def run_cli(args: list[str]) -> tuple[float, str]:
+    """Wall seconds of one `segmenty` command (and its stderr, for the peak memory line)."""
+    t = time.perf_counter()
+    res = subprocess.run(["/usr/bin/time", "-v", *CLI, *args], capture_output=True, text=True)
+    if res.returncode != 0:
+        sys.exit(f"segmenty {' '.join(args)} failed:\n{res.stderr[-2000:]}")
+    return time.perf_counter() - t, res.stderr
+
+
+def peak_mb(stderr: str) -> float:
+    line = next(x for x in stderr.splitlines() if "Maximum resident set size" in x)
+    return int(line.split(":")[1]) / 1024
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("photos", nargs="*", type=Path, default=DEFAULT_PHOTOS)
-    ap.add_argument("--model", help="run folder or .pt checkpoint (default: untrained default preset)")
-    ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", required=True, help="run folder, .pt checkpoint or .onnx")
+    ap.add_argument("--photos", nargs="*", type=Path, default=DEFAULT_PHOTOS)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--video-seconds", type=float, default=20.0, help="length of the test video at 30 fps")
     args = ap.parse_args()
 
-    torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)
-    images = [cv2.resize(read_image(f), (640, 480), interpolation=cv2.INTER_AREA)
-              for folder in args.photos for f in list_images(folder)]
-    if not images:
-        sys.exit(f"no photos in {' '.join(map(str, args.photos))}")
     tmp = Path(tempfile.mkdtemp(prefix="segmenty-bench-"))
-    source = args.model or untrained_checkpoint(tmp, args.size)
-    loaded = load_model(source, "cpu")
-    onnx_path = export_onnx(loaded, tmp / "model.onnx")
-    backends = {"PyTorch": loaded, "onnxruntime": OnnxModel(onnx_path, threads=args.threads)}
-    what = f"model {args.model}" if args.model else f"UNTRAINED {DEFAULT_MODEL} (speed only)"
-    print(f"{len(images)} photos at 640x480, {what}, --size {args.size}, {args.threads} threads\n")
-    print("| method | ms per photo (median) | notes |")
-    print("|---|---|---|")
-    for name, backend in backends.items():
-        # As `segmenty predict` runs: a second, zoomed-in pass on the photos with a board (an
-        # untrained model finds none, so the two rows agree for it).
-        for refine in (True, False):
-            predictor = Predictor(backend, size=args.size, refine=refine)
-            for rgb in images[:2]:  # warm-up: first calls allocate and pick kernels
-                predictor.predict(rgb)
-            whole, _ = median_ms(predictor.predict, images, args.repeat)
-            boards = sum(predictor.predict(rgb).detected for rgb in images)
-            label = f"segmenty {name}" + ("" if refine else " --no-refine")
-            if refine:
-                tensors = [predictor._prepare(rgb)[0][None] for rgb in images]
-                net, _ = median_ms(predictor.backend.run, tensors, args.repeat)
-                notes = f"network alone {net:.1f} ms a pass, input {tensors[0].shape[3]}x{tensors[0].shape[2]}; "
-            else:
-                notes = ""
-            print(f"| {label} | {whole:.1f} | {notes}board detected in {boards} |")
+    photos_dir = tmp / "photos"
+    images = []
+    for folder in args.photos:
+        for f in list_images(folder):
+            rgb = cv2.resize(read_image(f), (640, 480), interpolation=cv2.INTER_AREA)
+            write_image(photos_dir / f"{folder.name}-{f.stem}.jpg", rgb, quality=95)
+            images.append(rgb)
+    if not images:
+        sys.exit("no photos")
+    model = str(args.model)
+    run_cli(["predict", model, str(photos_dir / Path(list_images(photos_dir)[0]).name), "--out", str(tmp / "warm")])
+    print(f"{len(images)} photos at 640x480 ({', '.join(str(p) for p in args.photos)}), model {model}\n")
+    rows = []
+
+    # 1. photos end to end, as a user runs it, against OpenCV's finder on decoded photos
+    seconds, _ = run_cli(["predict", model, str(photos_dir), "--out", str(tmp / "out")])
+    per_photo = seconds * 1000 / len(images)
     grays = [cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) for rgb in images]
-    finders = {
-        "findChessboardCorners": lambda g: cv2.findChessboardCorners(g, BOARD)[0],
-        "findChessboardCornersSB": lambda g: cv2.findChessboardCornersSB(g, BOARD)[0],
-    }
-    for name, find in finders.items():
-        found = [bool(find(g)) for g in grays]
-        _, times = median_ms(find, grays, args.repeat)
-        hit = [t for t, f in zip(times, found) if f]
-        miss = [t for t, f in zip(times, found) if not f]
-        cell = lambda ts: f"{statistics.median(ts):.1f}" if ts else "-"  # noqa: E731
-        print(f"| OpenCV {name} | {cell(times)} | found {len(hit)}: {cell(hit)} ms; "
-              f"not found {len(miss)}: {cell(miss)} ms |")
+    sb_times = [median_ms(lambda g: cv2.findChessboardCornersSB(g, BOARD), [g], args.repeat) for g in grays]
+    sb = float(np.mean(sb_times))
+    rows.append(("`segmenty predict` photos, files written (whole command / photos)", f"{per_photo:.1f} ms a photo",
+                 f"{sb / per_photo:.2f}x faster than findChessboardCornersSB ({sb:.1f} ms a photo, mean; target 3x)"))
+
+    # 2. start-up on one photo
+    one, _ = run_cli(["predict", model, str(list_images(photos_dir)[0]), "--out", str(tmp / "one")])
+    rows.append(("`segmenty predict` on one photo (start-up included)", f"{one:.2f} s", "target: well under 1 s"))
+
+    # 3. the library path
+    predictor = Predictor(args.model)
+    for rgb in images[:3]:
+        predictor.predict(rgb)
+    lib = median_ms(predictor.predict, images, args.repeat)
+    found = sum(predictor.predict(rgb).detected for rgb in images)
+    tensors = [predictor._prepare(rgb, predictor.size)[0][None] for rgb in images[:20]]
+    net = median_ms(predictor.backend.run, tensors, args.repeat)
+    one_look = Predictor(args.model, refine=False)
+    fast = median_ms(one_look.predict, images, args.repeat)
+    rows.append(("`Predictor.predict`, decoded frames, second look on", f"{lib:.1f} ms a frame",
+                 f"median; network alone {net:.1f} ms a pass; --no-refine {fast:.1f} ms; found in {found} "
+                 f"of {len(images)} (target <= 8 ms)"))
+
+    # 4. video: frames per second with the annotated video written, and flat memory
+    peaks = {}
+    for seconds_long in (args.video_seconds / 10, args.video_seconds):
+        path = tmp / f"video-{seconds_long:g}s.mp4"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (640, 480))
+        for k in range(int(seconds_long * 30)):
+            writer.write(cv2.cvtColor(images[k % len(images)], cv2.COLOR_RGB2BGR))
+        writer.release()
+        wall, err = run_cli(["predict", model, str(path), "--out", str(tmp / f"video-{seconds_long:g}")])
+        peaks[seconds_long] = peak_mb(err)
+    frames = int(args.video_seconds * 30)
+    rows.append((f"`segmenty predict` a 640x480 video ({frames} frames), annotated mp4v video written",
+                 f"{frames / wall:.0f} frames/s", f"whole command; target 60; peak memory {peaks[args.video_seconds]:.0f} MB "
+                 f"vs {peaks[args.video_seconds / 10]:.0f} MB for a video a tenth as long"))
+
+    print("| what | speed | notes |")
+    print("|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -94,3 +94,13 @@ def test_importing_prediction_does_not_load_training():
             "print(sorted(m for m in sys.modules if m.startswith(('segmenty.train', 'segmenty.report'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_cli_starts_without_loading_torch():
+    """Building every command's parser (what `segmenty predict ...` does first) loads no
+    network library: torch alone costs ~1.5 s of start-up."""
+    import subprocess
+    import sys
+    code = "import sys; from segmenty.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

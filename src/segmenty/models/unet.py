@@ -12,34 +12,12 @@ Read top to bottom:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .blocks import BLOCKS
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Everything that sizes a network; presets in registry.py are instances of this."""
-
-    encoder: tuple[int, ...]          # output channels of each down stage
-    decoder: tuple[int, ...]          # output channels of each up stage (deepest first)
-    mix: tuple[int, ...] = ()         # widths of the bottleneck's 1x1 layers
-    head: tuple[int, ...] = ()        # widths of the head's hidden 1x1 layers
-    encoder_block: str = "conv"
-    decoder_block: str = "conv"
-    downsample: str = "pool"          # "pool": block then 2x2 max-pool; "stride": stride-2 block
-    upsample: str = "transposed"      # "transposed": 3x3 stride-2 transposed conv; "bilinear"
-    dropout: float = 0.0
-    description: str = ""
-
-    @property
-    def stride(self) -> int:
-        """The multiple of which input height and width must be: one halving per down stage."""
-        return 2 ** len(self.encoder)
+from .presets import ModelConfig
 
 
 class Encoder(nn.Module):

@@ -91,10 +91,10 @@ def onnx_for_checkpoint(checkpoint: str | os.PathLike) -> OnnxModel | None:
     the parity check) to `<checkpoint>.onnx` beside it and reused while the checkpoint is
     unchanged, so that later runs never import torch. Exported to a temporary file when the
     folder is not writable. None when onnxruntime or onnx is not installed."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    # Looked up, not imported: importing onnx costs ~1 s, and only an export needs it.
+    if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
         return None
     from ..runs import load_model
 

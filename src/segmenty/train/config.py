@@ -14,10 +14,9 @@ from pathlib import Path
 
 from ..errors import SegmentyError, UsageError
 from ..hardware import available_cores, check_device_name, resolve_precision
-from ..models import DEFAULT_MODEL, MODELS, build_model
+from ..models.presets import DEFAULT_MODEL, MODELS
 from ..patterns import Pattern, load_pattern
 from ..runs import load_checkpoint
-from .losses import get_loss
 
 # The validation scenes come from their own seed, the same for every run, so runs (and presets)
 # are compared on the same 64 scenes and never on scenes they trained on.
@@ -95,7 +94,9 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern]:
     """Validate every option (one-line errors naming it) and fill in the defaults."""
     import torch
 
+    from ..models import build_model
     from ..synth import Recipe, recipe_by_name
+    from .losses import get_loss
 
     c = replace(config)
     _check(c.size is None or c.size > 0, f"--size {c.size}: must be a positive number of pixels")
