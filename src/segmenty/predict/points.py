@@ -223,13 +223,6 @@ _KEYPOINT_FORMS = {"chessboard": re.compile(r"corner_(\d+)_(\d+)$"), "circles": 
                    "charuco": re.compile(r"charuco_(\d+)$")}
 
 
-@functools.lru_cache(maxsize=16)
-def _layout_for_spec(spec: str) -> GridLayout | None:
-    from ..patterns import load_pattern
-
-    return grid_layout(load_pattern(spec))
-
-
 def grid_layout(pattern: Pattern) -> GridLayout | None:
     """The grid of points of a built-in grid pattern (chessboard, ChArUco, circle grid); None
     for any other pattern (the `segmenty` page, folder patterns), whose geometry stays the
@@ -377,8 +370,10 @@ def _blob_centre(gray: np.ndarray, p: np.ndarray, spacing: float) -> np.ndarray 
 
 def saddle_contrast(gray: np.ndarray, p: np.ndarray, ex: np.ndarray, ey: np.ndarray) -> float:
     """How clearly `p` is a chessboard corner: the four squares around it (sampled along the
-    diagonals of the local grid vectors ex, ey) alternate dark and bright. Returns the
-    difference between the two diagonals' means when the alternation holds, else 0."""
+    diagonals of the local grid vectors ex, ey) alternate dark and bright. Returns the gap
+    between the two diagonals (the darker of the bright pair minus the brighter of the dark
+    pair), 0 when they overlap: at a board's edge one diagonal pairs a square with the paper
+    beyond, which the gap rejects even when the paper is a shade darker than a white square."""
     quad = []
     for sx, sy in ((1, 1), (1, -1), (-1, -1), (-1, 1)):
         q = p + SADDLE_OFFSET * (sx * ex + sy * ey)
@@ -386,11 +381,7 @@ def saddle_contrast(gray: np.ndarray, p: np.ndarray, ex: np.ndarray, ey: np.ndar
     if any(v is None for v in quad):
         return 0.0
     a, b, c, d = quad
-    if min(a, c) > max(b, d):
-        return float((a + c - b - d) / 2)
-    if max(a, c) < min(b, d):
-        return float((b + d - a - c) / 2)
-    return 0.0
+    return float(max(0.0, min(a, c) - max(b, d), min(b, d) - max(a, c)))
 
 
 def _sample(gray: np.ndarray, q: np.ndarray, radius: float) -> float | None:
@@ -458,8 +449,8 @@ class _Lattice:
 
 def _seed_order(xy: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
     """Seeds for grid growth: candidates with a cross of neighbours (u, -u, v, -v: the
-    nearest neighbour, its opposite, the nearest one not parallel to it and its opposite),
-    best-formed first, with their two grid vectors. A board seen at a slant has its second
+    nearest neighbour, its opposite, the nearest one not parallel to it and its opposite; a
+    T will do), best-formed first, with their two grid vectors. A board seen at a slant has its second
     neighbour along the short axis nearer than its first along the long one, hence not simply
     the four nearest."""
     if len(xy) < 5:
@@ -479,17 +470,27 @@ def _seed_order(xy: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
         v = vecs[across[0]]
         u_back = np.min(np.linalg.norm(vecs + u, axis=1)) / lengths[0]
         v_back = np.min(np.linalg.norm(vecs + v, axis=1)) / np.linalg.norm(v)
-        if u_back < MATCH_RADIUS and v_back < MATCH_RADIUS:
-            seeds.append((u_back + v_back + 0.5 * abs(cos[across[0]]), k, u, v))
+        # A strip of two rows (a board cut by the frame) has no full cross: one opposite pair
+        # will do, at a price.
+        if min(u_back, v_back) < MATCH_RADIUS:
+            cost = sum(b if b < MATCH_RADIUS else 1.0 for b in (u_back, v_back))
+            seeds.append((cost + 0.5 * abs(cos[across[0]]), k, u, v))
     seeds.sort(key=lambda s: s[0])
     return [(k, u, v) for _, k, u, v in seeds[:MAX_SEEDS]]
 
 
-def grow_grid(xy: np.ndarray, limit: tuple[int, int]) -> _Lattice | None:
+def grow_grid(xy: np.ndarray, limit: tuple[int, int], gray: np.ndarray | None = None) -> _Lattice | None:
     """The largest lattice grown over candidates `xy` (K×2) from the best-formed seeds; None
-    when no candidate has a cross of neighbours. `limit`: the pattern's largest extent."""
+    when no candidate has a cross of neighbours. `limit`: the pattern's largest extent.
+
+    With `gray` (the photo of a chessboard-like pattern), each seed's two grid vectors are
+    the pair among its lattice's equivalent bases (u, v ± u, ...) around which the squares
+    alternate best: a board seen at a slant can make a diagonal of its grid shorter than a
+    side, and a lattice grown along it is sheared (every point placed, none identified)."""
     best = None
     for k, u, v in _seed_order(xy):
+        if gray is not None:
+            u, v = _board_axes(gray, xy, k, u, v)
         lattice = _Lattice(limit)
         lattice.add((0, 0), xy[k], k)
         used = {k}
@@ -504,6 +505,23 @@ def grow_grid(xy: np.ndarray, limit: tuple[int, int]) -> _Lattice | None:
         if len(best.pos) >= 0.8 * len(xy):
             break
     return best
+
+
+def _board_axes(gray: np.ndarray, xy: np.ndarray, k: int, u: np.ndarray, v: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Of the bases of the seed's lattice one shear away ((u, v), (u, v ± u), (u ± v, v)) whose
+    vectors both lead to candidates, the one whose squares alternate best (saddle_contrast)."""
+    p = xy[k]
+    step = min(np.linalg.norm(u), np.linalg.norm(v))
+
+    def present(vec):
+        return min(np.linalg.norm(xy - (p + vec), axis=1).min(), np.linalg.norm(xy - (p - vec), axis=1).min()) \
+            < MATCH_RADIUS * max(step, np.linalg.norm(vec) * 0.5)
+
+    options = [(u, v), (u, v + u), (u, v - u), (u + v, v), (u - v, v)]
+    scored = [(saddle_contrast(gray, p, a, b), i) for i, (a, b) in enumerate(options)
+              if i == 0 or (present(a) and present(b))]
+    return options[max(scored)[1]]
 
 
 def _take_nearest(xy: np.ndarray, p: np.ndarray, step: float, used: set) -> tuple[np.ndarray, int] | None:
@@ -813,7 +831,8 @@ def find_grid_points(rgb: np.ndarray, heat: np.ndarray, layout: GridLayout,
     # Grown with room to spare, then cut to the pattern's size: a false point at the board's
     # edge found first must not keep a true row out.
     limit = _lattice_limit(layout)
-    lattice = grow_grid(candidates, (limit[0] + GROWTH_SLACK, limit[1] + GROWTH_SLACK))
+    lattice = grow_grid(candidates, (limit[0] + GROWTH_SLACK, limit[1] + GROWTH_SLACK),
+                        gray if layout.kind == SADDLE else None)
     if lattice is None or len(lattice.pos) < MIN_GRID_POINTS:
         return None
     confidence = {node: float(strength[k]) for node, k in lattice.source.items()}
@@ -917,7 +936,8 @@ def _detect_markers(gray: np.ndarray, layout: GridLayout, near: np.ndarray) -> t
 
 # -- geometry from the points -------------------------------------------------------------------
 
-def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int]
+def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int],
+                  support: np.ndarray | None = None, gray: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mask H×W float32 in {0, 1}, outline 4×2 float32, homography 3×3 sheet px -> photo px)
     of the board from its points.
@@ -928,7 +948,12 @@ def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int]
     corners, a circle grid's outline half a spacing beyond its centres). Cells are drawn
     between the points themselves and, beyond them, points extrapolated along the grid's rows
     and columns (quadratically where three seen points allow), so the mask follows lens
-    curvature; it is clipped to the frame. The outline is the corners of that area (for a
+    curvature; it is clipped to the frame. A partial view of squares whose rows of points stop
+    short of the frame (the points nearest the frame are the hardest to find) is extended a
+    row of squares at a time towards it while the pattern has rows to spare, the network's
+    `support` map (its `mask` probability) says board there, and on the photo `gray` the new
+    row's squares alternate dark and bright like the board's (paper beyond the board's edge
+    does not). The outline is the corners of that area (for a
     whole board, the board's outline; for a partial one, its visible part's); the homography
     is the least-squares fit of every point to its sheet position (for relative ids, a sheet
     placed where the ids say)."""
@@ -936,14 +961,12 @@ def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int]
     coords = layout.coords[layout.rows_of(points.ids)]
     seen = {tuple(c): p.astype(np.float64) for c, p in zip(coords.tolist(), points.xy)}
     low, high = coords.min(axis=0), coords.max(axis=0)
-    needed = set()
-    for x, y in seen:
-        for dx in (-1, 0, 1):
-            for dy in (-1, 0, 1):
-                needed.add((x + dx, y + dy))
+    cells = {(x + dx, y + dy) for x, y in seen for dx in (-1, 0) for dy in (-1, 0)}
+    if support is not None and gray is not None and points.partial and layout.appearance:
+        low, high = _extend_to_frame(seen, cells, low, high, layout, support, gray)
     corners = [(low[0] - 1, low[1] - 1), (high[0] + 1, low[1] - 1), (high[0] + 1, high[1] + 1),
                (low[0] - 1, high[1] + 1)]
-    pos = _fill_nodes(seen, needed | set(corners))
+    pos = _fill_nodes(seen, _cell_nodes(cells) | set(corners))
     sheet = layout.sheet_xy[layout.rows_of(points.ids)]
     homography, _ = cv2.findHomography(sheet.astype(np.float64), points.xy.astype(np.float64), 0)
     homography = np.eye(3) if homography is None else homography / homography[2, 2]
@@ -958,16 +981,85 @@ def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int]
             inner = (min(max(node[0], low[0]), high[0]), min(max(node[1], low[1]), high[1]))
             if inner != node and inner in pos:
                 pos[node] = pos[inner] + m * (pos[node] - pos[inner])
-    mask = np.zeros((h, w), np.uint8)
-    scale = 16  # sub-pixel vertices (shift 4)
-    for x, y in needed:
-        cell = [(x, y), (x + 1, y), (x + 1, y + 1), (x, y + 1)]
-        if all(c in pos for c in cell) and any(c in seen for c in cell):
-            quad = np.array([pos[c] for c in cell])
-            if np.isfinite(quad).all() and np.abs(quad).max() < 8 * max(h, w):
-                cv2.fillConvexPoly(mask, np.round(quad * scale).astype(np.int32), 1, cv2.LINE_8, 4)
+    mask = _draw_cells(cells, pos, (h, w))
     outline = [pos[c] for c in corners]
     return mask.astype(np.float32), np.array(outline, np.float32), homography
+
+
+def _cell_nodes(cells: set) -> set:
+    return {(x + dx, y + dy) for x, y in cells for dx in (0, 1) for dy in (0, 1)}
+
+
+def _draw_cells(cells, pos: dict, shape: tuple[int, int]) -> np.ndarray:
+    """H×W uint8: 1 inside the lattice cells (named by their top-left node) whose four nodes
+    have positions."""
+    h, w = shape
+    mask = np.zeros((h, w), np.uint8)
+    for x, y in cells:
+        cell = [(x, y), (x + 1, y), (x + 1, y + 1), (x, y + 1)]
+        if all(c in pos for c in cell):
+            quad = np.array([pos[c] for c in cell])
+            if np.isfinite(quad).all() and np.abs(quad).max() < 8 * max(h, w):
+                cv2.fillConvexPoly(mask, np.round(quad * 16).astype(np.int32), 1, cv2.LINE_8, 4)  # 1/16 px
+    return mask
+
+
+def _extend_to_frame(seen: dict, cells: set, low: np.ndarray, high: np.ndarray, layout: GridLayout,
+                     support: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Add whole rows (columns) of squares beyond the margin ring on each side of a partial
+    view, in place in `cells`, while the pattern has rows to spare and the new row, where it
+    is in the frame, is board by the network's `support` (mean > 0.5) and alternates dark and
+    bright on the photo. Returns the box of points the cells now stand for."""
+    low, high = low.copy(), high.copy()
+    span = layout.coords.max(axis=0) - layout.coords.min(axis=0)
+    pos = _fill_nodes(seen, _cell_nodes(cells))
+    contrast = _square_contrast(gray, cells & {(x + dx, y + dy) for x, y in seen for dx in (-1, 0) for dy in (-1, 0)},
+                                pos)
+    for axis in (0, 1):
+        other = 1 - axis
+        for direction in (-1, 1):
+            while high[axis] - low[axis] < span[axis] and contrast > 0:
+                index = low[axis] - 2 if direction < 0 else high[axis] + 1
+                row = [(index, t) if axis == 0 else (t, index) for t in range(int(low[other]) - 1, int(high[other]) + 1)]
+                pos = _fill_nodes(seen, _cell_nodes(cells | set(row)))
+                drawn = _draw_cells(row, pos, support.shape).astype(bool)
+                if not drawn.any() or float(support[drawn].mean()) <= 0.5 or \
+                        not _alternates(gray, row, pos, 0.5 * contrast):
+                    break
+                cells |= set(row)
+                if direction < 0:
+                    low[axis] -= 1
+                else:
+                    high[axis] += 1
+    return low, high
+
+
+def _cell_means(gray: np.ndarray, row, pos: dict, min_pixels: int = 12) -> list[float | None]:
+    """Each cell's mean brightness over its pixels in the frame (None: too few there)."""
+    out = []
+    for cell in row:
+        drawn = _draw_cells([cell], pos, gray.shape).astype(bool)
+        out.append(float(gray[drawn].mean()) if np.count_nonzero(drawn) >= min_pixels else None)
+    return out
+
+
+def _square_contrast(gray: np.ndarray, cells: set, pos: dict) -> float:
+    """The median brightness step between neighbouring squares among `cells` (0 if none)."""
+    means = dict(zip(cells, _cell_means(gray, list(cells), pos)))
+    steps = [abs(means[c] - means[(c[0] + 1, c[1])]) for c in cells
+             if (c[0] + 1, c[1]) in means and means[c] is not None and means[(c[0] + 1, c[1])] is not None]
+    return float(np.median(steps)) if steps else 0.0
+
+
+def _alternates(gray: np.ndarray, row: list, pos: dict, threshold: float) -> bool:
+    """The row's squares seen in the frame alternate dark and bright, each step at least
+    `threshold` (at least one step seen)."""
+    means = _cell_means(gray, row, pos)
+    steps = [b - a for a, b in zip(means[:-1], means[1:]) if a is not None and b is not None]
+    if not steps:
+        return False
+    signs = np.sign(steps)
+    return bool(all(abs(d) >= threshold for d in steps) and all(signs[1:] * signs[:-1] < 0))
 
 
 def _fill_nodes(seen: dict, needed: set) -> dict:
