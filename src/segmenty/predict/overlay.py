@@ -34,8 +34,9 @@ def draw_overlay(rgb: np.ndarray, prediction: Prediction, mask_names: list[str] 
         pts = np.round(prediction.outline * 16).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(out, [pts], True, OUTLINE_COLOUR, thick, cv2.LINE_AA, shift=4)
         cv2.circle(out, tuple(int(v) for v in pts[0, 0]), 3 * thick * 16, OUTLINE_COLOUR, -1, cv2.LINE_AA, shift=4)
-    if prediction.points is not None:
-        draw_points(out, prediction.points, thick)
+    points = getattr(prediction, "points", None)  # any Prediction-like object will do
+    if points is not None:
+        draw_points(out, points, thick)
     label = f"{'board' if prediction.detected else 'no board'} {prediction.score:.2f}"
     scale = max(0.4, min(h, w) / 600)
     (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
