@@ -68,6 +68,7 @@ MIN_SUBPIX_WINDOW, MAX_SUBPIX_WINDOW = 2, 25
 SADDLE_FIT_WINDOW = 0.15
 SADDLE_FIT_BLUR = 0.05
 SADDLE_FIT_SHIFT = 0.05
+SADDLE_FIT_MIN_SHARE = 0.5
 # A refined point that moved further than this share of the spacing from where it was looked
 # for converged onto something else.
 MAX_REFINE_SHIFT = 0.25
@@ -360,27 +361,35 @@ def saddle_point(gray: np.ndarray, p: np.ndarray, spacing: float) -> np.ndarray 
     least squares, Gaussian weights) to the slightly smoothed photo in a window of
     SADDLE_FIT_WINDOW x the spacing around it, its stationary point, re-centred until it
     moves less than 0.001 px. Smoothing and window scale with the spacing, so a large board
-    is not fitted on pixel noise and a small one not blurred away. None when the window
-    leaves the photo or the surface is no saddle there."""
+    is not fitted on pixel noise and a small one not blurred away. Near the frame the window
+    keeps only the pixels the smoothing did not mix with the frame's edge (at least
+    SADDLE_FIT_MIN_SHARE of it: the corners nearest the frame are the ones lens distortion
+    bends most, worth fitting). None when too little of the window is left or the surface is
+    no saddle there."""
     r = max(3, int(round(SADDLE_FIT_WINDOW * spacing)))
     sigma = float(np.clip(SADDLE_FIT_BLUR * spacing, 0.8, 3.0))
-    pad = r + int(np.ceil(3 * sigma)) + 2
+    edge = int(np.ceil(2 * sigma))  # pixels this close to the frame are smoothed with the mirror image
     h, w = gray.shape
+    pad = r + int(np.ceil(3 * sigma)) + 2
     cx, cy = int(round(p[0])), int(round(p[1]))
-    if cx - pad < 0 or cy - pad < 0 or cx + pad >= w or cy + pad >= h:
+    x0, y0, x1, y1 = max(0, cx - pad), max(0, cy - pad), min(w, cx + pad + 1), min(h, cy + pad + 1)
+    if x1 - x0 < 3 or y1 - y0 < 3:
         return None
-    patch = cv2.GaussianBlur(gray[cy - pad:cy + pad + 1, cx - pad:cx + pad + 1].astype(np.float32), (0, 0), sigma)
-    q = np.asarray(p, np.float64) - np.array([cx - pad, cy - pad])
+    patch = cv2.GaussianBlur(gray[y0:y1, x0:x1].astype(np.float32), (0, 0), sigma)
+    lo = np.array([edge if x0 == 0 else 0, edge if y0 == 0 else 0])
+    hi = np.array([patch.shape[1] - (edge if x1 == w else 0), patch.shape[0] - (edge if y1 == h else 0)])
+    q = np.asarray(p, np.float64) - np.array([x0, y0])
     for _ in range(5):
-        x0, y0 = int(round(q[0])), int(round(q[1]))
-        if x0 - r < 0 or y0 - r < 0 or x0 + r >= patch.shape[1] or y0 + r >= patch.shape[0]:
+        cxq, cyq = int(round(q[0])), int(round(q[1]))
+        wx0, wy0 = max(cxq - r, lo[0]), max(cyq - r, lo[1])
+        wx1, wy1 = min(cxq + r + 1, hi[0]), min(cyq + r + 1, hi[1])
+        if min(wx1 - wx0, wy1 - wy0) <= 0 or (wx1 - wx0) * (wy1 - wy0) < SADDLE_FIT_MIN_SHARE * (2 * r + 1) ** 2:
             return None
-        ys, xs = np.mgrid[y0 - r:y0 + r + 1, x0 - r:x0 + r + 1]
+        ys, xs = np.mgrid[wy0:wy1, wx0:wx1]
         dx, dy = (xs - q[0]).ravel(), (ys - q[1]).ravel()
         weight = np.exp(-(dx ** 2 + dy ** 2) / (2 * (r / 2) ** 2))
         design = np.stack([dx * dx, dx * dy, dy * dy, dx, dy, np.ones_like(dx)], axis=1) * weight[:, None]
-        a, b, c, d, e, _ = np.linalg.lstsq(design, patch[y0 - r:y0 + r + 1, x0 - r:x0 + r + 1].ravel() * weight,
-                                           rcond=None)[0]
+        a, b, c, d, e, _ = np.linalg.lstsq(design, patch[wy0:wy1, wx0:wx1].ravel() * weight, rcond=None)[0]
         hessian = np.array([[2 * a, b], [b, 2 * c]])
         if np.linalg.det(hessian) >= 0:  # no saddle: a blob or an edge
             return None
@@ -388,7 +397,7 @@ def saddle_point(gray: np.ndarray, p: np.ndarray, spacing: float) -> np.ndarray 
         q = q + move
         if np.linalg.norm(move) < 1e-3:
             break
-    return q + np.array([cx - pad, cy - pad])
+    return q + np.array([x0, y0])
 
 
 def _blob_centre(gray: np.ndarray, p: np.ndarray, spacing: float) -> np.ndarray | None:
