@@ -196,7 +196,9 @@ def _solve(views: list[View], layout: GridLayout, model: str, image_size: tuple[
     if not np.isfinite(camera).all() or camera[0, 0] <= 0 or camera[1, 1] <= 0:
         raise SegmentyError(f"calibrate: the {model} solver returned no valid camera from {len(views)} views; "
                             "try more views at more angles")
-    return float(rms), np.asarray(camera, np.float64), np.asarray(dist, np.float64).ravel(), rvecs, tvecs
+    # OpenCV returns zeros for the terms the flags leave out (thin prism, tilt): keep the model's.
+    dist = np.asarray(dist, np.float64).ravel()[:len(_dist_order(model))]
+    return float(rms), np.asarray(camera, np.float64), dist, rvecs, tvecs
 
 
 def project(obj: np.ndarray, rvec, tvec, camera: np.ndarray, dist: np.ndarray, model: str) -> np.ndarray:
