@@ -254,8 +254,6 @@ class BoardNetwork:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    import torch
-
     from segmenty.models import build_model
     from segmenty.train.checkpoint import save_checkpoint
 

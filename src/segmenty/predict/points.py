@@ -12,8 +12,9 @@ How (`find_grid_points`):
    circles, whose discs are large).
 2. Refinement on the photo at full resolution: `cv2.cornerSubPix` for saddle points, with a
    window sized from the local grid spacing (a fixed window either reaches the neighbouring
-   corners of a small board or wastes the precision of a large one); for circles the centroid
-   of the dark blob (Otsu threshold on a patch one spacing wide).
+   corners of a small board or wastes the precision of a large one), then a saddle-point fit
+   (a quadratic surface on the lightly smoothed photo, also near the frame); for circles the
+   centroid of the dark blob (Otsu threshold on a patch one spacing wide).
 3. Grid growth from a seed (the candidate whose four nearest neighbours best form a cross):
    each neighbour's position is predicted from the grid already grown around it (the
    parallelogram of its neighbours and the continuation of its row), so the prediction follows
@@ -52,7 +53,6 @@ import cv2
 import numpy as np
 
 from ..patterns import Pattern
-from ..patterns.base import MM_PER_INCH
 
 SADDLE, BLOB = "saddle", "blob"
 IDENTITIES = ("squares", "markers", "layout", "convention", "relative")
@@ -821,7 +821,9 @@ def _by_markers(options: list[_Placement], lattice: np.ndarray, xy: np.ndarray, 
 
 
 @functools.lru_cache(maxsize=8)
-def _charuco_marker_table(cols: int, rows: int, dictionary: str, step: float) -> tuple:
+def _charuco_marker_table(cols: int, rows: int, dictionary: str) -> tuple:
+    """(marker id, its centre in `coords` units: squares from the first inner corner) of
+    every marker of OpenCV's ChArUco board."""
     board = cv2.aruco.CharucoBoard((cols, rows), 1.0, 0.5, cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary)))
     table = []
     for m, obj in zip(np.asarray(board.getIds()).ravel(), board.getObjPoints()):
@@ -832,7 +834,7 @@ def _charuco_marker_table(cols: int, rows: int, dictionary: str, step: float) ->
 
 def _charuco_marker_coords(layout: GridLayout) -> dict[int, np.ndarray]:
     cols, rows, dictionary = layout.charuco
-    return {m: np.array(c) for m, c in _charuco_marker_table(cols, rows, dictionary, layout.step_px)}
+    return {m: np.array(c) for m, c in _charuco_marker_table(cols, rows, dictionary)}
 
 
 def _to_lattice(points: np.ndarray, lattice: np.ndarray, xy: np.ndarray) -> list[np.ndarray | None]:
