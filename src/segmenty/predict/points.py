@@ -926,10 +926,9 @@ def find_grid_points(rgb: np.ndarray, heat: np.ndarray, layout: GridLayout,
     if search:
         def look(p, step, node):
             ex, ey = _local_vectors(lattice, node)
-            # Most of the grid's guesses beyond the board land on paper or background: a
-            # glance at the squares there spares refining them.
-            if layout.kind == SADDLE and not (saddle_contrast(gray, p, ex, ey) or 0.0) >= \
-                    0.5 * MIN_SADDLE_CONTRAST * reference:
+            # Most of the grid's guesses beyond the board land on paper or background, where
+            # no squares alternate: a glance there spares refining them.
+            if layout.kind == SADDLE and not (saddle_contrast(gray, p, ex, ey) or 0.0) > 0:
                 return None
             q, good = refine_points(gray, p[None], step, layout.kind)
             if not good[0]:
