@@ -26,9 +26,10 @@ ALLOWED = {
     "eval": {"patterns", "predict", "runs", "scores", "viz"},
     "report": {"patterns", "synth", "predict", "eval", "runs", "scores", "viz"},
     "jobs": {"patterns", "synth", "models", "runs", "train", "predict", "eval", "report", "scores", "viz"},
-    "cli": {"patterns", "synth", "models", "runs", "train", "predict", "eval", "report", "scores", "viz", "jobs"},
+    "cli": {"patterns", "synth", "models", "runs", "train", "predict", "eval", "report", "scores", "viz", "jobs",
+            "calib"},
 }
-ALLOWED["calibrate"] = {"patterns", "predict", "runs", "eval", "viz", "scores"}
+ALLOWED["calib"] = {"patterns", "predict", "runs", "eval", "viz", "scores"}
 
 
 def component(path: Path) -> str:

@@ -178,9 +178,11 @@ class BrightIsBoard:
 
 def fake_predictor(checkpoint, backend=None, feature_check=False, **kw) -> Predictor:
     """A Predictor over a stand-in network; its empty `corners` map would fail the feature
-    check (DetectionRule.min_features), so that is off unless `feature_check`."""
+    check (DetectionRule.min_features), so that is off unless `feature_check`, and the grid
+    points (no photo here is a real chessboard) unless `points=True`."""
     if not feature_check:
         kw["rule"] = dataclasses.replace(kw.get("rule") or DetectionRule(), min_features=0)
+    kw.setdefault("points", False)  # its dots are no chessboard: grid points are tests/test_points.py's
     predictor = Predictor(checkpoint, size=256, **kw)
     predictor.backend = backend or BrightIsBoard()
     return predictor

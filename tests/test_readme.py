@@ -1,6 +1,8 @@
 """The README's Python code blocks run as a user would paste them, at tiny sizes: only the
 training budget is swapped for two steps (the test says which text it replaces, so a README
-edit that drops it fails here rather than silently running ten minutes)."""
+edit that drops it fails here rather than silently running ten minutes), and what a block
+leaves to the user is provided: a photo.jpg, frames of a video, an `image`, and the
+calib/camera.json that `segmenty calibrate` writes."""
 import re
 import shutil
 from pathlib import Path
@@ -24,13 +26,23 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
     assert blocks, "the README has no Python example"
     monkeypatch.chdir(tmp_path)
     shutil.copy(EXAMPLE, tmp_path / "photo.jpg")
+    photo = segmenty.io.read_image(EXAMPLE)
+    _calibration(tmp_path / "calib")
     for block in blocks:
         for text, tiny in TINY.items():
             if "segmenty.fit(" in block:
                 assert text in block, f"the README's training example no longer says {text}"
             block = block.replace(text, tiny)
-        exec(compile(block, str(README), "exec"), {"__name__": "__readme__"})
+        exec(compile(block, str(README), "exec"), {"__name__": "__readme__", "image": photo, "frames": [photo] * 2})
     assert (tmp_path / "runs" / "my-board" / "best.pt").is_file()
+
+
+def _calibration(folder: Path) -> None:
+    """The files `segmenty calibrate` writes, for a camera solved from projected views."""
+    from test_calibrate import LAYOUT, views
+
+    from segmenty.calib import calibrate_views, write_camera
+    write_camera(calibrate_views(views(noise=0.1), LAYOUT), folder)
 
 
 @pytest.mark.parametrize("name", ["train", "predict", "synth", "viz"])

@@ -16,7 +16,9 @@ from PIL import Image, ImageDraw, ImageFont
 # RGB, one per mask in channel order: `mask` green, then well-separated hues.
 MASK_COLOURS = [(0, 200, 0), (230, 0, 200), (255, 140, 0), (0, 170, 255), (255, 235, 0), (160, 90, 255)]
 OUTLINE_COLOUR = (255, 40, 40)
-POINT_COLOUR = (255, 220, 0)
+# RGB, one per grid row of points (cycled).
+POINT_COLOURS = [(255, 60, 60), (255, 160, 0), (230, 230, 0), (60, 220, 60), (0, 200, 255), (90, 90, 255),
+                 (220, 80, 255)]
 ALPHA = 0.45  # tint strength at probability 1
 # Mask montages of synthetic samples: `mask` grey, the others in colours drawn on top.
 MONTAGE_COLOURS = np.array([(110, 110, 110), (230, 60, 60), (60, 200, 80), (70, 120, 255), (240, 200, 40),
@@ -25,7 +27,8 @@ MONTAGE_COLOURS = np.array([(110, 110, 110), (230, 60, 60), (60, 200, 80), (70, 
 
 def draw_overlay(rgb: np.ndarray, prediction, mask_names: list[str] | None = None) -> np.ndarray:
     """The photo (RGB uint8) with each mask tinted by its probability, the outline (its first,
-    top-left corner marked with a dot) and a label such as "found 0.93" / "not found 0.12"."""
+    top-left corner marked with a dot), the pattern's points where it has them and a label
+    such as "found 0.93" / "not found 0.12"."""
     names = list(mask_names) if mask_names is not None else list(prediction.masks)
     out = rgb.astype(np.float32)
     for i, name in enumerate(names):
@@ -41,6 +44,9 @@ def draw_overlay(rgb: np.ndarray, prediction, mask_names: list[str] | None = Non
         pts = np.round(prediction.outline * 16).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(out, [pts], True, OUTLINE_COLOUR, thick, cv2.LINE_AA, shift=4)
         cv2.circle(out, tuple(int(v) for v in pts[0, 0]), 3 * thick * 16, OUTLINE_COLOUR, -1, cv2.LINE_AA, shift=4)
+    points = getattr(prediction, "points", None)  # any Prediction-like object will do
+    if points is not None:
+        draw_points(out, points, thick)
     label = f"{'found' if prediction.detected else 'not found'} {prediction.score:.2f}"
     scale = max(0.4, min(h, w) / 600)
     (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
@@ -49,6 +55,26 @@ def draw_overlay(rgb: np.ndarray, prediction, mask_names: list[str] | None = Non
     colour = (80, 255, 80) if prediction.detected else (255, 255, 255)
     cv2.putText(out, label, (pad, th + pad), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
     return out
+
+
+def draw_points(out: np.ndarray, points, thick: int = 1) -> None:
+    """A board's points, in place on RGB uint8 `out`: each grid row a polyline in its own
+    colour (as OpenCV's drawChessboardCorners, so a wrong identity shows as a broken row), a
+    dot per point, a ring around id (0, 0); a partial view with relative ids in gray."""
+    by_row: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for (col, row), p in zip(points.ids.tolist(), points.xy):
+        by_row.setdefault(row, []).append((col, p))
+    for row, members in by_row.items():
+        colour = POINT_COLOURS[row % len(POINT_COLOURS)] if points.absolute else (200, 200, 200)
+        members.sort(key=lambda m: m[0])
+        pts = np.round(np.array([p for _, p in members]) * 16).astype(np.int32)
+        cv2.polylines(out, [pts.reshape(-1, 1, 2)], False, colour, max(1, thick // 2), cv2.LINE_AA, shift=4)
+        for q in pts:
+            cv2.circle(out, (int(q[0]), int(q[1])), 2 * thick * 16, colour, -1, cv2.LINE_AA, shift=4)
+    first = (points.ids == 0).all(axis=1)
+    if first.any():
+        q = np.round(points.xy[first][0] * 16).astype(int)
+        cv2.circle(out, (int(q[0]), int(q[1])), 5 * thick * 16, OUTLINE_COLOUR, thick, cv2.LINE_AA, shift=4)
 
 
 def truth_tile(rgb: np.ndarray, truth: np.ndarray | None) -> np.ndarray:

@@ -13,8 +13,9 @@ import warnings
 from ..errors import SegmentyError
 from . import patterns as _patterns, synth as _synth, train as _train, predict as _predict
 from . import evaluate as _evaluate, report as _report, demo as _demo
+from . import calibrate as _calibrate
 
-COMMAND_MODULES = (_demo, _patterns, _synth, _train, _predict, _evaluate, _report)
+COMMAND_MODULES = (_demo, _patterns, _synth, _train, _predict, _evaluate, _report, _calibrate)
 
 
 class _Parser(argparse.ArgumentParser):

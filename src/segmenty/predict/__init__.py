@@ -1,8 +1,9 @@
-"""Prediction on photos: masks, board detection, outline, homography, ONNX export.
-(Drawing a prediction is segmenty.viz.draw_overlay.)"""
+"""Prediction on photos: masks, board detection, grid points with identities, outline, homography,
+ONNX export. (Drawing a prediction is segmenty.viz.draw_overlay.)"""
 from .geometry import OutlineFit, fit_outline, homography, rectify
 from .onnx import OnnxModel, export_onnx
+from .points import GridLayout, GridPoints, find_grid_points, grid_geometry, grid_layout
 from .predictor import DetectionRule, Prediction, Predictor
 
-__all__ = ["DetectionRule", "OnnxModel", "OutlineFit", "Prediction", "Predictor", "export_onnx", "fit_outline",
-           "homography", "rectify"]
+__all__ = ["DetectionRule", "GridLayout", "GridPoints", "OnnxModel", "OutlineFit", "Prediction", "Predictor",
+           "export_onnx", "find_grid_points", "fit_outline", "grid_geometry", "grid_layout", "homography", "rectify"]

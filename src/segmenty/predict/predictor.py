@@ -45,6 +45,7 @@ from ..patterns import Pattern, load_pattern
 from ..runs import LoadedModel, load_model, resolve_checkpoint
 from . import geometry as geo
 from .onnx import OnnxModel, onnx_for_checkpoint
+from .points import GridLayout, GridPoints, find_grid_points, grid_geometry, grid_layout
 from .stream import prefetch
 
 # Outline fitting runs on the `mask` map at most this large (long side): enough for sub-pixel
@@ -89,6 +90,9 @@ class DetectionRule:
                      this many blobs of those masks: a board shows its parts, a textured scene
                      painted as a board rarely does (benchmarks/README.md: road photos taken
                      for a board showed 0-1 corner blobs, boards and half views 2 or more).
+    min_grid_points: for a grid pattern (chessboard, ChArUco, circle grid), the points found
+                     in the region must form a grid of the pattern with at least this many
+                     (points.py); the mask, outline and homography then come from the points.
     snap_fill:       when the pattern's `mask` is a quadrilateral (every built-in pattern's
                      is) and the fitted outline covers the region this well (fill), the `mask`
                      map becomes the outline itself: straight sides and sharp corners where
@@ -101,6 +105,7 @@ class DetectionRule:
     min_fill: float = 0.5
     suppress: bool = True
     min_features: int = 2
+    min_grid_points: int = 6
     snap_fill: float | None = 0.9
 
 
@@ -119,6 +124,9 @@ class Prediction:
     fill:             IoU of that region with its fitted quadrilateral (clipped to the frame).
     ms:               wall time for this photo (pre-processing, network, geometry; the mean
                       over the photos of one `predict_batch` call).
+    points:           for a grid pattern, the board's points with their identities (GridPoints:
+                      sub-pixel positions, (column, row) ids, confidences); `mask`, outline and
+                      homography are then derived from them. None otherwise.
     """
 
     masks: dict[str, np.ndarray]
@@ -130,6 +138,11 @@ class Prediction:
     mean_confidence: float = 0.0
     fill: float = 0.0
     ms: float = 0.0
+    points: GridPoints | None = None
+
+    def __post_init__(self) -> None:
+        if self.points is not None and not isinstance(self.points, GridPoints):
+            raise TypeError(f"Prediction.points must be GridPoints or None, not {type(self.points).__name__}")
 
     def summary(self) -> dict:
         """Everything but the masks, as plain JSON-able values."""
@@ -140,6 +153,7 @@ class Prediction:
             "outline": None if self.outline is None else np.round(self.outline, 2).tolist(),
             "homography": None if self.homography is None else self.homography.tolist(),
             "ms": round(self.ms, 2),
+            "points": None if self.points is None else self.points.summary(),
         }
 
 
@@ -230,6 +244,9 @@ class Predictor:
     refine:       predict a detected board again in a crop around it (see the module doc).
     multiscale:   look again at finer scales (FINER_SCALES) when the first look finds nothing
                   in a photo large enough for them: boards small in the photo.
+    points:       for grid patterns, find the board's points with their identities and derive
+                  its mask, outline and homography from them (points.py; False: the shape of
+                  the `mask` region alone, as for other patterns).
     backend:      for a run folder or .pt file: 'auto' (onnxruntime on the CPU, where it is
                   installed: the checkpoint exported once to <checkpoint>.onnx beside it, ~2x
                   faster than PyTorch and no torch import on later runs; PyTorch on a GPU),
@@ -238,7 +255,7 @@ class Predictor:
 
     def __init__(self, run_or_model: str | os.PathLike | LoadedModel | OnnxModel, device: str = "auto",
                  size: int | None = None, threshold: float = 0.5, rule: DetectionRule | None = None,
-                 refine: bool = True, multiscale: bool = True, backend: str = "auto"):
+                 refine: bool = True, multiscale: bool = True, points: bool = True, backend: str = "auto"):
         if backend not in ("auto", "onnx", "torch"):
             raise UsageError(f"--backend {backend}: expected auto, onnx or torch")
         if isinstance(run_or_model, LoadedModel):
@@ -269,6 +286,7 @@ class Predictor:
         self.rule = rule or DetectionRule()
         self.refine = bool(refine)
         self.multiscale = bool(multiscale)
+        self.points = bool(points)
         self.mask_names: list[str] = list(self.backend.mask_names)
 
     @property
@@ -303,6 +321,8 @@ class Predictor:
                 # is the one that stands.
                 judged[i] = self._judge(probs[i], images[i].shape[:2], (box, crop), judged[i].working)
         results = [self._finish(j, rgb.shape[:2]) for rgb, j in zip(images, judged)]
+        if self.points:
+            results = [self._with_points(r, rgb, j) for r, rgb, j in zip(results, images, judged)]
         ms = (time.perf_counter() - start) * 1000 / max(1, len(images))
         for r in results:
             r.ms = ms
@@ -443,6 +463,30 @@ class Predictor:
     def _geometry(self) -> _PatternGeometry | None:
         return _pattern_geometry(self.backend.pattern_spec) if self.backend.pattern_spec else None
 
+    def _with_points(self, result: Prediction, rgb: np.ndarray, judged: _Judgement) -> Prediction:
+        """A detected grid pattern's points (points.py), and its mask, outline and homography
+        from them; a region whose points form no grid of the pattern is not a board."""
+        layout = _grid_layout(self.backend.pattern_spec) if self.backend.pattern_spec else None
+        if layout is None or not result.detected or layout.feature_mask not in result.masks:
+            return result
+        h, w = rgb.shape[:2]
+        reach = max(3, round(0.01 * max(h, w)))  # the mask's edge may cut the outermost blobs
+        region = cv2.dilate((result.masks["mask"] > self.threshold).astype(np.uint8),
+                            np.ones((2 * reach + 1,) * 2, np.uint8)).astype(bool)
+        found = find_grid_points(rgb, result.masks[layout.feature_mask], layout, region)
+        if found is None or len(found) < self.rule.min_grid_points:
+            result.detected, result.outline, result.homography = False, None, None
+            return self._suppress(result, None)
+        result.points = found
+        # The network's own `mask` (not snapped to an outline) says where a partial view's
+        # board goes on beyond its points.
+        support = judged.analysis[0]
+        if support.shape != (h, w):
+            support = cv2.resize(support, (w, h), interpolation=cv2.INTER_LINEAR)
+        result.masks["mask"], result.outline, result.homography = grid_geometry(
+            found, layout, (h, w), support, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        return result
+
     def _homography(self, pattern: Pattern, features: np.ndarray, outline: np.ndarray,
                     analysis: list[np.ndarray], to_photo: tuple[float, float]) -> np.ndarray:
         """From the outline, refined with the other masks' blobs where the pattern has points."""
@@ -478,6 +522,13 @@ class Predictor:
         for m in result.masks.values():
             m[~keep] = 0.0
         return result
+
+
+@functools.lru_cache(maxsize=8)
+def _grid_layout(spec: str) -> GridLayout | None:
+    """The pattern's grid of points (None for patterns without one), built once."""
+    geometry = _pattern_geometry(spec)
+    return grid_layout(geometry.pattern) if geometry else None
 
 
 def _model_device(loaded: LoadedModel):

@@ -1,0 +1,325 @@
+"""Camera calibration from views of a grid pattern, with OpenCV: `calibrate_views`.
+
+The views' points and their ids become OpenCV's image and object points (the pattern's own
+geometry, in millimetres, z = 0; a partial view with relative ids is a board of its own, which
+a planar calibration does not mind), and `cv2.calibrateCamera` (pinhole with OpenCV's 5
+distortion coefficients, or its 8-coefficient rational model) or `cv2.fisheye.calibrate`
+solves for the camera. Views whose reprojection error stands far out (a wrong point, motion
+blur) are dropped with the reason and the camera solved again.
+
+The held-out error tells how well the camera predicts views it was not fitted to: each view is
+left out in turn (k-fold for many views), the camera is fitted to the others, the left-out
+view's pose is solved from its points with that camera (solvePnP) and its reprojection error
+measured. Coverage says where the points fell: the union of each view's convex hull of points,
+as a share of the image and of its outer 10% band (where lens distortion is strongest).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import SegmentyError, UsageError
+from ..io import atomic_path, atomic_write_text
+from ..predict.points import GridLayout
+from .views import View
+
+CAMERA_MODELS = ("pinhole", "rational", "fisheye")
+MIN_VIEWS = 3
+# A view whose reprojection RMS is over OUTLIER_FACTOR times the median (and over
+# OUTLIER_FLOOR_PX) is dropped and the camera solved again (at most OUTLIER_ROUNDS times).
+OUTLIER_FACTOR = 3.0
+OUTLIER_FLOOR_PX = 1.0
+OUTLIER_ROUNDS = 2
+# Leave-one-view-out up to this many views, else this many folds.
+MAX_LEAVE_ONE_OUT = 30
+BORDER_BAND = 0.10
+FORMAT = "segmenty-camera-1"
+
+
+@dataclass
+class Calibration:
+    """A solved camera.
+
+    model:          pinhole | rational | fisheye.
+    image_size:     (width, height).
+    camera_matrix:  3×3 K.
+    dist_coeffs:    OpenCV's order: k1 k2 p1 p2 k3 (pinhole), k1 k2 p1 p2 k3 k4 k5 k6
+                    (rational), k1 k2 k3 k4 (fisheye).
+    rms:            reprojection RMS over every point used (px).
+    views:          name -> {"used": bool, "points", "rms" | "reason", "held_out_rms", ...}.
+    held_out_rms:   the reprojection RMS of views left out of the fit (px; None if not run).
+    coverage:       {"image": share of the image inside some view's hull of points,
+                     "border": share of the image's outer 10% band}.
+    """
+
+    model: str
+    image_size: tuple[int, int]
+    camera_matrix: np.ndarray
+    dist_coeffs: np.ndarray
+    rms: float
+    views: dict[str, dict]
+    held_out_rms: float | None = None
+    coverage: dict = field(default_factory=dict)
+    rvecs: list = field(default_factory=list, repr=False)
+    tvecs: list = field(default_factory=list, repr=False)
+
+    @property
+    def used(self) -> list[str]:
+        return [n for n, v in self.views.items() if v["used"]]
+
+    @property
+    def points_used(self) -> int:
+        return int(sum(v["points"] for v in self.views.values() if v["used"]))
+
+    @property
+    def focal(self) -> tuple[float, float]:
+        return float(self.camera_matrix[0, 0]), float(self.camera_matrix[1, 1])
+
+    @property
+    def principal_point(self) -> tuple[float, float]:
+        return float(self.camera_matrix[0, 2]), float(self.camera_matrix[1, 2])
+
+    def summary(self) -> dict:
+        """The figures a side-by-side compares."""
+        return {"views_used": len(self.used), "views": len(self.views), "points_used": self.points_used,
+                "coverage_image": round(self.coverage.get("image", 0.0), 4),
+                "coverage_border": round(self.coverage.get("border", 0.0), 4),
+                "rms": round(self.rms, 4),
+                "held_out_rms": None if self.held_out_rms is None else round(self.held_out_rms, 4),
+                "fx": round(self.focal[0], 2), "fy": round(self.focal[1], 2),
+                "cx": round(self.principal_point[0], 2), "cy": round(self.principal_point[1], 2)}
+
+    def to_dict(self) -> dict:
+        """camera.json: what an OpenCV user loads (camera_matrix, dist_coeffs, image_size)."""
+        w, h = self.image_size
+        return {"format": FORMAT, "model": self.model, "image_size": [int(w), int(h)],
+                "camera_matrix": np.round(self.camera_matrix, 6).tolist(),
+                "dist_coeffs": np.round(self.dist_coeffs.ravel(), 8).tolist(),
+                "dist_order": _dist_order(self.model),
+                "rms": round(self.rms, 4),
+                "held_out_rms": None if self.held_out_rms is None else round(self.held_out_rms, 4),
+                "coverage": {k: round(v, 4) for k, v in self.coverage.items()},
+                "views_used": len(self.used), "points_used": self.points_used, "views": self.views}
+
+
+def _dist_order(model: str) -> list[str]:
+    return {"pinhole": ["k1", "k2", "p1", "p2", "k3"],
+            "rational": ["k1", "k2", "p1", "p2", "k3", "k4", "k5", "k6"],
+            "fisheye": ["k1", "k2", "k3", "k4"]}[model]
+
+
+def correspondences(view: View, layout: GridLayout) -> tuple[np.ndarray, np.ndarray]:
+    """(object points N×3 float32 in mm, image points N×2 float32) of a usable view."""
+    return layout.object_points(view.points.ids), view.points.xy.astype(np.float32)
+
+
+def calibrate_views(views: list[View], layout: GridLayout, model: str = "pinhole", held_out: bool = True,
+                    reject_outliers: bool = True) -> Calibration:
+    """Solve the camera from the usable views (see the module doc). SegmentyError when fewer
+    than MIN_VIEWS views are usable or the solver fails; the message names the views."""
+    if model not in CAMERA_MODELS:
+        raise UsageError(f"--camera {model}: unknown camera model (valid: {', '.join(CAMERA_MODELS)})")
+    sizes = {v.image_size for v in views if v.usable}
+    if len(sizes) > 1:
+        first = next(v for v in views if v.usable)
+        other = next(v for v in views if v.usable and v.image_size != first.image_size)
+        # Photos one pixel larger (some cameras' odd frames) are the same camera.
+        if max(abs(a - b) for a, b in zip(first.image_size, other.image_size)) > 2:
+            raise SegmentyError(f"{other.name}: is {other.image_size[0]}x{other.image_size[1]}, but {first.name} is "
+                                f"{first.image_size[0]}x{first.image_size[1]}; calibrate one camera (one photo size) "
+                                "at a time")
+    records = {v.name: ({"used": False, "reason": v.reason} if not v.usable else
+                        {"used": True, "points": len(v.points), "partial": v.points.partial,
+                         "identity": v.points.identity}) for v in views}
+    usable = [v for v in views if v.usable]
+    image_size = Counter(v.image_size for v in usable).most_common(1)[0][0] if usable else (0, 0)
+    for _ in range(OUTLIER_ROUNDS + 1):
+        _check_enough(usable, views)
+        result = _solve(usable, layout, model, image_size)
+        errors = _per_view_rms(usable, layout, model, result)
+        median = float(np.median(errors))
+        limit = max(OUTLIER_FLOOR_PX, OUTLIER_FACTOR * median)
+        outliers = [v for v, e in zip(usable, errors) if e > limit] if reject_outliers else []
+        if not outliers or len(usable) - len(outliers) < MIN_VIEWS:
+            break
+        for v, e in zip(usable, errors):
+            if e > limit:
+                records[v.name] = {"used": False, "points": len(v.points),
+                                   "reason": f"reprojection error {e:.2f} px, over {OUTLIER_FACTOR:g}x the "
+                                             f"median {median:.2f} px"}
+        usable = [v for v, e in zip(usable, errors) if e <= limit]
+    rms, camera, dist, rvecs, tvecs = result
+    for v, e in zip(usable, errors):
+        records[v.name]["rms"] = round(float(e), 4)
+    calibration = Calibration(model, image_size, camera, dist, float(rms), records, rvecs=list(rvecs),
+                              tvecs=list(tvecs))
+    calibration.coverage = coverage(usable, image_size)
+    if held_out:
+        calibration.held_out_rms = _held_out(usable, layout, model, image_size, records)
+    return calibration
+
+
+def _check_enough(usable: list[View], views: list[View]) -> None:
+    if len(usable) >= MIN_VIEWS:
+        return
+    reasons = "; ".join(f"{Path(v.name).name}: {v.reason}" for v in views if not v.usable)[:400]
+    raise SegmentyError(f"calibrate: {len(usable)} usable view(s) of {len(views)}, need at least {MIN_VIEWS}"
+                        + (f" ({reasons})" if reasons else ""))
+
+
+def _solve(views: list[View], layout: GridLayout, model: str, image_size: tuple[int, int]):
+    """(rms, K, dist, rvecs, tvecs) from OpenCV's solver for the model."""
+    obj, img = zip(*(correspondences(v, layout) for v in views))
+    try:
+        if model == "fisheye":
+            flags = cv2.fisheye.CALIB_RECOMPUTE_EXTRINSIC | cv2.fisheye.CALIB_FIX_SKEW
+            criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-9)
+            rms, camera, dist, rvecs, tvecs = cv2.fisheye.calibrate(
+                [o.reshape(1, -1, 3).astype(np.float64) for o in obj],
+                [i.reshape(1, -1, 2).astype(np.float64) for i in img], image_size, None, None,
+                flags=flags, criteria=criteria)
+        else:
+            flags = cv2.CALIB_RATIONAL_MODEL if model == "rational" else 0
+            rms, camera, dist, rvecs, tvecs = cv2.calibrateCamera(list(obj), list(img), image_size, None, None,
+                                                                  flags=flags)
+    except cv2.error as exc:
+        detail = " ".join(str(exc).split())[-160:]
+        raise SegmentyError(f"calibrate: OpenCV's {model} solver failed on {len(views)} views ({detail}); "
+                            "try more views, views at more angles, or another --camera model") from None
+    if not np.isfinite(camera).all() or camera[0, 0] <= 0 or camera[1, 1] <= 0:
+        raise SegmentyError(f"calibrate: the {model} solver returned no valid camera from {len(views)} views; "
+                            "try more views at more angles")
+    # OpenCV returns zeros for the terms the flags leave out (thin prism, tilt): keep the model's.
+    dist = np.asarray(dist, np.float64).ravel()[:len(_dist_order(model))]
+    return float(rms), np.asarray(camera, np.float64), dist, rvecs, tvecs
+
+
+def project(obj: np.ndarray, rvec, tvec, camera: np.ndarray, dist: np.ndarray, model: str) -> np.ndarray:
+    """Object points -> image points with the model's projection."""
+    if model == "fisheye":
+        out, _ = cv2.fisheye.projectPoints(obj.reshape(1, -1, 3).astype(np.float64), rvec, tvec, camera, dist)
+    else:
+        out, _ = cv2.projectPoints(obj.astype(np.float64), rvec, tvec, camera, dist)
+    return out.reshape(-1, 2)
+
+
+def _rms(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.sum((a - b) ** 2, axis=1))))
+
+
+def _per_view_rms(views: list[View], layout: GridLayout, model: str, result) -> list[float]:
+    _, camera, dist, rvecs, tvecs = result
+    out = []
+    for v, r, t in zip(views, rvecs, tvecs):
+        obj, img = correspondences(v, layout)
+        out.append(_rms(project(obj, r, t, camera, dist, model), img))
+    return out
+
+
+def _pose(obj: np.ndarray, img: np.ndarray, camera: np.ndarray, dist: np.ndarray, model: str):
+    if model == "fisheye":
+        undistorted = cv2.fisheye.undistortPoints(img.reshape(1, -1, 2).astype(np.float64), camera, dist)
+        ok, rvec, tvec = cv2.solvePnP(obj.astype(np.float64), undistorted.reshape(-1, 2), np.eye(3), None)
+    else:
+        ok, rvec, tvec = cv2.solvePnP(obj.astype(np.float64), img.astype(np.float64), camera, dist)
+    return (rvec, tvec) if ok else None
+
+
+def _held_out(views: list[View], layout: GridLayout, model: str, image_size: tuple[int, int],
+              records: dict) -> float | None:
+    """Reprojection RMS of each view (or fold) with the camera fitted to the others; per-view
+    figures go into `records`."""
+    n = len(views)
+    if n < MIN_VIEWS + 1:
+        return None
+    folds = n if n <= MAX_LEAVE_ONE_OUT else 10
+    squared, count = 0.0, 0
+    for fold in range(folds):
+        test = [v for i, v in enumerate(views) if i % folds == fold]
+        train = [v for i, v in enumerate(views) if i % folds != fold]
+        try:
+            _, camera, dist, _, _ = _solve(train, layout, model, image_size)
+        except SegmentyError:
+            continue
+        for v in test:
+            obj, img = correspondences(v, layout)
+            pose = _pose(obj, img, camera, dist, model)
+            if pose is None:
+                continue
+            err = project(obj, *pose, camera, dist, model) - img
+            records[v.name]["held_out_rms"] = round(float(np.sqrt(np.mean(np.sum(err ** 2, axis=1)))), 4)
+            squared += float(np.sum(err ** 2))
+            count += len(err)
+    return math.sqrt(squared / count) if count else None
+
+
+def coverage_mask(views: list[View], image_size: tuple[int, int]) -> np.ndarray:
+    """H×W uint16: how many views' convex hulls of points cover each pixel."""
+    w, h = image_size
+    count = np.zeros((h, w), np.uint16)
+    for v in views:
+        if v.points is None or len(v.points) < 3:
+            continue
+        hull = cv2.convexHull(v.points.xy.astype(np.float32))
+        layer = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(layer, np.round(hull.reshape(-1, 2) * 16).astype(np.int32), 1, cv2.LINE_8, 4)
+        count += layer
+    return count
+
+
+def border_band(image_size: tuple[int, int], share: float = BORDER_BAND) -> np.ndarray:
+    """H×W bool: the image's outer band, `share` of the width and height on each side."""
+    w, h = image_size
+    band = np.ones((h, w), bool)
+    bx, by = int(round(share * w)), int(round(share * h))
+    band[by:h - by, bx:w - bx] = False
+    return band
+
+
+def coverage(views: list[View], image_size: tuple[int, int]) -> dict:
+    """Shares of the image and of its outer 10% band inside at least one view's hull of points."""
+    covered = coverage_mask(views, image_size) > 0
+    band = border_band(image_size)
+    return {"image": float(covered.mean()), "border": float(covered[band].mean())}
+
+
+# -- files ---------------------------------------------------------------------------------------
+
+def write_camera(calibration: Calibration, out: str | os.PathLike, extra: dict | None = None) -> list[Path]:
+    """camera.json (plus `extra` entries) and camera.yaml (OpenCV FileStorage: camera_matrix,
+    dist_coeffs, image_width, image_height, rms) in folder `out`."""
+    out = Path(out)
+    data = calibration.to_dict()
+    data.update(extra or {})
+    atomic_write_text(out / "camera.json", json.dumps(data, indent=1) + "\n")
+    with atomic_path(out / "camera.yaml") as tmp:
+        fs = cv2.FileStorage(str(tmp), cv2.FILE_STORAGE_WRITE | cv2.FILE_STORAGE_FORMAT_YAML)
+        fs.write("model", calibration.model)
+        fs.write("image_width", int(calibration.image_size[0]))
+        fs.write("image_height", int(calibration.image_size[1]))
+        fs.write("camera_matrix", calibration.camera_matrix)
+        fs.write("dist_coeffs", calibration.dist_coeffs.reshape(1, -1))
+        fs.write("rms", float(calibration.rms))
+        fs.release()
+    return [out / "camera.json", out / "camera.yaml"]
+
+
+def write_points(views: list[View], layout: GridLayout, path: str | os.PathLike) -> None:
+    """points.json: every usable view's ids, image points and object points (mm), enough to
+    run cv2.calibrateCamera again without segmenty."""
+    records = []
+    for v in views:
+        if not v.usable:
+            continue
+        obj, img = correspondences(v, layout)
+        records.append({"name": v.name, "partial": v.points.partial, "identity": v.points.identity,
+                        "ids": v.points.ids.tolist(), "image_points": np.round(img.astype(np.float64), 4).tolist(),
+                        "object_points_mm": np.round(obj.astype(np.float64), 4).tolist()})
+    atomic_write_text(path, json.dumps({"views": records}) + "\n")

@@ -1,0 +1,202 @@
+"""Views for a calibration: the board's points in every photo or video frame, found by segmenty
+(`detect_views`) or by OpenCV's own classical detector (`opencv_views`), for a side-by-side.
+
+A `View` is one photo (or frame) with its points (`GridPoints`), or the reason it gives none.
+Points are in the full photo's pixels even for a crop (`View.offset` says where the crop was),
+so that crops of one camera's photos calibrate that camera.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import SegmentyError
+from ..io import IMAGE_SUFFIXES, read_image
+from ..predict.points import MIN_GRID_POINTS, GridLayout, GridPoints
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+# A view with fewer points (or all on one row) cannot constrain a camera model well.
+MIN_VIEW_POINTS = MIN_GRID_POINTS
+
+
+@dataclass
+class View:
+    """One photo or frame for a calibration.
+
+    name:        the file (``video.mp4#120`` for frame 120 of a video).
+    image_size:  (width, height) of the photo the points are in.
+    points:      the board's points (GridPoints), or None when the view gives none.
+    reason:      why the view gives no points ('' when it does).
+    offset:      (x, y) of the crop the points were found in (they are already shifted by it).
+    """
+
+    name: str
+    image_size: tuple[int, int]
+    points: GridPoints | None = None
+    reason: str = ""
+    offset: tuple[int, int] = (0, 0)
+
+    @property
+    def usable(self) -> bool:
+        return self.points is not None
+
+
+def iter_frames(sources: Iterable[str | os.PathLike], every: int = 1) -> Iterator[tuple[str, np.ndarray | None, str]]:
+    """(name, RGB uint8 or None, problem) for every photo and every `every`-th frame of every
+    video among `sources` (files or folders of photos). An unreadable photo or video yields
+    None and the problem, so the caller can list it and go on."""
+    if every < 1:
+        raise SegmentyError(f"--every {every}: must be 1 or more")
+    for source in _expand(sources):
+        if source.suffix.lower() in VIDEO_SUFFIXES:
+            yield from _video_frames(source, every)
+            continue
+        try:
+            yield str(source), read_image(source), ""
+        except SegmentyError as exc:
+            yield str(source), None, str(exc)
+
+
+def _expand(sources: Iterable[str | os.PathLike]) -> list[Path]:
+    out = []
+    for item in sources:
+        p = Path(item)
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise SegmentyError(f"{p}: no such file or folder")
+    if not out:
+        raise SegmentyError(f"no photos or videos found in {' '.join(map(str, sources))} "
+                            f"(photos: {' '.join(IMAGE_SUFFIXES)}; videos: {' '.join(VIDEO_SUFFIXES)})")
+    return out
+
+
+def _video_frames(path: Path, every: int) -> Iterator[tuple[str, np.ndarray | None, str]]:
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        yield str(path), None, f"{path}: cannot be opened as a video"
+        return
+    index, read_any = 0, False
+    try:
+        while True:
+            ok = capture.grab()  # grab without decoding the frames that are skipped
+            if not ok:
+                break
+            if index % every == 0:
+                ok, bgr = capture.retrieve()
+                if ok and bgr is not None:
+                    read_any = True
+                    yield f"{path}#{index}", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), ""
+            index += 1
+    finally:
+        capture.release()
+    if not read_any:
+        yield str(path), None, f"{path}: no frame could be decoded"
+
+
+def view_from_points(name: str, image_size: tuple[int, int], points: GridPoints | None,
+                     offset: tuple[int, int] = (0, 0), missing: str = "no board found") -> View:
+    """A View, with the reason when its points cannot serve a calibration."""
+    if points is None:
+        return View(name, image_size, None, missing, offset)
+    if len(points) < MIN_VIEW_POINTS:
+        return View(name, image_size, None, f"only {len(points)} points (need {MIN_VIEW_POINTS})", offset)
+    if len(np.unique(points.ids[:, 0])) < 2 or len(np.unique(points.ids[:, 1])) < 2:
+        return View(name, image_size, None, "points on one line of the grid", offset)
+    if any(offset):
+        points = GridPoints(points.xy + np.array(offset, np.float32), points.ids, points.confidence, points.grid,
+                            points.partial, points.identity)
+    return View(name, image_size, points, "", offset)
+
+
+def detect_views(predictor, frames: Iterable[tuple[str, np.ndarray | None, str]]) -> list[View]:
+    """segmenty's views: the predictor's points on each frame."""
+    views = []
+    for name, rgb, problem in frames:
+        if rgb is None:
+            views.append(View(name, (0, 0), None, problem))
+            continue
+        prediction = predictor.predict(rgb)
+        size = (rgb.shape[1], rgb.shape[0])
+        missing = "no board found" if prediction.points is None else ""
+        views.append(view_from_points(name, size, prediction.points, missing=f"{missing} (score {prediction.score:.2f})"))
+    return views
+
+
+# -- OpenCV's own detectors, for the side-by-side ---------------------------------------------
+
+OPENCV_METHODS = ("sb", "classic")
+
+
+def opencv_points(rgb: np.ndarray, layout: GridLayout, method: str = "sb") -> tuple[GridPoints | None, str]:
+    """The whole board's points as OpenCV's classical detector finds them, in OpenCV's own
+    order (point k of a C-wide grid gets id (k % C, k // C), as an OpenCV user's object points
+    would), and the detector's name; (None, name) when it does not find the whole board.
+
+    method "sb": findChessboardCornersSB (falling back to findChessboardCorners + cornerSubPix),
+    the detector `segmenty label` uses; "classic": findChessboardCorners + cornerSubPix only,
+    the one most calibration tutorials use. ChArUco: CharucoDetector (partial boards too, ids
+    from the markers). Circle grids: findCirclesGrid."""
+    from ..eval.label import Detector, detect_grid
+
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+    cols, rows = layout.grid
+    if layout.charuco is not None:
+        return _opencv_charuco(gray, layout)
+    if layout.kind == "blob":
+        flags = cv2.CALIB_CB_ASYMMETRIC_GRID if layout.basis[0, 1] != 0 else cv2.CALIB_CB_SYMMETRIC_GRID
+        ok, centres = cv2.findCirclesGrid(gray, (cols, rows), flags=flags)
+        name = "findCirclesGrid"
+        if not ok:
+            return None, name
+        xy = centres.reshape(-1, 2)
+    elif method == "classic":
+        name = "findChessboardCorners"
+        ok, corners = cv2.findChessboardCorners(gray, (cols, rows), flags=cv2.CALIB_CB_ADAPTIVE_THRESH
+                                                | cv2.CALIB_CB_NORMALIZE_IMAGE)
+        if not ok:
+            return None, name
+        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_MAX_ITER, 40, 0.01)
+        xy = cv2.cornerSubPix(gray, corners, (5, 5), (-1, -1), criteria).reshape(-1, 2)
+    else:
+        found = detect_grid(gray[..., None].repeat(3, axis=2), Detector("chessboard", cols, rows))
+        if found is None:
+            return None, "findChessboardCornersSB"
+        grid, name = found
+        xy = grid.reshape(-1, 2)
+    k = np.arange(len(xy))
+    ids = np.stack([k % cols, k // cols], axis=1)
+    return GridPoints(xy, ids, np.ones(len(xy)), layout.grid, False, "layout"), name
+
+
+def _opencv_charuco(gray: np.ndarray, layout: GridLayout) -> tuple[GridPoints | None, str]:
+    cols, rows, dictionary = layout.charuco
+    board = cv2.aruco.CharucoBoard((cols, rows), 1.0, 0.5,
+                                   cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary)))
+    corners, ids, _, _ = cv2.aruco.CharucoDetector(board).detectBoard(gray)
+    if ids is None or len(ids) < 4:
+        return None, "CharucoDetector"
+    k = ids.ravel()
+    ids2 = np.stack([k % (cols - 1), k // (cols - 1)], axis=1)
+    return GridPoints(corners.reshape(-1, 2), ids2, np.ones(len(k)), layout.grid, len(k) < layout.count,
+                      "markers"), "CharucoDetector"
+
+
+def opencv_views(frames: Iterable[tuple[str, np.ndarray | None, str]], layout: GridLayout,
+                 method: str = "sb") -> list[View]:
+    """OpenCV's views of the same frames (see `opencv_points`)."""
+    views = []
+    for name, rgb, problem in frames:
+        if rgb is None:
+            views.append(View(name, (0, 0), None, problem))
+            continue
+        points, detector = opencv_points(rgb, layout, method)
+        views.append(view_from_points(name, (rgb.shape[1], rgb.shape[0]), points, missing=f"{detector} found no board"))
+    return views

@@ -1,0 +1,79 @@
+"""CLI: `segmenty calibrate` (camera calibration from photos or videos of a grid pattern)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UsageError
+from .common import add_command, device_name, positive_float, positive_int
+
+DETECTOR_FOLDER = "detector"  # where a detector trained by `calibrate` goes, inside --out
+
+
+def register(sub) -> None:
+    from ..calib import CAMERA_MODELS
+
+    p = add_command(sub, "calibrate", "calibrate a camera from photos or videos of a chessboard, ChArUco board "
+                    "or circle grid, whole or cut by the frame: camera.json (K, distortion, errors), coverage "
+                    "and error pictures, beside the same calibration from OpenCV's own detector", cmd_calibrate)
+    p.add_argument("inputs", metavar="PHOTOS_OR_VIDEO", nargs="+", help="photos, folders of photos or video files")
+    p.add_argument("--pattern", required=True,
+                   help="the printed board with its true square (or spacing) in mm, e.g. chessboard:10x7:25; "
+                        "sets the calibration's units")
+    p.add_argument("--model", metavar="RUN", help="a detector trained for this board (run folder, .pt or .onnx); "
+                   f"default: train one into OUT/{DETECTOR_FOLDER}, or reuse the one there")
+    p.add_argument("--out", default="calibration", metavar="DIR", help="output folder")
+    p.add_argument("--camera", choices=CAMERA_MODELS, default="pinhole",
+                   help="pinhole: OpenCV's 5 distortion coefficients; rational: 8; fisheye: cv2.fisheye")
+    p.add_argument("--every", type=positive_int, default=1, help="use every Nth frame of a video")
+    p.add_argument("--minutes", type=positive_float, default=10.0,
+                   help="training time when a detector has to be trained (no --model)")
+    p.add_argument("--no-opencv", dest="compare", action="store_false",
+                   help="skip the side-by-side calibration from OpenCV's own detector")
+    p.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda or cuda:N (PyTorch models)")
+
+
+def cmd_calibrate(args) -> int:
+    from ..calib import run_calibration
+    from ..io import check_out_dir
+    from ..patterns import load_pattern
+    from ..predict import Predictor, grid_layout
+
+    pattern = load_pattern(args.pattern)
+    layout = grid_layout(pattern)
+    if layout is None:
+        raise UsageError(f"--pattern {args.pattern}: has no grid of points to calibrate with "
+                         "(use chessboard:CxR:MM, charuco:CxR:DICT:MM or circles:CxR[:asym]:MM)")
+    out = check_out_dir(args.out)
+    model = Path(args.model) if args.model else _trained_detector(args, out / DETECTOR_FOLDER)
+    predictor = Predictor(model, device=args.device)
+    trained_for = predictor.pattern
+    if trained_for is None or not _same_board(grid_layout(trained_for), layout):
+        raise UsageError(f"--model {model}: was trained for '{predictor.backend.pattern_spec}', not a board like "
+                         f"'{pattern.spec}' (train one with: segmenty train --pattern {pattern.spec})")
+    report = run_calibration(args.inputs, layout, predictor, out, model=args.camera, every=args.every,
+                             compare=args.compare,
+                             describe={"pattern": pattern.spec, "units": "mm", "detector": str(model)})
+    print(report.table())
+    print(f"camera.json, camera.yaml, points.json, coverage.png, errors.png -> {out}")
+    return 0
+
+
+def _same_board(a, b) -> bool:
+    """Two grid layouts of the same printed board whatever its size (a model trained on 25 mm
+    squares finds 30 mm ones alike)."""
+    return a is not None and b is not None and a.kind == b.kind and a.grid == b.grid \
+        and (a.basis == b.basis).all() and a.charuco == b.charuco
+
+
+def _trained_detector(args, run: Path) -> Path:
+    """The detector in `run` when one is there (reused), else one trained now for --pattern
+    (training lives in the CLI layer: the calib package never imports train)."""
+    if (run / "best.pt").exists() or (run / "model.pt").exists():
+        print(f"reusing the detector in {run} (delete it to train again)")
+        return run
+    from ..jobs import fit
+    from ..train import TrainConfig
+
+    print(f"training a detector for {args.pattern} for {args.minutes:g} minutes into {run} "
+          "(give --model RUN to use one you have)")
+    return fit(TrainConfig(pattern=args.pattern, minutes=args.minutes, out=str(run), device=args.device)).path

@@ -1,0 +1,305 @@
+"""Grid points with identities (predict/points.py) on boards rendered with a known homography,
+so every corner's exact position and id are known; heat maps are drawn from that truth (the
+network's part is tested elsewhere), the photo is what the points are refined on."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+import segmenty
+from segmenty.predict import DetectionRule, GridPoints, Predictor, grid_geometry, grid_layout
+from segmenty.viz import draw_overlay
+from segmenty.predict import find_grid_points
+from segmenty.predict import geometry as geo
+
+DPI = 40  # a 25 mm square is 39 px on the sheet: boards render at about their sheet size
+
+
+def render(spec: str, quad, shape=(360, 480), background=110):
+    """(photo RGB, truth xy K×2 in layout order, layout, truth mask) of pattern `spec` whose
+    outline is placed on `quad` (4×2, clockwise from the sheet's top-left)."""
+    pattern = segmenty.load_pattern(spec, dpi=DPI)
+    layout = grid_layout(pattern)
+    hom = geo.homography(pattern.outline, np.asarray(quad, np.float64))
+    h, w = shape
+    photo = cv2.warpPerspective(pattern.image, hom, (w, h), flags=cv2.INTER_AREA,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=(background,) * 3)
+    paper = cv2.warpPerspective(np.full(pattern.image.shape[:2], 255, np.uint8), hom, (w, h)) > 127
+    photo[~paper] = background
+    truth = geo.project(hom, layout.sheet_xy)
+    mask = cv2.warpPerspective(pattern.masks["mask"].astype(np.uint8), hom, (w, h), flags=cv2.INTER_NEAREST) > 0
+    return photo, truth, layout, mask
+
+
+def heat_from(points: np.ndarray, shape, radius: float = 3.0) -> np.ndarray:
+    """A network-like heat map: a soft disc on every point inside the photo."""
+    heat = np.zeros(shape, np.float32)
+    for x, y in points:
+        if 0 <= x < shape[1] and 0 <= y < shape[0]:
+            cv2.circle(heat, (int(round(x * 16)), int(round(y * 16))), int(radius * 16), 1.0, -1, cv2.LINE_AA, shift=4)
+    return cv2.GaussianBlur(heat, (0, 0), 1.0)
+
+
+BOARD = np.array([[90, 60], [400, 80], [420, 300], [70, 290]], np.float64)
+
+
+def turned(quad, quarter_turns: int):
+    """The same place on the photo, the board turned by quarter turns in it."""
+    return np.roll(np.asarray(quad), quarter_turns, axis=0)
+
+
+def truth_lookup(truth: np.ndarray, layout) -> dict:
+    return {tuple(i): p for i, p in zip(layout.ids.tolist(), truth)}
+
+
+# -- GridPoints ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change, message", [
+    (dict(ids=[[0, 0], [0, 0]]), "unique"),
+    (dict(ids=[[0, 0], [9, 0]]), "outside"),
+    (dict(confidence=[0.5, 1.5]), r"\[0, 1\]"),
+    (dict(xy=[[0, 0], [np.nan, 1]]), "finite"),
+    (dict(identity="guess"), "identity"),
+    (dict(confidence=[1.0]), "confidences"),
+])
+def test_grid_points_are_validated(change, message):
+    fields = dict(xy=[[1, 2], [3, 4]], ids=[[0, 0], [1, 0]], confidence=[1.0, 0.5], grid=(9, 6), partial=True,
+                  identity="relative")
+    fields.update(change)
+    with pytest.raises(ValueError, match=message):
+        GridPoints(**fields)
+
+
+def test_grid_points_summary_is_plain_json():
+    points = GridPoints(np.array([[1.23456, 2.0]]), [[3, 4]], [0.9], (9, 6), True, "relative")
+    data = json.loads(json.dumps(points.summary()))
+    assert data["ids"] == [[3, 4]] and data["xy"] == [[1.235, 2.0]] and data["partial"] and not data["absolute"]
+
+
+# -- layouts ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec, grid, margin, neighbour_mm", [
+    ("chessboard:10x7:25", (9, 6), 1.0, 25.0),
+    ("charuco:5x7:DICT_4X4_50:30", (4, 6), 1.0, 30.0),
+    ("circles:7x5:20", (7, 5), 0.5, 20.0),
+    ("circles:4x11:asym:15", (4, 11), 0.5, 2 * 15 * np.sqrt(2) / 2),  # nearest neighbours lie diagonally
+])
+def test_layouts_follow_the_patterns_geometry(spec, grid, margin, neighbour_mm):
+    layout = grid_layout(segmenty.load_pattern(spec, dpi=DPI))
+    assert layout.grid == grid and layout.count == grid[0] * grid[1]
+    assert layout.margin == pytest.approx(margin, abs=0.05)
+    obj = layout.object_points(layout.ids)
+    assert (obj[:, 2] == 0).all() and np.allclose(obj[layout.rows_of(np.zeros((1, 2), int))[0]], 0)
+    d = np.linalg.norm(obj[:, None, :2] - obj[None, :, :2], axis=2)
+    np.fill_diagonal(d, np.inf)
+    assert np.median(d.min(axis=1)) == pytest.approx(neighbour_mm, rel=0.02)
+
+
+def test_patterns_without_a_grid_have_no_layout():
+    assert grid_layout(segmenty.load_pattern("segmenty")) is None
+
+
+# -- points and identities -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("quarter_turns", [0, 1, 2, 3])
+def test_whole_chessboard_gets_its_own_ids_whichever_way_it_is_turned(quarter_turns):
+    """A 10x7 board differs from its half-turn by its squares' colours: the ids are the
+    sheet's own at every turn (0, 90, 180, 270 degrees)."""
+    photo, truth, layout, _ = render("chessboard:10x7", turned(BOARD, quarter_turns))
+    points = find_grid_points(photo, heat_from(truth, photo.shape[:2]), layout)
+    assert points is not None and len(points) == 54 and not points.partial and points.identity == "squares"
+    exact = truth_lookup(truth, layout)
+    errors = np.array([np.linalg.norm(p - exact[tuple(i)]) for p, i in zip(points.xy, points.ids.tolist())])
+    assert np.median(errors) < 0.15 and errors.max() < 0.6
+
+
+def test_refinement_recovers_corners_from_a_coarse_heat_map():
+    """The heat map's peaks are a pixel or two off (a network at a coarser resolution): the
+    photo, not the heat map, decides the positions."""
+    photo, truth, layout, _ = render("chessboard:10x7", BOARD)
+    offset = np.random.default_rng(0).uniform(-1.5, 1.5, truth.shape)
+    points = find_grid_points(photo, heat_from(truth + offset, photo.shape[:2]), layout)
+    exact = truth_lookup(truth, layout)
+    errors = np.array([np.linalg.norm(p - exact[tuple(i)]) for p, i in zip(points.xy, points.ids.tolist())])
+    assert len(points) == 54 and np.median(errors) < 0.15
+
+
+def test_a_board_symmetric_under_a_half_turn_is_numbered_by_convention():
+    """9x7 squares look the same turned by half a turn: (0, 0) is then the end of the board
+    higher in the photo, whichever end of the sheet that is."""
+    for quarter_turns in (0, 2):
+        photo, truth, layout, _ = render("chessboard:9x7", turned(BOARD, quarter_turns))
+        points = find_grid_points(photo, heat_from(truth, photo.shape[:2]), layout)
+        assert points.identity == "convention" and len(points) == 48
+        first = points.xy[(points.ids == 0).all(axis=1)][0]
+        last = points.xy[(points.ids == np.array(layout.grid) - 1).all(axis=1)][0]
+        assert first[1] < last[1]
+
+
+def test_partial_chessboard_has_relative_ids_consistent_within_the_view():
+    photo, truth, layout, _ = render("chessboard:10x7", BOARD)
+    cut = 240  # through the board, columns 4-5 of 9
+    crop = np.ascontiguousarray(photo[:, :cut])
+    points = find_grid_points(crop, heat_from(truth, crop.shape[:2]), layout)
+    assert points.partial and points.identity == "relative" and not points.absolute
+    visible = truth[:, 0] < cut - 3
+    assert len(points) >= visible.sum() - 6
+    assert points.ids.min(axis=0).tolist() == [0, 0]
+    # One shift maps every relative id to the true one.
+    true_ids = np.array([layout.ids[np.argmin(np.linalg.norm(truth - p, axis=1))] for p in points.xy])
+    shifts = {tuple(s) for s in (true_ids - points.ids).tolist()}
+    assert len(shifts) == 1
+
+
+def test_charuco_markers_give_absolute_ids_even_in_a_partial_view():
+    photo, truth, layout, _ = render("charuco:5x7:DICT_4X4_50", np.array([[140, 10], [340, 20], [350, 330], [130, 320]]),
+                                     shape=(360, 480))
+    crop = np.ascontiguousarray(photo[:200])
+    points = find_grid_points(crop, heat_from(truth, crop.shape[:2]), layout)
+    assert points is not None and points.partial and points.identity == "markers"
+    exact = truth_lookup(truth, layout)
+    assert all(np.linalg.norm(p - exact[tuple(i)]) < 0.5 for p, i in zip(points.xy, points.ids.tolist()))
+
+
+def test_asymmetric_circle_grid_is_placed_by_its_layout():
+    spec = "circles:4x11:asym:15"
+    photo, truth, layout, _ = render(spec, np.array([[150, 20], [330, 30], [340, 340], [140, 330]]), shape=(360, 480))
+    pattern = segmenty.load_pattern(spec, dpi=DPI)
+    hom = geo.homography(pattern.outline, np.array([[150, 20], [330, 30], [340, 340], [140, 330]], np.float64))
+    discs = cv2.warpPerspective(pattern.masks["circles"].astype(np.float32), hom, (480, 360))
+    points = find_grid_points(photo, discs, layout)
+    assert points is not None and len(points) == 44 and points.identity == "layout"
+    exact = truth_lookup(truth, layout)
+    assert all(np.linalg.norm(p - exact[tuple(i)]) < 0.5 for p, i in zip(points.xy, points.ids.tolist()))
+
+
+@pytest.mark.parametrize("make_heat", [
+    lambda rng, shape: heat_from(rng.uniform([0, 0], [shape[1], shape[0]], (40, 2)), shape),  # scattered
+    lambda rng, shape: heat_from(np.stack([np.linspace(50, 400, 12), np.full(12, 100)], 1), shape),  # a line
+    lambda rng, shape: np.zeros(shape, np.float32),  # nothing
+])
+def test_points_that_form_no_grid_are_not_a_board(make_heat):
+    rng = np.random.default_rng(1)
+    photo = rng.integers(0, 256, (360, 480, 3), dtype=np.uint8)
+    layout = grid_layout(segmenty.load_pattern("chessboard:10x7", dpi=DPI))
+    assert find_grid_points(photo, make_heat(rng, (360, 480)), layout) is None
+
+
+def test_edge_of_the_board_is_not_taken_for_a_row_of_corners():
+    """Peaks on the board's outer edge (where squares meet the paper) fail the saddle test:
+    the grid stays 9x6."""
+    photo, truth, layout, _ = render("chessboard:10x7", BOARD)
+    edge = truth.reshape(6, 9, 2)[-1] + (truth.reshape(6, 9, 2)[-1] - truth.reshape(6, 9, 2)[-2])
+    points = find_grid_points(photo, heat_from(np.concatenate([truth, edge]), photo.shape[:2]), layout)
+    assert len(points) == 54 and points.identity == "squares"
+
+
+# -- geometry from the points ----------------------------------------------------------------------
+
+def test_mask_outline_and_homography_come_from_the_points():
+    photo, truth, layout, truth_mask = render("chessboard:10x7", BOARD)
+    points = find_grid_points(photo, heat_from(truth, photo.shape[:2]), layout)
+    mask, outline, hom = grid_geometry(points, layout, photo.shape[:2])
+    m = mask > 0.5
+    assert (m & truth_mask).sum() / (m | truth_mask).sum() > 0.985
+    pattern = segmenty.load_pattern("chessboard:10x7", dpi=DPI)
+    assert np.abs(outline - BOARD).max() < 1.0
+    assert np.abs(geo.project(hom, layout.sheet_xy) - truth).max() < 0.5
+    assert np.abs(geo.project(hom, pattern.outline) - BOARD).max() < 1.0
+
+
+def test_partial_mask_is_clipped_to_the_frame_and_ends_at_the_board():
+    photo, truth, layout, truth_mask = render("chessboard:10x7", BOARD)
+    crop = np.ascontiguousarray(photo[:, :240])
+    points = find_grid_points(crop, heat_from(truth, crop.shape[:2]), layout)
+    mask, _, _ = grid_geometry(points, layout, crop.shape[:2])
+    m, t = mask > 0.5, truth_mask[:, :240]
+    assert m.shape == (360, 240) and (m & t).sum() / (m | t).sum() > 0.97
+
+
+def test_circle_grid_mask_reaches_half_a_spacing_beyond_the_centres():
+    spec = "circles:7x5:20"
+    quad = np.array([[80, 60], [400, 70], [410, 300], [70, 290]], np.float64)
+    photo, truth, layout, truth_mask = render(spec, quad)
+    pattern = segmenty.load_pattern(spec, dpi=DPI)
+    discs = cv2.warpPerspective(pattern.masks["circles"].astype(np.float32), geo.homography(pattern.outline, quad),
+                                (480, 360))
+    points = find_grid_points(photo, discs, layout)
+    mask, outline, _ = grid_geometry(points, layout, photo.shape[:2])
+    m = mask > 0.5
+    assert points.identity == "convention"  # a symmetric grid of identical dots
+    assert (m & truth_mask).sum() / (m | truth_mask).sum() > 0.97 and np.abs(outline - quad).max() < 1.5
+
+
+# -- in the Predictor --------------------------------------------------------------------------------
+
+class BoardNetwork:
+    """A stand-in network for one rendered board: `mask` = the board, `corners` = its corners."""
+
+    mask_names, pattern_spec, size, stride, model_name = ["mask", "corners"], "chessboard:10x7:25", 480, 32, "fake"
+
+    def __init__(self, mask, corners):
+        self.maps = np.stack([mask.astype(np.float32), corners])
+
+    def run(self, batch):
+        # The photo is predicted at its own size (size=480), padded to the stride below and
+        # right: the maps go where the photo is.
+        n, _, h, w = batch.shape
+        out = np.zeros((n, 2, h, w), np.float32)
+        out[:, :, :self.maps.shape[1], :self.maps.shape[2]] = self.maps
+        return out
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    from segmenty.models import build_model
+    from segmenty.runs import save_checkpoint
+
+    pattern = segmenty.load_pattern("chessboard:10x7")
+    path = tmp_path_factory.mktemp("run") / "model.pt"
+    save_checkpoint(path, {"model": build_model("unet-s", 2).state_dict(), "model_name": "unet-s",
+                           "mask_names": pattern.mask_names, "pattern": pattern.spec, "size": 64, "config": {},
+                           "step": 0})
+    return path
+
+
+def test_prediction_carries_the_points_and_derives_its_geometry(checkpoint):
+    photo, truth, layout, truth_mask = render("chessboard:10x7", BOARD)
+    predictor = Predictor(checkpoint, size=480, refine=False)
+    predictor.backend = BoardNetwork(truth_mask, heat_from(truth, photo.shape[:2]))
+    pred = predictor.predict(photo)
+    assert pred.detected and pred.points is not None and len(pred.points) == 54
+    summary = json.loads(json.dumps(pred.summary()))
+    assert summary["points"]["identity"] == "squares" and len(summary["points"]["ids"]) == 54
+    m = pred.masks["mask"] > 0.5
+    assert (m & truth_mask).sum() / (m | truth_mask).sum() > 0.985 and np.abs(pred.outline - BOARD).max() < 1.0
+    overlay = draw_overlay(photo, pred, predictor.mask_names)
+    assert overlay.shape == photo.shape and not np.array_equal(overlay, draw_overlay(photo, pred.__class__(
+        pred.masks, pred.outline, pred.homography, True, pred.score), predictor.mask_names))
+
+
+def test_a_region_without_a_grid_of_points_is_not_a_board(checkpoint):
+    photo, truth, layout, truth_mask = render("chessboard:10x7", BOARD)
+    scattered = heat_from(np.random.default_rng(2).uniform([100, 80], [380, 280], (20, 2)), photo.shape[:2])
+    for points_on, detected in ((True, False), (False, True)):
+        predictor = Predictor(checkpoint, size=480, refine=False, points=points_on)
+        predictor.backend = BoardNetwork(truth_mask, scattered)
+        pred = predictor.predict(photo)
+        assert pred.detected == detected and pred.points is None
+        if not detected:
+            assert pred.outline is None and pred.masks["mask"].max() == 0.0
+
+
+def test_bad_points_field_is_refused():
+    with pytest.raises(TypeError, match="GridPoints"):
+        segmenty.Prediction({}, None, None, False, 0.0, points=[[1, 2]])
+
+
+def test_detection_rule_sets_the_smallest_grid(checkpoint):
+    photo, truth, layout, truth_mask = render("chessboard:10x7", BOARD)
+    predictor = Predictor(checkpoint, size=480, refine=False, rule=DetectionRule(min_grid_points=60))
+    predictor.backend = BoardNetwork(truth_mask, heat_from(truth, photo.shape[:2]))
+    assert not predictor.predict(photo).detected  # 54 points < 60
