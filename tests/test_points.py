@@ -211,6 +211,32 @@ def test_mask_outline_and_homography_come_from_the_points():
     assert np.abs(geo.project(hom, pattern.outline) - BOARD).max() < 1.0
 
 
+@pytest.mark.parametrize("background", [110, 255])
+def test_a_board_whose_outer_squares_are_cut_ends_where_the_photo_shows_them_end(background):
+    """OpenCV's sample board: its outer columns printed half as wide. With the photo to read,
+    the mask ends where the dark outer squares end (on a grey frame or on white paper alike);
+    without it, a whole square beyond the points (the pattern's own margin)."""
+    pattern = segmenty.load_pattern("chessboard:10x7", dpi=DPI)
+    s = pattern.extra["square_px"]
+    sheet = pattern.image.copy()
+    sheet[:, :s + s // 2] = background  # the left and right columns cut to half a square
+    sheet[:, -(s + s // 2):] = background
+    sheet[:s], sheet[-s:] = background, background  # no margin above and below either
+    hom = geo.homography(pattern.outline, BOARD)
+    photo = cv2.warpPerspective(sheet, hom, (480, 360), flags=cv2.INTER_AREA, borderValue=(background,) * 3)
+    layout = grid_layout(pattern)
+    truth = geo.project(hom, layout.sheet_xy)
+    cut_outline = pattern.outline + np.array([[s / 2, 0], [-s / 2, 0], [-s / 2, 0], [s / 2, 0]])
+    truth_mask = np.zeros((360, 480), np.uint8)
+    cv2.fillConvexPoly(truth_mask, np.round(geo.project(hom, cut_outline) * 16).astype(np.int32), 1, cv2.LINE_8, 4)
+    points = find_grid_points(photo, heat_from(truth, photo.shape[:2]), layout)
+    measured = grid_geometry(points, layout, photo.shape[:2], gray=cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY))[0] > 0.5
+    blind = grid_geometry(points, layout, photo.shape[:2])[0] > 0.5
+    t = truth_mask.astype(bool)
+    iou = lambda m: (m & t).sum() / (m | t).sum()  # noqa: E731
+    assert iou(measured) > 0.97 and iou(blind) < 0.92
+
+
 def test_partial_mask_is_clipped_to_the_frame_and_ends_at_the_board():
     photo, truth, layout, truth_mask = render("chessboard:10x7", BOARD)
     crop = np.ascontiguousarray(photo[:, :240])

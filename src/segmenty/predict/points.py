@@ -1049,8 +1049,15 @@ def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int]
     seen = {tuple(c): p.astype(np.float64) for c, p in zip(coords.tolist(), points.xy)}
     low, high = coords.min(axis=0), coords.max(axis=0)
     cells = {(x + dx, y + dy) for x, y in seen for dx in (-1, 0) for dy in (-1, 0)}
+    # Where the photo shows the printed squares end beyond the outermost points (and how far:
+    # a board cut inside its outer squares), the board ends there.
+    squares = gray is not None and layout.kind == SADDLE and layout.appearance
+    measured = _measured_margins(gray, _fill_nodes(seen, _cell_nodes(cells)), low, high) if squares else {}
     if support is not None and gray is not None and points.partial and layout.appearance:
-        low, high = _extend_to_frame(seen, cells, low, high, layout, support, gray)
+        low, high = _extend_to_frame(seen, cells, low, high, layout, support, gray, closed=set(measured))
+        if squares:
+            more = _measured_margins(gray, _fill_nodes(seen, _cell_nodes(cells)), low, high)
+            measured.update({side: m for side, m in more.items() if side not in measured})
     corners = [(low[0] - 1, low[1] - 1), (high[0] + 1, low[1] - 1), (high[0] + 1, high[1] + 1),
                (low[0] - 1, high[1] + 1)]
     pos = _fill_nodes(seen, _cell_nodes(cells) | set(corners))
@@ -1061,16 +1068,121 @@ def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int]
         if c not in pos:  # unreachable from the seen points: the plane's estimate
             sheet_c = layout.sheet_xy[0] + layout.step_px * (np.array(c, np.float64) - layout.coords[0])
             pos[c] = cv2.perspectiveTransform(sheet_c.reshape(1, 1, 2), homography).reshape(2)
-    # Beyond the outermost points the area ends at the pattern's margin (1 step for a board).
-    m = layout.margin
-    if abs(m - 1.0) > 1e-6:
+    # Beyond the outermost points the area ends at the pattern's margin (1 step for a board),
+    # or where the photo shows the printed squares end (a board cut inside its outer squares).
+    margins = {side: measured.get(side, layout.margin) for side in SIDES}
+    if any(abs(m - 1.0) > 1e-6 for m in margins.values()):
+        full = dict(pos)
         for node in list(pos):
             inner = (min(max(node[0], low[0]), high[0]), min(max(node[1], low[1]), high[1]))
-            if inner != node and inner in pos:
-                pos[node] = pos[inner] + m * (pos[node] - pos[inner])
+            if inner == node or inner not in full:
+                continue
+            moved = full[inner].copy()
+            for axis, beyond in ((0, node[0] - inner[0]), (1, node[1] - inner[1])):
+                if beyond:
+                    edge = (node[0], inner[1]) if axis == 0 else (inner[0], node[1])
+                    side = ("left", "right")[int(beyond > 0)] if axis == 0 else ("top", "bottom")[int(beyond > 0)]
+                    if edge in full:
+                        moved += margins[side] * (full[edge] - full[inner])
+            pos[node] = moved
     mask = _draw_cells(cells, pos, (h, w))
     outline = [pos[c] for c in corners]
     return mask.astype(np.float32), np.array(outline, np.float32), homography
+
+
+SIDES = ("left", "right", "top", "bottom")
+# The most a row of seen points may bend per step (share of the spacing) to be continued
+# quadratically beyond its end; more is a misplaced point: continued straight.
+MAX_ROW_BEND = 0.25
+# The outer squares' extent is read from profiles across them sampled at these fractions of a
+# square beyond the outermost points (a little past the full square, to see what lies beyond).
+EXTENT_SAMPLES = np.linspace(0.0, 1.15, 24)
+# An extent is measured only where the dark outer squares' profile rises by at least this
+# share of the board's own dark-bright contrast past their end (else: the full square).
+EXTENT_MIN_STEP = 0.35
+MIN_EXTENT = 0.25
+
+
+def _measured_margins(gray: np.ndarray, pos: dict, low: np.ndarray, high: np.ndarray) -> dict[str, float]:
+    """How far the printed squares reach beyond the outermost points on each side of the
+    board, in squares (1: whole squares; less: a board printed with its outer squares cut, as
+    OpenCV's sample board), read from the photo where that side's outer squares are in the
+    frame: the mean profile, from the points outwards, across the outer squares that are dark
+    (they end where the paper, a frame or a backing begins; white squares may merge with a
+    white margin and say nothing). A side without that evidence keeps a whole square."""
+    h, w = gray.shape
+    out: dict[str, float] = {}
+    board = [v for v in _profile_levels(gray, pos, low, high)]
+    if len(board) < 4:
+        return out
+    dark_level, bright_level = np.percentile(board, 25), np.percentile(board, 75)
+    contrast = bright_level - dark_level
+    if contrast <= 0:
+        return out
+    for side in SIDES:
+        axis = 0 if side in ("left", "right") else 1
+        sign = -1 if side in ("left", "top") else 1
+        edge = low[axis] if sign < 0 else high[axis]
+        other = 1 - axis
+        profiles = []
+        for t in range(int(low[other]), int(high[other])):
+            inner_a = (edge, t) if axis == 0 else (t, edge)
+            inner_b = (edge, t + 1) if axis == 0 else (t + 1, edge)
+            outer_a = (edge + sign, t) if axis == 0 else (t, edge + sign)
+            outer_b = (edge + sign, t + 1) if axis == 0 else (t + 1, edge + sign)
+            if not all(n in pos for n in (inner_a, inner_b, outer_a, outer_b)):
+                continue
+            a, b = np.asarray(pos[inner_a]), np.asarray(pos[inner_b])
+            da, db = np.asarray(pos[outer_a]) - a, np.asarray(pos[outer_b]) - b
+            # across the middle half of the square, from the points' line outwards
+            s = np.linspace(0.25, 0.75, 5)[:, None, None]
+            k = EXTENT_SAMPLES[None, :, None]
+            xy = (a + s * (b - a)) + k * (da + s * (db - da))
+            if (xy[..., 0] < 0).any() or (xy[..., 1] < 0).any() or (xy[..., 0] > w - 1).any() or \
+                    (xy[..., 1] > h - 1).any():
+                continue
+            values = cv2.remap(gray, xy[..., 0].astype(np.float32), xy[..., 1].astype(np.float32),
+                               cv2.INTER_LINEAR).astype(np.float64).mean(axis=0)
+            profiles.append(values)
+        if not profiles:
+            continue
+        profiles = np.array(profiles)
+        near = profiles[:, (EXTENT_SAMPLES > 0.1) & (EXTENT_SAMPLES < 0.25)].mean(axis=1)
+        dark = profiles[near < (dark_level + bright_level) / 2]
+        if not len(dark):
+            continue
+        profile = np.median(dark, axis=0)
+        level = float(np.median(profile[(EXTENT_SAMPLES > 0.1) & (EXTENT_SAMPLES < 0.25)]))
+        # Where the dark square ends, what follows is brighter (white paper, a grey frame),
+        # if only for a strip of paper: the brightest point past the square's start.
+        beyond = float(profile[EXTENT_SAMPLES > 0.1].max())
+        if beyond - level < EXTENT_MIN_STEP * contrast:
+            continue  # nothing brighter beyond: no evidence, a whole square
+        half = (level + beyond) / 2
+        above = np.flatnonzero(profile > half)
+        above = above[EXTENT_SAMPLES[above] > 0.1]
+        if not len(above):
+            continue
+        i = int(above[0])
+        t0, t1, v0, v1 = EXTENT_SAMPLES[i - 1], EXTENT_SAMPLES[i], profile[i - 1], profile[i]
+        extent = t0 + (t1 - t0) * (half - v0) / max(v1 - v0, 1e-9)
+        out[side] = float(np.clip(extent, MIN_EXTENT, 1.0))
+    return out
+
+
+def _profile_levels(gray: np.ndarray, pos: dict, low: np.ndarray, high: np.ndarray) -> list[float]:
+    """The brightness at the centre of each square between the seen points (the board's own
+    dark and bright levels)."""
+    h, w = gray.shape
+    levels = []
+    for x in range(int(low[0]), int(high[0])):
+        for y in range(int(low[1]), int(high[1])):
+            cell = [(x, y), (x + 1, y), (x + 1, y + 1), (x, y + 1)]
+            if all(c in pos for c in cell):
+                cx, cy = np.mean([pos[c] for c in cell], axis=0)
+                if 0 <= cx < w and 0 <= cy < h:
+                    levels.append(float(gray[int(cy), int(cx)]))
+    return levels
 
 
 def _cell_nodes(cells: set) -> set:
@@ -1092,11 +1204,12 @@ def _draw_cells(cells, pos: dict, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _extend_to_frame(seen: dict, cells: set, low: np.ndarray, high: np.ndarray, layout: GridLayout,
-                     support: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                     support: np.ndarray, gray: np.ndarray, closed: set = frozenset()) -> tuple[np.ndarray, np.ndarray]:
     """Add whole rows (columns) of squares beyond the margin ring on each side of a partial
-    view, in place in `cells`, while the pattern has rows to spare and the new row, where it
-    is in the frame, is board by the network's `support` (mean > 0.5) and alternates dark and
-    bright on the photo. Returns the box of points the cells now stand for."""
+    view (but the `closed` sides, where the photo shows the squares end), in place in `cells`,
+    while the pattern has rows to spare and the new row, where it is in the frame, is board by
+    the network's `support` (mean > 0.5) and alternates dark and bright on the photo. Returns
+    the box of points the cells now stand for."""
     low, high = low.copy(), high.copy()
     span = layout.coords.max(axis=0) - layout.coords.min(axis=0)
     pos = _fill_nodes(seen, _cell_nodes(cells))
@@ -1105,6 +1218,8 @@ def _extend_to_frame(seen: dict, cells: set, low: np.ndarray, high: np.ndarray, 
     for axis in (0, 1):
         other = 1 - axis
         for direction in (-1, 1):
+            if SIDES[2 * axis + (direction > 0)] in closed:
+                continue
             while high[axis] - low[axis] < span[axis] and contrast > 0:
                 index = low[axis] - 2 if direction < 0 else high[axis] + 1
                 row = [(index, t) if axis == 0 else (t, index) for t in range(int(low[other]) - 1, int(high[other]) + 1)]
@@ -1171,7 +1286,13 @@ def _fill_nodes(seen: dict, needed: set) -> dict:
                     elif rule == 1 and abs(dx) + abs(dy) == 1:
                         b, c = (n[0] - 2 * dx, n[1] - 2 * dy), (n[0] - 3 * dx, n[1] - 3 * dy)
                         if a in seen and b in seen and c in seen:
-                            estimates.append(3 * seen[a] - 3 * seen[b] + seen[c])
+                            bend = seen[a] - 2 * seen[b] + seen[c]
+                            # A lens bends a row gently; a bend of more than a few % of the
+                            # spacing is a point off its place, which a quadratic would amplify.
+                            if np.linalg.norm(bend) <= MAX_ROW_BEND * np.linalg.norm(seen[a] - seen[b]):
+                                estimates.append(3 * seen[a] - 3 * seen[b] + seen[c])
+                            else:
+                                estimates.append(2 * seen[a] - seen[b])
                     elif rule == 2 and abs(dx) + abs(dy) == 1:
                         b = (n[0] - 2 * dx, n[1] - 2 * dy)
                         if a in pos and b in pos:
