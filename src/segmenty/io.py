@@ -9,9 +9,12 @@ import contextlib
 import errno
 import io as _io
 import os
+import queue
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterable, Iterator
+from typing import TypeVar
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +219,43 @@ def check_out_dir(path: str | os.PathLike, option: str = "--out") -> Path:
         raise SegmentyError(f"{option} {path}: exists and is a file, expected a folder")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+_PREFETCH_DONE = object()
+T = TypeVar("T")
+
+
+def prefetch(items: Iterable[T], depth: int = 4) -> Iterator[T]:
+    """The items of `items`, produced by a background thread up to `depth` ahead (an exception
+    there is raised here, in order)."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                buffer.put((item, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            buffer.put((_PREFETCH_DONE, exc))
+            return
+        buffer.put((_PREFETCH_DONE, None))
+
+    thread = threading.Thread(target=produce, name="segmenty-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if error is not None:
+                raise error
+            if item is _PREFETCH_DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                thread.join(0.01)

@@ -84,7 +84,8 @@ def _predict(args) -> int:
 def _predict_photos(predictor, files: list[Path], out: Path, args) -> int:
     """Masks, overlay (and rectified view) per photo, predictions.json for all; the number of
     photos that could not be read."""
-    from ..predict.stream import BackgroundWriter, prefetch
+    from ..io import prefetch
+    from ..predict.stream import BackgroundWriter
     from ..viz import draw_overlay
 
     def decode(pairs):
@@ -132,7 +133,8 @@ def _predict_video(predictor, source: str, out: Path, args) -> None:
 
     import cv2
 
-    from ..predict.stream import VIDEO_CODEC, BackgroundWriter, VideoWriter, open_video, prefetch, video_frames
+    from ..io import prefetch
+    from ..predict.stream import VIDEO_CODEC, BackgroundWriter, VideoWriter, open_video, video_frames
     from ..viz import draw_overlay
 
     capture = open_video(source)

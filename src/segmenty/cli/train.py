@@ -53,10 +53,10 @@ def register(sub) -> None:
     p.add_argument("--recipe", default=S, help=f"synthesis recipe: default (tuned for real photos), full or original (default: {d.recipe})")
     p.add_argument("--seed", type=int, default=S, help=f"seed of training scenes and weights (default: {d.seed})")
     p.add_argument("--workers", type=non_negative_int, default=S,
-                   help="synthesis processes per training process, 0 = synthesise in the training process "
-                   f"(default: a third of the cores, at least 1; here {default_workers(False)} on the CPU)")
+                   help="synthesis processes per training process, 0 = a synthesis thread in the training process "
+                   f"(default on a CPU: one per 4 cores; here {default_workers(False)})")
     p.add_argument("--threads", type=positive_int, default=S,
-                   help="torch threads when training on the CPU (default: the cores the workers leave; "
+                   help="torch threads when training on the CPU (default: the cores the worker processes leave; "
                    f"here {default_threads(default_workers(False))})")
     p.add_argument("--val-count", type=positive_int, default=S,
                    help=f"fixed synthetic validation scenes (default: {d.val_count})")

@@ -41,12 +41,12 @@ import numpy as np
 
 from ..errors import SegmentyError, UsageError
 from ..hardware import check_device_name, cuda_may_be_present, resolve_device
+from ..io import prefetch
 from ..patterns import Pattern, load_pattern
 from ..runs import LoadedModel, load_model, resolve_checkpoint
 from . import geometry as geo
 from .onnx import OnnxModel, onnx_for_checkpoint
 from .points import GridLayout, GridPoints, find_grid_points, grid_geometry, grid_layout
-from .stream import prefetch
 
 # Outline fitting runs on the `mask` map at most this large (long side): enough for sub-pixel
 # lines after the network's much coarser working resolution, and bounded cost on 12 MP photos.

@@ -2,63 +2,25 @@
 
 Decoding, the network and writing results each wait on different things (the disk, OpenCV's
 codecs, onnxruntime), and all of them release the GIL in their heavy parts, so on two cores
-they overlap when each runs in its own thread: `prefetch` decodes ahead of prediction, and
-`BackgroundWriter` takes drawing and file writing off the path (bounded queues keep memory
-flat however long the stream).
+they overlap when each runs in its own thread: `segmenty.io.prefetch` decodes ahead of
+prediction, and `BackgroundWriter` takes drawing and file writing off the path (bounded
+queues keep memory flat however long the stream).
 """
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterator
 
 import cv2
 import numpy as np
 
 from ..errors import SegmentyError
 
-T = TypeVar("T")
 _DONE = object()
 # Video file suffixes `segmenty predict` opens as videos (anything else is read as a photo).
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 VIDEO_CODEC = "mp4v"  # MPEG-4 Part 2 in an .mp4 container: in every OpenCV build, no licences needed
-
-
-def prefetch(items: Iterable[T], depth: int = 4) -> Iterator[T]:
-    """The items of `items`, produced by a background thread up to `depth` ahead (an exception
-    there is raised here, in order)."""
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                buffer.put((item, None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            buffer.put((_DONE, exc))
-            return
-        buffer.put((_DONE, None))
-
-    thread = threading.Thread(target=produce, name="segmenty-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = buffer.get()
-            if error is not None:
-                raise error
-            if item is _DONE:
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                buffer.get_nowait()
-            except queue.Empty:
-                thread.join(0.01)
 
 
 class BackgroundWriter:

@@ -53,7 +53,7 @@ class TrainConfig:
     # Every step of the recipe with its ranges (Recipe.to_dict), filled in from `recipe` when
     # not given: config.json keeps what the run trained on after the defaults change.
     recipe_steps: dict | None = None
-    workers: int | None = None         # synthesis processes per training process; default_workers()
+    workers: int | None = None         # synthesis processes (0: a thread) per training process; default_workers()
     threads: int | None = None         # torch threads on a CPU; default_threads()
     val_count: int = 64                # fixed synthetic validation scenes
     val_every: float = 60.0            # seconds of training between validations
@@ -68,20 +68,23 @@ def default_size(cuda: bool) -> int:
 
 
 def default_workers(cuda: bool, local_procs: int = 1) -> int:
-    """Synthesis processes per training process when --workers is not given.
+    """Synthesis processes per training process when --workers is not given (0: synthesis in
+    a background thread of the training process).
 
-    On a GPU synthesis is the bottleneck: use the cores. On a CPU, training the default preset
-    costs about 1.5x synthesising a sample at 256 px (measured: ~58 vs ~25-45 ms on one core),
-    so a third of the cores synthesise and the rest train; at least one worker, so synthesis
-    overlaps training (2 cores: 1 worker + 1 training thread).
+    On a GPU synthesis is the bottleneck: use the cores. On a CPU a sample costs ~2 ms to
+    synthesise at 160 px and ~7-10 core-ms to train, so synthesis needs about a fifth of the
+    training's CPU: on up to 3 cores a thread beside the network's threads does it (measured
+    on 2 cores, bf16, 160 px: 119 samples/s, against 90 with 1 worker process and 1 training
+    thread, and 104 synthesising between steps; benchmarks/README.md); with more cores, a
+    worker process per 4 cores.
     """
     cores = max(1, available_cores() // local_procs)
-    return max(1, min(8, cores - 1) if cuda else cores // 3)
+    return max(1, min(8, cores - 1)) if cuda else cores // 4
 
 
 def default_threads(workers: int, local_procs: int = 1) -> int:
-    """Training threads on a CPU: the cores the synthesis workers leave (measured on 2 busy
-    cores: 2 threads beside a busy worker ran a step ~3x slower than 1, OpenMP threads spin)."""
+    """Training threads on a CPU: the cores the synthesis worker processes leave (a synthesis
+    thread shares the training's cores: it uses a fifth of one)."""
     return max(1, available_cores() // local_procs - workers)
 
 

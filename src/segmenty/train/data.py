@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from ..io import prefetch
 from ..patterns import Pattern
 from ..synth import Recipe, SyntheticDataset
 from .config import VAL_SEED, TrainConfig
@@ -42,18 +43,21 @@ def _worker_init(worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def training_loader(pattern: Pattern, recipe: Recipe, config: TrainConfig, start: int, info: DistInfo,
-                    pin_memory: bool) -> DataLoader:
+def training_batches(pattern: Pattern, recipe: Recipe, config: TrainConfig, start: int, info: DistInfo,
+                     pin_memory: bool) -> Iterator[dict]:
     """Batches of the run's scenes from sample index `start` on, made by `config.workers`
-    processes (0: in the training process)."""
+    processes, or with 0 by a background thread of the training process: its OpenCV and NumPy
+    calls release the GIL, so on a small CPU synthesis overlaps the network's threads instead
+    of waiting for a core of its own (or pausing training between steps)."""
     dataset = SyntheticDataset(pattern, size=config.size, seed=config.seed, backgrounds=config.backgrounds,
                                recipe=recipe)
     workers = config.workers
-    return DataLoader(
+    loader = DataLoader(
         dataset, batch_size=config.batch, drop_last=True,
         sampler=StreamSampler(start, config.batch, info.rank, info.world_size),
         num_workers=workers, worker_init_fn=_worker_init if workers else None,
         persistent_workers=workers > 0, prefetch_factor=4 if workers else None, pin_memory=pin_memory)
+    return iter(loader) if workers else prefetch(iter(loader), depth=4)
 
 
 def validation_set(pattern: Pattern, recipe: Recipe, config: TrainConfig,

@@ -39,7 +39,7 @@ from ..patterns import Pattern
 from ..runs import LoadedModel, RunWriter
 from ..synth import Recipe
 from .config import TrainConfig, resolve_config
-from .data import training_loader, validation_set
+from .data import training_batches, validation_set
 from .distributed import DistInfo, broadcast_from_main, init_distributed, shutdown_distributed, sum_across_ranks
 from .ema import EMA
 from .losses import get_loss
@@ -122,7 +122,7 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
     # the run folder is made.
     val_images, val_masks = validation_set(pattern, recipe, config, info)
     run = RunWriter(out, asdict(config), enabled=info.is_main)
-    loader = training_loader(pattern, recipe, config, prog.samples_seen, info, pin_memory=device.type == "cuda")
+    batches = training_batches(pattern, recipe, config, prog.samples_seen, info, pin_memory=device.type == "cuda")
 
     if info.is_main:
         budget = f"{config.steps} steps" if config.steps else f"{config.minutes:g} min"
@@ -162,7 +162,6 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
     def state(lr: float) -> dict:
         return training_state(config, mask_names, raw_model, ema, optimizer, prog, lr, info.world_size, device)
 
-    batches = iter(loader)
     loss_sum, loss_n = torch.zeros((), device=device), 0
     row_time, row_samples = prog.elapsed_s, prog.samples_seen
     clock_start = time.perf_counter() - prog.elapsed_s  # training clock; validation pauses it
@@ -225,6 +224,8 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
     finally:
         bar.close()
         run.close()
+        if hasattr(batches, "close"):  # the synthesis thread's generator: stop its thread now
+            batches.close()
         del batches  # stops the synthesis workers
     return out
 
