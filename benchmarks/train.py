@@ -11,6 +11,13 @@ budget as `segmenty train --minutes M` would (17 minutes per preset for 2, 5, 10
     python benchmarks/train.py                                   # every CPU preset, 2/5/10 min
     python benchmarks/train.py --presets hourglass-seed --minutes-list 2
     python benchmarks/train.py --presets unet-s --minutes-list 1 --size 128
+    python benchmarks/train.py --rate                            # live vs network-only rate
+
+`--rate` prints, in one run, the training rate of `segmenty train`'s defaults (model, size,
+batch, precision, synthesis workers and threads as resolved for this machine) with live
+synthesis, beside the network-only rate: the same model, size, batch, precision and threads
+(every core) on random tensors, forward + backward + AdamW + EMA. Target (issue 16): live >=
+0.85 of network-only.
 """
 from __future__ import annotations
 
@@ -41,19 +48,72 @@ def run_one(preset: str, minutes: float, budgets: list[float], args, out: Path) 
     return results
 
 
+def rate(args) -> None:
+    """Live training rate of the defaults beside the network alone (see the module doc)."""
+    import time
+
+    import torch
+
+    from segmenty.hardware import autocast, available_cores
+    from segmenty.train.config import resolve_config
+    from segmenty.train.ema import EMA
+    from segmenty.train.losses import get_loss
+
+    out = Path(args.out or tempfile.mkdtemp(prefix="segmenty-rate-")) / "rate"
+    config, _ = resolve_config(TrainConfig(pattern=args.pattern, minutes=args.rate_seconds / 60, out=str(out),
+                                           val_every=args.rate_seconds / 2.5, val_count=16))
+    torch.set_num_threads(available_cores())
+    device = torch.device("cpu")
+    model = build_model(config.model, 2).to(memory_format=torch.channels_last)
+    ema, loss_fn = EMA(model, 0.997), get_loss(config.loss)
+    opt = torch.optim.AdamW(model.parameters(), config.lr, weight_decay=config.weight_decay)
+    x = torch.rand(config.batch, 3, config.size, config.size).contiguous(memory_format=torch.channels_last)
+    y = (torch.rand(config.batch, 2, config.size, config.size) > 0.5).float()
+
+    def step() -> None:
+        with autocast(device, config.precision):
+            logits = model(x)
+        loss = loss_fn(logits.float(), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        ema.update(model)
+
+    for _ in range(3):
+        step()
+    start, steps = time.perf_counter(), 0
+    while time.perf_counter() - start < 20:
+        step()
+        steps += 1
+    network = config.batch * steps / (time.perf_counter() - start)
+    train(config)
+    with open(out / "log.csv") as f:
+        live = float(list(csv.DictReader(f))[-1]["samples_per_s"])
+    print(f"\n{config.model} at {config.size} px, batch {config.batch}, {config.precision}, "
+          f"{config.workers} synthesis worker processes (0: a thread), {config.threads} threads, "
+          f"{available_cores()} cores\n")
+    print("| network only (random tensors, every core) | live, with synthesis | ratio |")
+    print("|---:|---:|---:|")
+    print(f"| {network:.1f} samples/s | {live:.1f} samples/s | {live / network:.2f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--presets", default=",".join(n for n in MODELS if n != "hourglass-seed"),
                     help="comma-separated presets (default: all but hourglass-seed, too slow on a CPU)")
     ap.add_argument("--minutes-list", default="2,5,10", help="training budgets in minutes (default: 2,5,10)")
-    ap.add_argument("--size", type=int, default=256, help="training size (default: 256)")
+    ap.add_argument("--size", type=int, default=None, help="training size (default: the training default)")
     ap.add_argument("--batch", type=int, default=16, help="batch (default: 16)")
     ap.add_argument("--pattern", default="chessboard:10x7", help="pattern (default: chessboard:10x7)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--separate-runs", action="store_true",
                     help="one run per budget (learning rate annealed over each) instead of one run per preset")
     ap.add_argument("--out", help="keep the runs here (default: a temporary folder)")
+    ap.add_argument("--rate", action="store_true", help="only the live vs network-only rate of the defaults")
+    ap.add_argument("--rate-seconds", type=float, default=90.0, help="training time of --rate's live run")
     args = ap.parse_args()
+    if args.rate:
+        return rate(args)
     budgets = [float(m) for m in args.minutes_list.split(",")]
     out = Path(args.out or tempfile.mkdtemp(prefix="segmenty-bench-"))
 
@@ -70,7 +130,8 @@ def main() -> None:
         print(f"{preset}: {results}", flush=True)
 
     how = "one run per budget" if args.separate_runs else f"one {max(budgets):g}-minute run per preset"
-    print(f"\npattern {args.pattern}, {args.size}x{args.size}, batch {args.batch}, {how}; runs in {out}\n")
+    size = args.size or "default"
+    print(f"\npattern {args.pattern}, size {size}, batch {args.batch}, {how}; runs in {out}\n")
     print("| preset | params | MFLOPs@256 | samples/s | " + " | ".join(f"IoU {m:g} min" for m in budgets) + " |")
     print("|---|---:|---:|---:|" + "---:|" * len(budgets))
     for preset, params, mflops, sps, ious in rows:
