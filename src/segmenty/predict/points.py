@@ -1054,8 +1054,10 @@ def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int]
     squares = gray is not None and layout.kind == SADDLE and layout.appearance
     measured = _measured_margins(gray, _fill_nodes(seen, _cell_nodes(cells)), low, high) if squares else {}
     if support is not None and gray is not None and points.partial and layout.appearance:
+        before = (low.copy(), high.copy())
         low, high = _extend_to_frame(seen, cells, low, high, layout, support, gray, closed=set(measured))
-        if squares:
+        if squares and not (np.array_equal(low, before[0]) and np.array_equal(high, before[1])):
+            # the rows added on an open side are its new outer squares: read where they end
             more = _measured_margins(gray, _fill_nodes(seen, _cell_nodes(cells)), low, high)
             measured.update({side: m for side, m in more.items() if side not in measured})
     corners = [(low[0] - 1, low[1] - 1), (high[0] + 1, low[1] - 1), (high[0] + 1, high[1] + 1),
@@ -1112,7 +1114,7 @@ def _measured_margins(gray: np.ndarray, pos: dict, low: np.ndarray, high: np.nda
     white margin and say nothing). A side without that evidence keeps a whole square."""
     h, w = gray.shape
     out: dict[str, float] = {}
-    board = [v for v in _profile_levels(gray, pos, low, high)]
+    board = _profile_levels(gray, pos, low, high)
     if len(board) < 4:
         return out
     dark_level, bright_level = np.percentile(board, 25), np.percentile(board, 75)

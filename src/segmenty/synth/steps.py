@@ -276,7 +276,7 @@ class Person:
         kinds = [k for k in self.clothing if k in scene.bank.kinds]
         weights = np.array([self.clothing[k] for k in kinds], np.float64)
         kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
-        side = min(scene.bank.working_side, scene.bank.working_side)
+        side = scene.bank.working_side
         crop = (self.clothing_scale[0] * side, self.clothing_scale[1] * side)
         return {"centre": round(float(rng.uniform(0.1, 0.9)), 4), "width": round(_uniform(rng, self.shoulders), 4),
                 "shoulder_y": round(_uniform(rng, self.height), 4), "lean": round(float(rng.uniform(-0.15, 0.15)), 4),
