@@ -14,9 +14,9 @@ def register(sub) -> None:
                    help="side of the square samples in px (>= 32, a multiple of 16)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="sample i is made from (seed, i) alone")
     p.add_argument("--backgrounds", metavar="DIR",
-                   help="folder of background photos (searched recursively), added to the built-in ones")
+                   help="folder of background photos (searched recursively), added to the built-in textures")
     p.add_argument("--only-my-backgrounds", action="store_true",
-                   help="use only the --backgrounds images, not the built-in photos and textures")
+                   help="use only the --backgrounds images, not the built-in textures")
     p.add_argument("--workers", type=positive_int, default=1, help="processes making samples")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 

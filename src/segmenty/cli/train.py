@@ -21,7 +21,7 @@ def register(sub) -> None:
                     "(also under torchrun --nproc_per_node N)", cmd_train)
     p.add_argument("--pattern", default=S, help=f"pattern spec, e.g. chessboard:10x7 (default: {d.pattern})")
     p.add_argument("--backgrounds", metavar="DIR", default=S,
-                   help="folder of background photos added to the built-in ones (default: built-in only)")
+                   help="folder of background photos added to the built-in textures (default: built-in only)")
     p.add_argument("--size", type=positive_int, default=S,
                    help="training scene size in pixels, a multiple of the model's stride (default: "
                    f"{default_size(False)} on a CPU, {default_size(True)} on a GPU)")

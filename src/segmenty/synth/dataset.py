@@ -59,7 +59,7 @@ class SyntheticDataset(Dataset):
 
     dataset[i] -> {"image": float32 3×S×S in [0, 1], "masks": float32 M×S×S in {0, 1}}
     (masks in pattern.mask_names order); dataset.sample(i) -> Sample with everything.
-    `backgrounds`: a BackgroundBank, a folder of images to add to the built-in ones, or None.
+    `backgrounds`: a BackgroundBank, a folder of images to add to the built-in textures, or None.
 
     With DataLoader workers, call ``cv2.setNumThreads(1)`` in the main process before the
     workers start: each sample's OpenCV calls are on small images, so threads only contend

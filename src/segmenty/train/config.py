@@ -29,7 +29,7 @@ class TrainConfig:
     """Every training option; config.json in the run folder is this, resolved."""
 
     pattern: str = "segmenty"          # pattern spec (stored in its canonical form)
-    backgrounds: str | None = None     # folder of background photos added to the built-in ones
+    backgrounds: str | None = None     # folder of background photos added to the built-in textures
     size: int | None = None            # training scenes are size×size pixels; default_size()
     model: str = DEFAULT_MODEL         # preset name (`segmenty models`)
     batch: int = 16                    # scenes per step (per process under torchrun)
