@@ -100,7 +100,7 @@ class SceneBackground:
 # are skipped): foliage most, as trees and shrubs are what a detector trained without
 # distractors fires on.
 DISTRACTOR_KINDS = {"foliage": 3.0, "folder": 2.0, "text": 1.0, "stripes": 1.0, "dots": 1.0,
-                    "shapes": 1.0, "noise": 1.0, "grid": 1.0, "gradient": 0.5, "checkers": 1.0, "plaid": 1.0,
+                    "shapes": 1.0, "noise": 1.0, "grid": 1.0, "facade": 1.0, "gradient": 0.5, "checkers": 1.0, "plaid": 1.0,
                     "markers": 1.5, "circle_grid": 1.5}
 
 

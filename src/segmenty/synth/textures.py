@@ -3,7 +3,7 @@
 Each generator makes an h×w×3 uint8 RGB image from a numpy Generator and nothing else, so a
 texture is reproducible from its seed. They imitate what fills real photos and can fool a
 detector: smooth and multi-scale noise, gradients, stripes, clutter of shapes, printed text,
-foliage, scattered dots, tiled grids, fabric (plaid), and other printed targets (fiducial
+foliage, scattered dots, tiled grids, building fronts, fabric (plaid), and other printed targets (fiducial
 marker sheets, circle grids). A texture that could be the pattern itself is left out for that
 pattern (see `texture_kinds`): a chessboard detector must never be taught that checkers are
 background, nor a circle-grid detector that circle grids are.
@@ -193,6 +193,52 @@ def tiled_grid(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return cv2.warpAffine(img, rot, (w, h), borderMode=cv2.BORDER_REFLECT)
 
 
+def facade(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A building's front: a wall under soft light with floors of windows, each a frame around
+    glass that reflects a smooth sky or shade, some with mullions, some lit. The windows
+    of a facade are alike, never alternating, so this is never a checkerboard; their regular
+    rows of dark rectangles with light frames are what a board detector fires on in streets."""
+    grey = rng.uniform(40, 230)
+    wall = np.float32(0.6) * grey + np.float32(0.4) * np.array(random_colour(rng, 40, 240), np.float32)  # walls are dull
+    shade = 0.75 + 0.5 * _smooth_noise(rng, h, w, 2)[..., None]
+    img = np.clip(wall * shade, 0, 255).astype(np.uint8)
+    cell_w = rng.uniform(10, max(12.0, w / 3))
+    cell_h = cell_w * rng.uniform(0.8, 1.6)
+    fill = rng.uniform(0.35, 0.8, 2)  # a window's width and height, fraction of its cell
+    frame = random_colour(rng, 150, 256) if rng.random() < 0.6 else random_colour(rng, 0, 90)
+    frame_px = max(1, int(cell_w * rng.uniform(0.03, 0.1)))
+    mullions = rng.random() < 0.5
+    glass_base = np.array(random_colour(rng, 10, 140), np.float32)
+    sky = np.clip(glass_base + 90 * _smooth_noise(rng, h, w, 3)[..., None], 0, 255).astype(np.uint8)
+    mask = np.zeros((h, w), np.uint8)
+    windows = []
+    ww, wh = cell_w * fill[0], cell_h * fill[1]
+    y = rng.uniform(-cell_h, 0)
+    while y < h:
+        x = rng.uniform(-cell_w, 0)
+        while x < w:
+            x0, y0 = int(x + (cell_w - ww) / 2), int(y + (cell_h - wh) / 2)
+            x1, y1 = int(x0 + ww), int(y0 + wh)
+            cv2.rectangle(mask, (x0, y0), (x1, y1), 255, -1)
+            cv2.rectangle(img, (x0, y0), (x1, y1), frame, frame_px)
+            windows.append((x0, y0, x1, y1))
+            x += cell_w
+        y += cell_h
+    inner = cv2.erode(mask, np.ones((2 * frame_px + 1,) * 2, np.uint8)) > 0
+    img[inner] = sky[inner]
+    if rng.random() < 0.3:  # a few windows lit from inside (evenings, offices)
+        count, labels = cv2.connectedComponents(inner.astype(np.uint8))
+        on = np.flatnonzero(rng.random(count) < 0.2)
+        img[np.isin(labels, on[on > 0])] = random_colour(rng, 180, 256)
+    if mullions:  # a vertical bar and a transom in every window
+        for x0, y0, x1, y1 in windows:
+            cv2.line(img, ((x0 + x1) // 2, y0), ((x0 + x1) // 2, y1), frame, frame_px)
+            cv2.line(img, (x0, y0 + (y1 - y0) // 3), (x1, y0 + (y1 - y0) // 3), frame, frame_px)
+    angle = rng.uniform(-20, 20)
+    rot = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    return cv2.warpAffine(img, rot, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
 def checkers(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A checkerboard in two random colours with random cell size and angle (only used for
     patterns without checkers; see LOOKALIKES)."""
@@ -272,6 +318,7 @@ TEXTURES: dict[str, Texture] = {
     "foliage": foliage,
     "dots": scattered_dots,
     "grid": tiled_grid,
+    "facade": facade,
     "checkers": checkers,
     "plaid": plaid,
     "markers": fiducial_markers,
