@@ -1,15 +1,17 @@
 """CLI: `segmenty predict` (photos and videos: masks, overlays, outline, homography) and
 `segmenty export` (ONNX).
 
-Photos are decoded ahead by a background thread and their files written by another
-(predict/stream.py), so decoding, the network and encoding overlap on two cores; the
-network itself runs in onnxruntime (a run folder is exported once beside its checkpoint).
+Photos and video frames are predicted by a worker process a core (predict/pool.py), each
+reading, predicting and writing its photos' files (a video's frames are decoded ahead here
+and its annotated video written here, in order); the network runs in onnxruntime (a run folder
+is exported once beside its checkpoint). A single photo, or `--workers 1`, is predicted in
+this process, with no start-up cost for workers.
 """
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +51,9 @@ def register(sub) -> None:
                    help="videos: also write each predicted frame's masks as PNGs in <stem>_masks/")
     p.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
                    help="videos and cameras: stop after N predicted frames")
+    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="processes predicting in parallel (default: one a CPU core with onnxruntime, "
+                        "1 with PyTorch; a single photo is always predicted in this process)")
     p.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda or cuda:N (PyTorch models)")
     p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
                    help="auto: onnxruntime on the CPU (a run is exported once beside its checkpoint), "
@@ -81,41 +86,49 @@ def _predict(args) -> int:
     return 1 if failed else 0
 
 
+@dataclass(frozen=True)
+class _PhotoJob:
+    """One photo to predict and the files to write for it (what a worker needs)."""
+
+    file: Path
+    stem: str
+    out: Path
+    rectify: bool
+
+
+def _predict_photo(predictor, job: _PhotoJob) -> dict:
+    """Read, predict and write one photo's files (in a worker); its predictions.json record."""
+    from ..viz import draw_overlay
+
+    try:
+        rgb = read_image(job.file)
+    except SegmentyError as exc:
+        return {"file": str(job.file), "error": str(exc)}
+    pred = predictor.predict(rgb)
+    for name, prob in pred.masks.items():
+        write_image(job.out / f"{job.stem}_{name}.png", np.round(prob * 255).astype(np.uint8))
+    write_image(job.out / f"{job.stem}_overlay.jpg", draw_overlay(rgb, pred, predictor.mask_names), quality=90)
+    if job.rectify:
+        sheet = predictor.rectify(rgb, pred)
+        if sheet is not None:
+            write_image(job.out / f"{job.stem}_rectified.png", sheet)
+    return {"file": str(job.file), "stem": job.stem, "width": rgb.shape[1], "height": rgb.shape[0], **pred.summary()}
+
+
 def _predict_photos(predictor, files: list[Path], out: Path, args) -> int:
     """Masks, overlay (and rectified view) per photo, predictions.json for all; the number of
     photos that could not be read."""
-    from ..io import prefetch
-    from ..predict.stream import BackgroundWriter
-    from ..viz import draw_overlay
+    from ..predict.pool import PredictorPool
 
-    def decode(pairs):
-        for file, stem in pairs:
-            try:
-                yield file, stem, read_image(file), None
-            except SegmentyError as exc:
-                yield file, stem, None, exc
-
-    def write(job) -> None:
-        stem, rgb, pred = job
-        for name, prob in pred.masks.items():
-            write_image(out / f"{stem}_{name}.png", np.round(prob * 255).astype(np.uint8))
-        write_image(out / f"{stem}_overlay.jpg", draw_overlay(rgb, pred, predictor.mask_names), quality=90)
-        if args.rectify:
-            sheet = predictor.rectify(rgb, pred)
-            if sheet is not None:
-                write_image(out / f"{stem}_rectified.png", sheet)
-
+    jobs = [_PhotoJob(f, stem, out, args.rectify) for f, stem in zip(files, unique_stems(files))]
     records, failed = [], []
-    with BackgroundWriter(write) as writer:
-        for file, stem, rgb, error in prefetch(decode(zip(files, unique_stems(files)))):
-            if error is not None:
-                sys.stderr.write(f"segmenty: {error}\n")
-                failed.append({"file": str(file), "error": str(error)})
-                continue
-            pred = predictor.predict(rgb)
-            writer.submit((stem, rgb, pred))
-            records.append({"file": str(file), "stem": stem, "width": rgb.shape[1], "height": rgb.shape[0],
-                            **pred.summary()})
+    with PredictorPool(predictor, 1 if len(jobs) == 1 else args.workers) as pool:
+        for record in pool.map(_predict_photo, jobs):
+            if "error" in record:
+                sys.stderr.write(f"segmenty: {record['error']}\n")
+                failed.append(record)
+            else:
+                records.append(record)
     report = {"model": str(args.model), "mask_names": predictor.mask_names, "size": predictor.size,
               "threshold": predictor.threshold, "rule": asdict(predictor.rule), "refine": predictor.refine,
               "multiscale": predictor.multiscale, "photos": records, "failed": failed}
@@ -126,6 +139,19 @@ def _predict_photos(predictor, files: list[Path], out: Path, args) -> int:
     return len(failed)
 
 
+def _annotate_frame(predictor, job: tuple) -> tuple:
+    """Predict one video frame (in a worker), write its masks when asked; (its index, its
+    annotated frame, its prediction's summary)."""
+    from ..viz import draw_overlay
+
+    index, rgb, masks_dir = job
+    pred = predictor.predict(rgb)
+    if masks_dir is not None:
+        for name, prob in pred.masks.items():
+            write_image(masks_dir / f"{index:07d}_{name}.png", np.round(prob * 255).astype(np.uint8))
+    return index, draw_overlay(rgb, pred, predictor.mask_names), pred.summary()
+
+
 def _predict_video(predictor, source: str, out: Path, args) -> None:
     """`<stem>_overlay.mp4` (the predicted frames annotated), `<stem>.jsonl` (a line per
     predicted frame) and with --masks `<stem>_masks/<frame>_<mask>.png`."""
@@ -134,8 +160,8 @@ def _predict_video(predictor, source: str, out: Path, args) -> None:
     import cv2
 
     from ..io import prefetch
+    from ..predict.pool import PredictorPool
     from ..predict.stream import VIDEO_CODEC, BackgroundWriter, VideoWriter, open_video, video_frames
-    from ..viz import draw_overlay
 
     capture = open_video(source)
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
@@ -147,23 +173,20 @@ def _predict_video(predictor, source: str, out: Path, args) -> None:
     found = count = 0
     with atomic_path(out / f"{stem}.jsonl") as lines_path, open(lines_path, "w") as lines:
         def write(job) -> None:
-            index, rgb, pred = job
-            video.write(draw_overlay(rgb, pred, predictor.mask_names))
-            lines.write(json.dumps({"frame": index, "time_s": round(index / fps, 4), **pred.summary()}) + "\n")
-            if masks_dir is not None:
-                for name, prob in pred.masks.items():
-                    write_image(masks_dir / f"{index:07d}_{name}.png", np.round(prob * 255).astype(np.uint8))
+            index, overlay, summary = job
+            video.write(overlay)
+            lines.write(json.dumps({"frame": index, "time_s": round(index / fps, 4), **summary}) + "\n")
 
         frames = video_frames(capture, args.every)
         if args.max_frames:
             frames = itertools.islice(frames, args.max_frames)
+        jobs = ((index, rgb, masks_dir) for index, rgb in prefetch(frames))
         try:
-            with BackgroundWriter(write) as writer:
-                for index, rgb in prefetch(frames):
-                    pred = predictor.predict(rgb)
-                    writer.submit((index, rgb, pred))
+            with BackgroundWriter(write) as writer, PredictorPool(predictor, args.workers) as pool:
+                for index, overlay, summary in pool.map(_annotate_frame, jobs):
+                    writer.submit((index, overlay, summary))
                     count += 1
-                    found += pred.detected
+                    found += summary["detected"]
         finally:
             video.close()
             capture.release()

@@ -559,8 +559,9 @@ def _seed_order(xy: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
         lengths = np.linalg.norm(vecs, axis=1)
         u = vecs[0]
         cos = vecs @ u / (lengths * lengths[0] + 1e-9)
-        across = np.nonzero(np.abs(cos) < 0.8)[0]
-        if not len(across):
+        # (a neighbour on the point itself, a duplicate candidate, is no direction)
+        across = np.nonzero((np.abs(cos) < 0.8) & (lengths > 1e-6))[0]
+        if not len(across) or lengths[0] <= 1e-6:
             continue
         v = vecs[across[0]]
         u_back = np.min(np.linalg.norm(vecs + u, axis=1)) / lengths[0]

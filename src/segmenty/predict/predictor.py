@@ -290,6 +290,12 @@ class Predictor:
         self.mask_names: list[str] = list(self.backend.mask_names)
 
     @property
+    def options(self) -> dict:
+        """The keyword arguments that build this Predictor again on the same model (a worker's)."""
+        return {"size": self.size, "threshold": self.threshold, "rule": self.rule, "refine": self.refine,
+                "multiscale": self.multiscale, "points": self.points}
+
+    @property
     def pattern(self) -> Pattern | None:
         geometry = self._geometry()
         return geometry.pattern if geometry else None
@@ -328,12 +334,20 @@ class Predictor:
             r.ms = ms
         return results
 
-    def stream(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, Prediction]]:
+    def stream(self, frames: Iterable[np.ndarray], workers: int = 1) -> Iterator[tuple[np.ndarray, Prediction]]:
         """(frame, its Prediction) for each frame of `frames` (RGB uint8 arrays: a video's, say),
         in order. The next frames are pulled from `frames` by a background thread while the
-        network works on this one, so their decoding overlaps prediction; memory stays flat."""
-        for rgb in prefetch(frames):
-            yield rgb, self.predict(rgb)
+        network works on this one, so their decoding overlaps prediction; memory stays flat.
+        `workers` > 1 (None: a worker a core) predicts in that many processes (pool.py): more
+        frames a second, each Prediction's masks copied back from its worker."""
+        if workers == 1:
+            for rgb in prefetch(frames):
+                yield rgb, self.predict(rgb)
+            return
+        from .pool import PredictorPool, predict_frame
+
+        with PredictorPool(self, workers) as pool:
+            yield from pool.map(predict_frame, prefetch(frames))
 
     def rectify(self, rgb: np.ndarray, prediction: Prediction) -> np.ndarray | None:
         """The photo warped to the pattern sheet (front-on view), or None without a homography."""
