@@ -553,3 +553,45 @@ def test_stream_gives_each_frame_with_what_predict_gives(checkpoint):
     for rgb, (frame, pred) in zip(frames, streamed):
         assert frame is rgb
         assert np.array_equal(pred.masks["mask"], predictor.predict(rgb).masks["mask"])
+
+
+def test_stream_in_worker_processes_gives_the_frames_in_order_with_the_same_masks(checkpoint):
+    predictor = Predictor(checkpoint, rule=DetectionRule(suppress=False))
+    frames = [rgb_noise(40, 56, seed=k) for k in range(5)]
+    streamed = list(predictor.stream(iter(frames), workers=2))
+    assert len(streamed) == 5
+    for rgb, (frame, pred) in zip(frames, streamed):
+        assert np.array_equal(frame, rgb)
+        assert np.array_equal(pred.masks["mask"], predictor.predict(rgb).masks["mask"])
+
+
+def test_worker_processes_write_what_one_process_writes(checkpoint, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k in range(5):
+        Image.fromarray(rgb_noise(40 + 4 * k, 56, seed=k)).save(photos / f"p{k}.png")
+    (photos / "broken.jpg").write_bytes(b"not an image")
+    outs = {}
+    for workers in ("1", "2"):
+        outs[workers] = tmp_path / f"out{workers}"
+        assert main(["predict", str(checkpoint), str(photos), "--out", str(outs[workers]), "--raw",
+                     "--workers", workers]) == 1  # the broken photo
+    assert "broken.jpg" in capsys.readouterr().err
+    one, two = (json.loads((outs[w] / "predictions.json").read_text()) for w in ("1", "2"))
+    for report in (one, two):
+        for record in report["photos"]:
+            record.pop("ms")
+    assert one == two and [r["stem"] for r in one["photos"]] == [f"p{k}" for k in range(5)]
+    files = sorted(p.name for p in outs["1"].iterdir())
+    assert files == sorted(p.name for p in outs["2"].iterdir()) and len(files) > 10
+    for name in files:
+        if name.endswith(".png"):
+            assert (outs["1"] / name).read_bytes() == (outs["2"] / name).read_bytes(), name
+
+
+def test_a_pytorch_model_is_not_shared_out(checkpoint):
+    from segmenty.predict.pool import PredictorPool
+
+    with PredictorPool(Predictor(checkpoint, backend="torch"), workers=4) as pool:
+        assert pool.workers == 1
+        assert list(pool.map(lambda predictor, k: k * 2, range(3))) == [0, 2, 4]
