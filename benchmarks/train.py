@@ -26,8 +26,11 @@ import csv
 import tempfile
 from pathlib import Path
 
-from segmenty.models import MODELS, build_model, count_mflops, count_parameters
-from segmenty.train import TrainConfig, train
+from segmenty.hardware import let_idle_threads_sleep
+
+let_idle_threads_sleep()  # as segmenty train does, before torch is imported
+from segmenty.models import MODELS, build_model, count_mflops, count_parameters  # noqa: E402
+from segmenty.train import TrainConfig, train  # noqa: E402
 
 
 def run_one(preset: str, minutes: float, budgets: list[float], args, out: Path) -> dict[float, dict]:

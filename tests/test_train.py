@@ -272,3 +272,14 @@ def test_bad_options_give_one_line(argv, needle, tmp_path, capsys):
 def test_existing_run_needs_resume(tiny_run, capsys):
     assert main(["train", "--out", str(tiny_run), "--steps", "1"]) == 1
     assert "add --resume" in capsys.readouterr().err
+
+
+def test_training_lets_idle_openmp_threads_sleep_unless_the_user_chose(monkeypatch):
+    from segmenty.hardware import let_idle_threads_sleep
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    let_idle_threads_sleep()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    let_idle_threads_sleep()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

@@ -12,6 +12,15 @@ from .errors import UsageError
 DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
 
 
+def let_idle_threads_sleep() -> None:
+    """OpenMP's threads (torch's on a CPU) sleep when they run out of work instead of spinning,
+    unless the user chose OMP_WAIT_POLICY. Training runs its synthesis thread beside torch's
+    threads on the same cores, and spinning threads take the core it needs between their
+    parallel regions (benchmarks/README.md: live training +10-15% samples/s on 2 cores, paired
+    runs). OpenMP reads the variable once, so this acts only before torch is first imported."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def available_cores() -> int:
     """CPU cores this process may use (its affinity mask, not the machine's total)."""
     try:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from .hardware import let_idle_threads_sleep
 from .runs import Run
 
 
@@ -23,6 +24,7 @@ def fit(config=None, **options) -> Run:
     ``fit(TrainConfig(...))`` or ``fit(pattern="chessboard:10x7", minutes=10, ...)`` (the
     TrainConfig fields as keywords).
     """
+    let_idle_threads_sleep()  # before torch loads OpenMP
     from .report.snapshots import WildSnapshots
     from .train import TrainConfig, train
 

@@ -71,6 +71,9 @@ def register(sub) -> None:
 def cmd_train(args) -> int:
     from dataclasses import fields
 
+    from ..hardware import let_idle_threads_sleep
+
+    let_idle_threads_sleep()  # before torch is imported
     from ..jobs import fit
     from ..train import TrainConfig, config_for_resume
     known = {f.name for f in fields(TrainConfig)}
