@@ -334,16 +334,12 @@ class Predictor:
             r.ms = ms
         return results
 
-    def stream(self, frames: Iterable[np.ndarray], workers: int = 1) -> Iterator[tuple[np.ndarray, Prediction]]:
+    def stream(self, frames: Iterable[np.ndarray], workers: int | None = 1) -> Iterator[tuple[np.ndarray, Prediction]]:
         """(frame, its Prediction) for each frame of `frames` (RGB uint8 arrays: a video's, say),
         in order. The next frames are pulled from `frames` by a background thread while the
         network works on this one, so their decoding overlaps prediction; memory stays flat.
         `workers` > 1 (None: a worker a core) predicts in that many processes (pool.py): more
         frames a second, each Prediction's masks copied back from its worker."""
-        if workers == 1:
-            for rgb in prefetch(frames):
-                yield rgb, self.predict(rgb)
-            return
         from .pool import PredictorPool, predict_frame
 
         with PredictorPool(self, workers) as pool:
@@ -487,7 +483,8 @@ class Predictor:
         reach = max(3, round(0.01 * max(h, w)))  # the mask's edge may cut the outermost blobs
         region = cv2.dilate((result.masks["mask"] > self.threshold).astype(np.uint8),
                             np.ones((2 * reach + 1,) * 2, np.uint8)).astype(bool)
-        found = find_grid_points(rgb, result.masks[layout.feature_mask], layout, region)
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        found = find_grid_points(gray, result.masks[layout.feature_mask], layout, region)
         if found is None or len(found) < self.rule.min_grid_points:
             result.detected, result.outline, result.homography = False, None, None
             return self._suppress(result, None)
@@ -498,7 +495,7 @@ class Predictor:
         if support.shape != (h, w):
             support = cv2.resize(support, (w, h), interpolation=cv2.INTER_LINEAR)
         result.masks["mask"], result.outline, result.homography = grid_geometry(
-            found, layout, (h, w), support, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+            found, layout, (h, w), support, gray)
         return result
 
     def _homography(self, pattern: Pattern, features: np.ndarray, outline: np.ndarray,

@@ -1,9 +1,9 @@
-"""Prediction over a stream of frames: photos one after another, or a video.
+"""Video in and out, and writing results off the prediction's path.
 
-Decoding, the network and writing results each wait on different things (the disk, OpenCV's
-codecs, onnxruntime), and all of them release the GIL in their heavy parts, so on two cores
-they overlap when each runs in its own thread: `segmenty.io.prefetch` decodes ahead of
-prediction, and `BackgroundWriter` takes drawing and file writing off the path (bounded
+Decoding, prediction and writing results each wait on different things (OpenCV's codecs,
+the workers of predict/pool.py, the disk), and the heavy parts release the GIL, so they
+overlap when each runs in its own thread: `segmenty.io.prefetch` decodes ahead, and
+`BackgroundWriter` writes the annotated video and the JSON lines in order behind (bounded
 queues keep memory flat however long the stream).
 """
 from __future__ import annotations
