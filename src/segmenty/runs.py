@@ -194,12 +194,9 @@ class Run:
     def recipe(self):
         """The synthesis recipe the run trained on: config.json's full recipe, or for runs made
         before it was recorded, the named preset as it is today."""
-        from .synth import Recipe, recipe_by_name
+        from .synth.recipe import recorded_recipe
 
-        steps = self.config.get("recipe_steps")
-        if steps:
-            return Recipe.from_dict(steps)
-        return recipe_by_name(str(self.config.get("recipe", "default")))
+        return recorded_recipe(self.config.get("recipe_steps"), str(self.config.get("recipe", "default")))
 
     def dataset(self, seed: int | None = None):
         """The SyntheticDataset the run trained on (pattern, size, recipe, backgrounds, seed)."""

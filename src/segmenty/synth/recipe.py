@@ -30,13 +30,6 @@ from .steps import (DISTRACTOR_KINDS, Backing, Blank, Brightness, CastShadow, Co
 
 __all__ = ["RECIPES", "Recipe", "STEP_TYPES", "StepStreams", "recipe_by_name", "run_recipe", "replay_recipe"]
 
-# Every step class by name: what a recorded recipe (Recipe.to_dict) is read back with.
-STEP_TYPES: dict[str, type] = {t.__name__: t for t in (
-    SceneBackground, Distractors, Person, LightingGradient, PaperMargin, Backing, Brightness, PaperBend,
-    Blank, PerspectivePlacement, Hands, CastShadow, Glare, OverlayBlend, Occluders, LensDistortion,
-    MotionBlur, DefocusBlur, Vignetting, ColourJitter, DynamicRange, Grayscale, SensorNoise,
-    JpegRecompression)}
-
 # A recipe's field holds a step, or False where the step is left out.
 MaybeStep = Step | bool
 
@@ -136,14 +129,18 @@ class Recipe:
         256 px that is a corner strength (our k) of N(0, 0.145): half pincushion, barrel
         above k = 0.2 in 8% of samples, and without the zoom, so barrel samples showed empty
         corners. Here k ~ U(-0.25, 0.25) (the same spread), zoomed as every lens here is."""
-        off = {n: False for n in ("distractors", "person", "paper_margin", "backing", "paper_bend", "hands",
-                                  "cast_shadow", "glare", "defocus", "vignetting", "colour", "dynamic_range",
-                                  "grayscale", "noise", "jpeg")}
+        off = {n: False for n in _STEP_NAMES if n not in ORIGINAL_STEPS}
         lens = LensDistortion(probability=1.0, barrel_chance=0.5, barrel=(0.0, 0.25), pincushion=(0.0, 0.25))
         return cls(**{**off, "lens": lens, **changes})
 
 
 _STEP_NAMES = tuple(f.name for f in dataclasses.fields(Recipe) if f.name != "occlusion_aware")
+# Every step class by name (each field's default): what a recorded recipe is read back with.
+STEP_TYPES: dict[str, type] = {f.default_factory.__name__: f.default_factory
+                               for f in dataclasses.fields(Recipe) if f.name in _STEP_NAMES}
+# The original segmenty recipe's steps (Recipe.original switches the others off).
+ORIGINAL_STEPS = ("background", "lighting", "brightness", "blank", "placement", "overlay", "occluders", "lens",
+                  "motion_blur")
 
 def sim2real_recipe() -> Recipe:
     """The training default, with the strengths tuned on real photos (see
@@ -181,11 +178,10 @@ def physical_recipe() -> Recipe:
     user's photo may differ in: a margin from none to wide, outer squares cut, a backing or
     frame, people in striped and checked clothes, hands on the board, washed-out and grey
     cameras, strong vignetting, other printed targets as distractors."""
-    default = sim2real_recipe()
-    return Recipe(**{**{name: getattr(default, name) for name in Recipe.step_names()},
-                     **{name: getattr(Recipe(), name) for name in (
-                         "background", "distractors", "person", "paper_margin", "backing", "hands",
-                         "vignetting", "dynamic_range", "grayscale")}})
+    full = Recipe()
+    return dataclasses.replace(sim2real_recipe(), **{name: getattr(full, name) for name in (
+        "background", "distractors", "person", "paper_margin", "backing", "hands", "vignetting",
+        "dynamic_range", "grayscale")})
 
 
 # Named recipes for `--recipe` (a preset is data: a function returning a Recipe).
@@ -201,6 +197,12 @@ def recipe_by_name(name: str) -> Recipe:
     if name not in RECIPES:
         raise unknown_name("recipe", name, RECIPES)
     return RECIPES[name]()
+
+
+def recorded_recipe(steps: dict | None, name: str) -> Recipe:
+    """The recipe a run records: its every step (config.json's `recipe_steps`), or where
+    there are none (runs from before they were recorded) the preset `name` as it is today."""
+    return Recipe.from_dict(steps) if steps else recipe_by_name(name)
 _MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 
 

@@ -98,7 +98,7 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern]:
     import torch
 
     from ..models import build_model
-    from ..synth import Recipe, recipe_by_name
+    from ..synth.recipe import recorded_recipe
     from .losses import get_loss
 
     c = replace(config)
@@ -118,7 +118,7 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern]:
     _check(c.threads is None or c.threads > 0, f"--threads {c.threads}: must be a positive whole number")
     _check(c.seed != VAL_SEED, f"--seed {c.seed} is reserved for the validation scenes")
     get_loss(c.loss)
-    recipe = Recipe.from_dict(c.recipe_steps) if c.recipe_steps else recipe_by_name(c.recipe)
+    recipe = recorded_recipe(c.recipe_steps, c.recipe)
     c.recipe_steps = recipe.to_dict()
     if c.model not in MODELS:
         build_model(c.model, 1)  # raises the "unknown model ... did you mean" error

@@ -133,7 +133,7 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
     bar = tqdm(total=config.steps or round(config.minutes * 60), initial=0, disable=not info.is_main,
                unit="step" if config.steps else "s", dynamic_ncols=True, leave=False)
 
-    def validate(elapsed: float, lr: float) -> dict:
+    def validate(elapsed: float, lr: float) -> None:
         counts = sum_across_ranks(scene_confusion(ema.model, val_images, val_masks, device, config.precision), info)
         metrics = mask_metrics(counts.cpu(), mask_names)
         row = {"step": prog.step, "elapsed_s": round(elapsed, 2),
@@ -157,7 +157,6 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
                     warnings.warn(f"validation callback skipped at step {prog.step}: {exc}")
         bar.write(f"step {prog.step} ({elapsed:.0f}s): " + " ".join(
             f"{k}={metrics[k]:.3f}" for k in metric_names(mask_names)[:3]))
-        return row
 
     def state(lr: float) -> dict:
         return training_state(config, mask_names, raw_model, ema, optimizer, prog, lr, info.world_size, device)
