@@ -253,10 +253,10 @@ def _held_out(views: list[View], layout: GridLayout, model: str, image_size: tup
             pose = _pose(obj, img, camera, dist, model)
             if pose is None:
                 continue
-            err = project(obj, *pose, camera, dist, model) - img
-            records[v.name]["held_out_rms"] = round(float(np.sqrt(np.mean(np.sum(err ** 2, axis=1)))), 4)
-            squared += float(np.sum(err ** 2))
-            count += len(err)
+            projected = project(obj, *pose, camera, dist, model)
+            records[v.name]["held_out_rms"] = round(_rms(projected, img), 4)
+            squared += float(np.sum((projected - img) ** 2))
+            count += len(img)
     return math.sqrt(squared / count) if count else None
 
 

@@ -13,7 +13,7 @@ from ..io import atomic_write_text, check_out_dir, write_image
 from ..predict.points import GridLayout
 from . import plots
 from .camera import Calibration, calibrate_views, write_camera, write_points
-from .views import View, detect_views, iter_frames, opencv_views
+from .views import View, detect_views, iter_frames, opencv_detector, opencv_views
 
 SEGMENTY, OPENCV = "segmenty", "OpenCV"
 
@@ -66,11 +66,7 @@ def run_calibration(sources: list[str | os.PathLike], layout: GridLayout, predic
     out = check_out_dir(out)
     views: list[View] = []
     classical: list[View] | None = [] if compare else None
-    detector = "findChessboardCornersSB" if opencv_method == "sb" else "findChessboardCorners"
-    if layout.charuco is not None:
-        detector = "CharucoDetector"
-    elif layout.kind == "blob":
-        detector = "findCirclesGrid"
+    detector = opencv_detector(layout, opencv_method)
     # One pass over the frames (a video is not held in memory): both detectors see each.
     for frame in iter_frames(sources, every):
         views.extend(detect_views(predictor, [frame]))

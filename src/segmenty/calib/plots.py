@@ -72,11 +72,14 @@ def error_plot(calibrations: dict[str, Calibration], views: list[str]) -> np.nda
         y = int(round(y0 - plot_h * t / top))
         cv2.line(img, (left, y), (img.shape[1] - 10, y), (225, 225, 225), 1)
         cv2.putText(img, f"{t:.2f}", (4, y + 4), FONT, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+    # the first calibration's bars in their colours, the second's darker
+    colours = [BAR_COLOURS[key] if j < 2 else tuple(int(c * 0.6) for c in BAR_COLOURS[key])
+               for j, (_, key) in enumerate(series)]
     for i, view in enumerate(views):
         x = left + i * group
         for j, (name, key) in enumerate(series):
             record = calibrations[name].views.get(view, {})
-            colour = BAR_COLOURS[key] if j < 2 else tuple(int(c * 0.6) for c in BAR_COLOURS[key])
+            colour = colours[j]
             value = record.get(key)
             bx = x + j * bar
             if not record.get("used"):
@@ -88,7 +91,7 @@ def error_plot(calibrations: dict[str, Calibration], views: list[str]) -> np.nda
     cv2.line(img, (left, y0), (img.shape[1] - 10, y0), (0, 0, 0), 1)
     cv2.putText(img, "reprojection RMS per view (px)", (left, 14), FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     for j, (name, key) in enumerate(series):
-        colour = BAR_COLOURS[key] if j < 2 else tuple(int(c * 0.6) for c in BAR_COLOURS[key])
+        colour = colours[j]
         y = height - 16 * (len(series) - j) + 4
         cv2.rectangle(img, (left, y - 8), (left + 10, y), colour, -1)
         what = "fitted" if key == "rms" else "held out"

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import SegmentyError
 from ..io import IMAGE_SUFFIXES, read_image
-from ..predict.points import MIN_GRID_POINTS, GridLayout, GridPoints
+from ..patterns.charuco import charuco_board
+from ..predict.points import BLOB, MIN_GRID_POINTS, GridLayout, GridPoints
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 # A view with fewer points (or all on one row) cannot constrain a camera model well.
@@ -125,14 +126,20 @@ def detect_views(predictor, frames: Iterable[tuple[str, np.ndarray | None, str]]
             continue
         prediction = predictor.predict(rgb)
         size = (rgb.shape[1], rgb.shape[0])
-        missing = "no board found" if prediction.points is None else ""
-        views.append(view_from_points(name, size, prediction.points, missing=f"{missing} (score {prediction.score:.2f})"))
+        views.append(view_from_points(name, size, prediction.points,
+                                      missing=f"no board found (score {prediction.score:.2f})"))
     return views
 
 
 # -- OpenCV's own detectors, for the side-by-side ---------------------------------------------
 
-OPENCV_METHODS = ("sb", "classic")
+def opencv_detector(layout: GridLayout, method: str = "sb") -> str:
+    """The name of OpenCV's detector `opencv_points` uses for this pattern and method."""
+    if layout.charuco is not None:
+        return "CharucoDetector"
+    if layout.kind == BLOB:
+        return "findCirclesGrid"
+    return "findChessboardCorners" if method == "classic" else "findChessboardCornersSB"
 
 
 def opencv_points(rgb: np.ndarray, layout: GridLayout, method: str = "sb") -> tuple[GridPoints | None, str]:
@@ -144,31 +151,28 @@ def opencv_points(rgb: np.ndarray, layout: GridLayout, method: str = "sb") -> tu
     the detector `segmenty label` uses; "classic": findChessboardCorners + cornerSubPix only,
     the one most calibration tutorials use. ChArUco: CharucoDetector (partial boards too, ids
     from the markers). Circle grids: findCirclesGrid."""
-    from ..eval.label import Detector, detect_grid
+    from ..eval.label import Detector, detect_grid, find_chessboard_classic
 
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
     cols, rows = layout.grid
+    name = opencv_detector(layout, method)
     if layout.charuco is not None:
         return _opencv_charuco(gray, layout)
-    if layout.kind == "blob":
+    if layout.kind == BLOB:
         flags = cv2.CALIB_CB_ASYMMETRIC_GRID if layout.basis[0, 1] != 0 else cv2.CALIB_CB_SYMMETRIC_GRID
         ok, centres = cv2.findCirclesGrid(gray, (cols, rows), flags=flags)
-        name = "findCirclesGrid"
         if not ok:
             return None, name
         xy = centres.reshape(-1, 2)
     elif method == "classic":
-        name = "findChessboardCorners"
-        ok, corners = cv2.findChessboardCorners(gray, (cols, rows), flags=cv2.CALIB_CB_ADAPTIVE_THRESH
-                                                | cv2.CALIB_CB_NORMALIZE_IMAGE)
-        if not ok:
+        corners = find_chessboard_classic(gray, (cols, rows))
+        if corners is None:
             return None, name
-        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_MAX_ITER, 40, 0.01)
-        xy = cv2.cornerSubPix(gray, corners, (5, 5), (-1, -1), criteria).reshape(-1, 2)
+        xy = corners.reshape(-1, 2)
     else:
-        found = detect_grid(gray[..., None].repeat(3, axis=2), Detector("chessboard", cols, rows))
+        found = detect_grid(gray, Detector("chessboard", cols, rows))
         if found is None:
-            return None, "findChessboardCornersSB"
+            return None, name
         grid, name = found
         xy = grid.reshape(-1, 2)
     k = np.arange(len(xy))
@@ -178,8 +182,7 @@ def opencv_points(rgb: np.ndarray, layout: GridLayout, method: str = "sb") -> tu
 
 def _opencv_charuco(gray: np.ndarray, layout: GridLayout) -> tuple[GridPoints | None, str]:
     cols, rows, dictionary = layout.charuco
-    board = cv2.aruco.CharucoBoard((cols, rows), 1.0, 0.5,
-                                   cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary)))
+    board = charuco_board(cols, rows, dictionary)
     corners, ids, _, _ = cv2.aruco.CharucoDetector(board).detectBoard(gray)
     if ids is None or len(ids) < 4:
         return None, "CharucoDetector"

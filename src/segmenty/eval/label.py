@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import SegmentyError, UsageError, unknown_name
 from ..io import atomic_write_text, check_out_dir, read_images_skipping, write_image
+from ..patterns.charuco import charuco_board
 
 DETECTOR_KINDS = ("chessboard", "charuco")
 DETECTOR_USAGE = "chessboard:COLSxROWS (inner corners, e.g. chessboard:9x6) or charuco:COLSxROWS[:DICT] " \
@@ -76,8 +77,9 @@ def parse_detector(text: str) -> Detector:
 
 def detect_grid(rgb: np.ndarray, detector: Detector) -> tuple[np.ndarray, str] | None:
     """The whole board's inner corners as a rows×cols×2 float64 grid (OpenCV pixel-centre
-    coordinates) and the method that found them, or None when the whole board is not found."""
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    coordinates) and the method that found them, or None when the whole board is not found.
+    `rgb` may also be the photo in grey (H×W)."""
+    gray = rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     if min(gray.shape) < 2 * (max(detector.cols, detector.rows) + 1):
         return None  # too small to hold the board at 2 px a square (OpenCV's detectors assert)
     if detector.kind == "charuco":
@@ -92,19 +94,26 @@ def _detect_chessboard(gray: np.ndarray, detector: Detector) -> tuple[np.ndarray
     ok, corners = cv2.findChessboardCornersSB(gray, size, flags=cv2.CALIB_CB_EXHAUSTIVE | cv2.CALIB_CB_ACCURACY)
     if ok:
         return corners.reshape(rows, cols, 2).astype(np.float64), "findChessboardCornersSB"
+    corners = find_chessboard_classic(gray, size)
+    if corners is None:
+        return None
+    return corners.reshape(rows, cols, 2).astype(np.float64), "findChessboardCorners"
+
+
+def find_chessboard_classic(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
+    """The inner corners (N×1×2 float32, OpenCV's order) by findChessboardCorners refined with
+    cornerSubPix, as most calibration tutorials do; None when the whole board is not found."""
     ok, corners = cv2.findChessboardCorners(gray, size, flags=cv2.CALIB_CB_ADAPTIVE_THRESH
                                             | cv2.CALIB_CB_NORMALIZE_IMAGE)
     if not ok:
         return None
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_MAX_ITER, 40, 0.01)
-    corners = cv2.cornerSubPix(gray, corners, (5, 5), (-1, -1), criteria)
-    return corners.reshape(rows, cols, 2).astype(np.float64), "findChessboardCorners"
+    return cv2.cornerSubPix(gray, corners, (5, 5), (-1, -1), criteria)
 
 
 def _detect_charuco(gray: np.ndarray, detector: Detector) -> tuple[np.ndarray, str] | None:
-    dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, detector.dictionary))
     # Only the grid geometry matters here: square and marker lengths are in arbitrary units.
-    board = cv2.aruco.CharucoBoard((detector.cols, detector.rows), 1.0, 0.5, dictionary)
+    board = charuco_board(detector.cols, detector.rows, detector.dictionary)
     params = cv2.aruco.CharucoParameters()
     params.tryRefineMarkers = True  # look again for missed markers where the board layout puts them
     corners, ids, _, _ = cv2.aruco.CharucoDetector(board, params).detectBoard(gray)

@@ -29,6 +29,13 @@ def dictionary_names() -> list[str]:
     return sorted({name.upper() for name in dir(cv2.aruco) if name.startswith("DICT_")})
 
 
+def charuco_board(cols: int, rows: int, dictionary_name: str, square: float = 1.0) -> cv2.aruco.CharucoBoard:
+    """OpenCV's ChArUco board of C x R squares of side `square` (any unit), markers
+    MARKER_PER_SQUARE of a square: what the pattern draws and what detectors read back."""
+    dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary_name))
+    return cv2.aruco.CharucoBoard((cols, rows), float(square), square * MARKER_PER_SQUARE, dictionary)
+
+
 def parse_dictionary(spec: str, text: str) -> str:
     """``DICT_6X6_250`` or ``6x6_250`` (any case) -> the canonical name ``DICT_6X6_250``."""
     name = text.upper()
@@ -56,7 +63,7 @@ def build_charuco(args: list[str], dpi: float) -> Pattern:
     marker_bits = dictionary.markerSize + 2 * MARKER_BORDER_BITS
     min_square_px = int(round(marker_bits * MIN_PX_PER_MARKER_BIT / MARKER_PER_SQUARE))
     s = board_square_px(spec, cols, rows, square_mm, dpi, minimum=min_square_px)
-    board = cv2.aruco.CharucoBoard((cols, rows), float(s), s * MARKER_PER_SQUARE, dictionary)
+    board = charuco_board(cols, rows, dictionary_name, s)
     image = board.generateImage((cols * s, rows * s), marginSize=0, borderBits=MARKER_BORDER_BITS)
     # With the square length given in pixels, OpenCV's corner positions are board pixel edges;
     # the corner's index in this list is its ChArUco id.

@@ -53,6 +53,7 @@ import cv2
 import numpy as np
 
 from ..patterns import Pattern
+from ..patterns.charuco import charuco_board
 
 SADDLE, BLOB = "saddle", "blob"
 IDENTITIES = ("squares", "markers", "layout", "convention", "relative")
@@ -868,7 +869,7 @@ def _by_markers(options: list[_Placement], lattice: np.ndarray, xy: np.ndarray, 
 def _charuco_marker_table(cols: int, rows: int, dictionary: str) -> tuple:
     """(marker id, its centre in `coords` units: squares from the first inner corner) of
     every marker of OpenCV's ChArUco board."""
-    board = cv2.aruco.CharucoBoard((cols, rows), 1.0, 0.5, cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary)))
+    board = charuco_board(cols, rows, dictionary)
     table = []
     for m, obj in zip(np.asarray(board.getIds()).ravel(), board.getObjPoints()):
         centre = np.asarray(obj, np.float64).reshape(-1, 3)[:, :2].mean(axis=0)  # in squares
@@ -1216,17 +1217,27 @@ def _cell_nodes(cells: set) -> set:
     return {(x + dx, y + dy) for x, y in cells for dx in (0, 1) for dy in (0, 1)}
 
 
+def _cell_quad(cell: tuple[int, int], pos: dict, shape: tuple[int, int]) -> np.ndarray | None:
+    """The lattice cell's quad (named by its top-left node) in 1/16 px, as OpenCV's fill takes
+    it; None unless its four nodes have sane positions."""
+    x, y = cell
+    corners = [(x, y), (x + 1, y), (x + 1, y + 1), (x, y + 1)]
+    if not all(c in pos for c in corners):
+        return None
+    quad = np.array([pos[c] for c in corners])
+    if not (np.isfinite(quad).all() and np.abs(quad).max() < 8 * max(shape)):
+        return None
+    return np.round(quad * 16).astype(np.int32)
+
+
 def _draw_cells(cells, pos: dict, shape: tuple[int, int]) -> np.ndarray:
     """H×W uint8: 1 inside the lattice cells (named by their top-left node) whose four nodes
     have positions."""
-    h, w = shape
-    mask = np.zeros((h, w), np.uint8)
-    for x, y in cells:
-        cell = [(x, y), (x + 1, y), (x + 1, y + 1), (x, y + 1)]
-        if all(c in pos for c in cell):
-            quad = np.array([pos[c] for c in cell])
-            if np.isfinite(quad).all() and np.abs(quad).max() < 8 * max(h, w):
-                cv2.fillConvexPoly(mask, np.round(quad * 16).astype(np.int32), 1, cv2.LINE_8, 4)  # 1/16 px
+    mask = np.zeros(shape, np.uint8)
+    for cell in cells:
+        quad = _cell_quad(cell, pos, shape)
+        if quad is not None:
+            cv2.fillConvexPoly(mask, quad, 1, cv2.LINE_8, 4)  # 1/16 px
     return mask
 
 
@@ -1240,8 +1251,7 @@ def _extend_to_frame(seen: dict, cells: set, low: np.ndarray, high: np.ndarray, 
     low, high = low.copy(), high.copy()
     span = layout.coords.max(axis=0) - layout.coords.min(axis=0)
     pos = _fill_nodes(seen, _cell_nodes(cells))
-    contrast = _square_contrast(gray, cells & {(x + dx, y + dy) for x, y in seen for dx in (-1, 0) for dy in (-1, 0)},
-                                pos)
+    contrast = _square_contrast(gray, cells, pos)  # `cells` are still the seen points' squares here
     for axis in (0, 1):
         other = 1 - axis
         for direction in (-1, 1):
@@ -1264,11 +1274,23 @@ def _extend_to_frame(seen: dict, cells: set, low: np.ndarray, high: np.ndarray, 
 
 
 def _cell_means(gray: np.ndarray, row, pos: dict, min_pixels: int = 12) -> list[float | None]:
-    """Each cell's mean brightness over its pixels in the frame (None: too few there)."""
+    """Each cell's mean brightness over its pixels in the frame (None: too few there). Each
+    cell is drawn in its own box, not a frame-sized mask (the same pixels: the fill is shifted
+    by whole pixels)."""
+    h, w = gray.shape
     out = []
     for cell in row:
-        drawn = _draw_cells([cell], pos, gray.shape).astype(bool)
-        out.append(float(gray[drawn].mean()) if np.count_nonzero(drawn) >= min_pixels else None)
+        quad = _cell_quad(cell, pos, (h, w))
+        mean = None
+        if quad is not None:
+            (lx, ly), (hx, hy) = quad.min(axis=0) // 16, quad.max(axis=0) // 16
+            x0, y0, x1, y1 = max(0, int(lx) - 1), max(0, int(ly) - 1), min(w, int(hx) + 2), min(h, int(hy) + 2)
+            if x1 > x0 and y1 > y0:
+                drawn = np.zeros((y1 - y0, x1 - x0), np.uint8)
+                cv2.fillConvexPoly(drawn, quad - np.array([16 * x0, 16 * y0], np.int32), 1, cv2.LINE_8, 4)
+                inside = gray[y0:y1, x0:x1][drawn.astype(bool)]
+                mean = float(inside.mean()) if len(inside) >= min_pixels else None
+        out.append(mean)
     return out
 
 
