@@ -20,6 +20,9 @@ def register(sub) -> None:
     p = add_command(sub, "train", "train a detector for a pattern on endless synthetic scenes "
                     "(also under torchrun --nproc_per_node N)", cmd_train)
     p.add_argument("--pattern", default=S, help=f"pattern spec, e.g. chessboard:10x7 (default: {d.pattern})")
+    p.add_argument("--family", default=S,
+                   help="train for every board of a family instead of one pattern (the shipped detectors: "
+                        "'boards' = chessboards, ChArUco boards and circle grids of any size)")
     p.add_argument("--backgrounds", metavar="DIR", default=S,
                    help="folder of background photos added to the built-in textures (default: built-in only)")
     p.add_argument("--size", type=positive_int, default=S,
@@ -50,7 +53,8 @@ def register(sub) -> None:
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=S,
                    help="auto: bf16 autocast on a GPU and on CPUs with native bf16 (AVX512-BF16, AMX), else fp32 "
                    f"(default: {d.precision})")
-    p.add_argument("--recipe", default=S, help=f"synthesis recipe: default (tuned for real photos), full or original (default: {d.recipe})")
+    p.add_argument("--recipe", default=S, help="synthesis recipe: default (tuned for real photos), physical, family (cameras at their "
+                   f"worst; the shipped detectors'), full or original (default: {d.recipe})")
     p.add_argument("--seed", type=int, default=S, help=f"seed of training scenes and weights (default: {d.seed})")
     p.add_argument("--workers", type=non_negative_int, default=S,
                    help="synthesis processes per training process, 0 = a synthesis thread in the training process "

@@ -57,7 +57,8 @@ def export_onnx(loaded: LoadedModel, path: str | os.PathLike, extra_meta: dict |
         model = onnx.load(str(tmp))
         meta = {"format": FORMAT, "mask_names": json.dumps(loaded.mask_names),
                 "pattern": loaded.pattern_spec, "size": str(loaded.size), "stride": str(stride),
-                "model_name": loaded.model_name, **(extra_meta or {})}
+                "model_name": loaded.model_name, "family": loaded.config.get("family") or "",
+                **(extra_meta or {})}
         for key, value in meta.items():
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value
@@ -150,6 +151,7 @@ class OnnxModel:
         self.size = int(meta.get("size", 256))
         self.stride = int(meta.get("stride", 32))
         self.model_name: str = meta.get("model_name", "")
+        self.family: str | None = meta.get("family") or None  # a family detector's family
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """N×3×H×W float32 in [0, 1] -> N×M×H×W probabilities."""

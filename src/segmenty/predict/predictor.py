@@ -43,6 +43,7 @@ from ..errors import SegmentyError, UsageError
 from ..hardware import check_device_name, cuda_may_be_present, resolve_device
 from ..io import prefetch
 from ..patterns import Pattern, load_pattern
+from ..patterns.family import family_preset
 from ..runs import LoadedModel, load_model, resolve_checkpoint
 from . import geometry as geo
 from .onnx import OnnxModel, onnx_for_checkpoint
@@ -182,6 +183,7 @@ class _TorchModel:
         self.device = device
         self.mask_names, self.pattern_spec = loaded.mask_names, loaded.pattern_spec
         self.size, self.stride, self.model_name = loaded.size, loaded.stride, loaded.model_name
+        self.family: str | None = loaded.config.get("family")
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         import torch
@@ -251,11 +253,35 @@ class Predictor:
                   installed: the checkpoint exported once to <checkpoint>.onnx beside it, ~2x
                   faster than PyTorch and no torch import on later runs; PyTorch on a GPU),
                   'onnx' or 'torch'.
+    pattern:      the board to look for, as a spec (default: the one the model was trained
+                  for). A family detector (``segmenty train --family``) takes any board of its
+                  kinds, a single-pattern detector any layout of its own kind: the network
+                  does not care about the size, the layout gives the points' identities.
     """
+
+    @classmethod
+    def for_pattern(cls, spec: str, **options) -> "Predictor":
+        """A Predictor for a built-in board (``chessboard:8x6``, ``charuco:5x7``,
+        ``circles:4x11:asym``) from the detector shipped for its family: no run folder, no
+        training. On a GPU (device 'cuda' or 'auto' with one) PyTorch runs its weights,
+        elsewhere onnxruntime its ONNX file."""
+        from .shipped import CHECKPOINT_FILE, ONNX_FILE, detector_folder, shipped_kinds
+
+        folder = detector_folder(spec)
+        if folder is None:
+            kinds = ", ".join(shipped_kinds()) or "none in this installation"
+            raise UsageError(f"no shipped detector finds '{spec}' (shipped: {kinds}); train one with: "
+                             f"segmenty train --pattern {spec}")
+        device = options.get("device", "auto")
+        check_device_name(device)
+        on_gpu = device.startswith("cuda") or (device == "auto" and cuda_may_be_present())
+        return cls(folder / (CHECKPOINT_FILE if on_gpu else ONNX_FILE), pattern=spec,
+                   **{"backend": "torch" if on_gpu else "auto", **options})
 
     def __init__(self, run_or_model: str | os.PathLike | LoadedModel | OnnxModel, device: str = "auto",
                  size: int | None = None, threshold: float = 0.5, rule: DetectionRule | None = None,
-                 refine: bool = True, multiscale: bool = True, points: bool = True, backend: str = "auto"):
+                 refine: bool = True, multiscale: bool = True, points: bool = True, backend: str = "auto",
+                 pattern: str | None = None):
         if backend not in ("auto", "onnx", "torch"):
             raise UsageError(f"--backend {backend}: expected auto, onnx or torch")
         if isinstance(run_or_model, LoadedModel):
@@ -288,12 +314,30 @@ class Predictor:
         self.multiscale = bool(multiscale)
         self.points = bool(points)
         self.mask_names: list[str] = list(self.backend.mask_names)
+        self.pattern_spec = self._board_spec(pattern) if pattern else self.backend.pattern_spec
+
+    def _board_spec(self, spec: str) -> str:
+        """The canonical spec of the board `spec`, checked against what the network finds."""
+        board = load_pattern(spec)
+        kind = board.spec.split(":")[0]
+        family = getattr(self.backend, "family", None)
+        if family:
+            kinds = family_preset(family).kinds
+            if kind not in kinds:
+                raise UsageError(f"pattern '{spec}': the '{family}' detector finds {', '.join(kinds)} boards, "
+                                 f"not {kind}")
+        else:
+            trained = self.backend.pattern_spec.split(":")[0] if self.backend.pattern_spec else ""
+            if kind != trained or not set(board.mask_names) <= set(self.mask_names):
+                raise UsageError(f"pattern '{spec}': the model was trained for '{self.backend.pattern_spec}', "
+                                 f"another kind of pattern (train one with: segmenty train --pattern {board.spec})")
+        return board.spec
 
     @property
     def options(self) -> dict:
         """The keyword arguments that build this Predictor again on the same model (a worker's)."""
         return {"size": self.size, "threshold": self.threshold, "rule": self.rule, "refine": self.refine,
-                "multiscale": self.multiscale, "points": self.points}
+                "multiscale": self.multiscale, "points": self.points, "pattern": self.pattern_spec}
 
     @property
     def pattern(self) -> Pattern | None:
@@ -471,12 +515,12 @@ class Predictor:
         return self._suppress(result, (judged.component, judged.fit), judged.working)
 
     def _geometry(self) -> _PatternGeometry | None:
-        return _pattern_geometry(self.backend.pattern_spec) if self.backend.pattern_spec else None
+        return _pattern_geometry(self.pattern_spec) if self.pattern_spec else None
 
     def _with_points(self, result: Prediction, rgb: np.ndarray, judged: _Judgement) -> Prediction:
         """A detected grid pattern's points (points.py), and its mask, outline and homography
         from them; a region whose points form no grid of the pattern is not a board."""
-        layout = _grid_layout(self.backend.pattern_spec) if self.backend.pattern_spec else None
+        layout = _grid_layout(self.pattern_spec) if self.pattern_spec else None
         if layout is None or not result.detected or layout.feature_mask not in result.masks:
             return result
         h, w = rgb.shape[:2]

@@ -48,13 +48,14 @@ class BackgroundBank:
     folders:        extra image folders (searched recursively) or files.
     builtin:        include the procedural textures; with False,
                     only `folders` are used (there must be at least one then).
-    pattern_kind:   kind of the pattern being trained (``chessboard``...): textures that could
-                    look like it (checkers for a chessboard) are left out.
+    pattern_kind:   kind of the pattern being trained (``chessboard``...), or the kinds of a
+                    family: textures that could look like one (checkers for a chessboard) are
+                    left out.
     seed:           seed of the procedural pool.
     """
 
     def __init__(self, size: int, folders: list[str | os.PathLike] | tuple = (), *, builtin: bool = True,
-                 pattern_kind: str = "", seed: int = 0, procedural_count: int = PROCEDURAL_POOL):
+                 pattern_kind: str | tuple[str, ...] = "", seed: int = 0, procedural_count: int = PROCEDURAL_POOL):
         self.size = size
         self.working_side = int(round(WORKING_SCALE * size))
         self.images: list[BackgroundImage] = []
@@ -95,7 +96,7 @@ class BackgroundBank:
             raise SegmentyError(f"--backgrounds {folder}: {found}; expected images "
                                 f"({', '.join(s.lstrip('.') for s in IMAGE_SUFFIXES)})")
 
-    def _add_procedural(self, pattern_kind: str, seed: int, count: int) -> None:
+    def _add_procedural(self, pattern_kind: str | tuple[str, ...], seed: int, count: int) -> None:
         kinds = texture_kinds(pattern_kind)
         rng = np.random.default_rng(np.random.SeedSequence([seed, 0x6B67]))  # "bg"
         side = self.working_side

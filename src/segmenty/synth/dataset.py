@@ -17,8 +17,9 @@ from torch.utils.data import Dataset
 
 from ..errors import UsageError
 from ..patterns import Pattern, load_pattern
+from ..patterns.family import PatternFamily
 from .backgrounds import BackgroundBank
-from .recipe import Recipe, replay_recipe, run_recipe, sim2real_recipe
+from .recipe import Recipe, StepStreams, replay_recipe, run_recipe, sim2real_recipe
 from .scene import Scene
 from .sheet import PrintedSheet
 
@@ -55,7 +56,8 @@ def check_size(size: int) -> int:
 
 
 class SyntheticDataset(Dataset):
-    """Synthetic photos of `pattern` (a Pattern or a spec string) at `size`×`size` pixels.
+    """Synthetic photos of `pattern` (a Pattern, a spec string, or a PatternFamily: each
+    sample then shows one of its boards, drawn by its weight) at `size`×`size` pixels.
 
     dataset[i] -> {"image": float32 3×S×S in [0, 1], "masks": float32 M×S×S in {0, 1}}
     (masks in pattern.mask_names order); dataset.sample(i) -> Sample with everything.
@@ -67,22 +69,29 @@ class SyntheticDataset(Dataset):
     OpenCV (once the parent has used its threads).
     """
 
-    def __init__(self, pattern: Pattern | str, size: int = 256, seed: int = 0, length: int = 10 ** 9,
-                 recipe: Recipe | None = None,
+    def __init__(self, pattern: Pattern | PatternFamily | str, size: int = 256, seed: int = 0,
+                 length: int = 10 ** 9, recipe: Recipe | None = None,
                  backgrounds: BackgroundBank | str | os.PathLike | None = None):
-        self.pattern = load_pattern(pattern) if isinstance(pattern, str) else pattern
+        source = load_pattern(pattern) if isinstance(pattern, str) else pattern
+        self.family = source if isinstance(source, PatternFamily) else None
+        members = self.family.patterns if self.family else (source,)
+        self.pattern = members[0]
         self.size = check_size(size)
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise UsageError(f"--seed {seed}: must be a whole number >= 0")
         self.seed = int(seed)
         self.length = int(length)
         self.recipe = recipe or sim2real_recipe()
-        self.sheet = PrintedSheet(self.pattern, self.size)
+        self.sheets = [PrintedSheet(p, self.size) for p in members]
+        self.sheet = self.sheets[0]
+        # A family's sample picks its board by weight, from its own stream (see sheet_index).
+        self._cumulative = np.cumsum(self.family.weights) if self.family else None
         if isinstance(backgrounds, BackgroundBank):
             self.backgrounds = backgrounds
         else:
             folders = [Path(backgrounds)] if backgrounds is not None else []
-            self.backgrounds = BackgroundBank(self.size, folders, pattern_kind=self.sheet.kind, seed=self.seed)
+            kinds = self.family.kinds if self.family else self.sheet.kind
+            self.backgrounds = BackgroundBank(self.size, folders, pattern_kind=kinds, seed=self.seed)
         if self.backgrounds.size != self.size:
             raise UsageError(f"background bank is for {self.backgrounds.size} px samples, "
                              f"the dataset makes {self.size} px")
@@ -98,20 +107,34 @@ class SyntheticDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def new_scene(self) -> Scene:
-        return Scene(self.size, self.sheet, self.backgrounds, self.recipe.occlusion_aware)
+    def new_scene(self, sheet: int = 0) -> Scene:
+        return Scene(self.size, self.sheets[sheet], self.backgrounds, self.recipe.occlusion_aware)
+
+    def sheet_index(self, index: int) -> int:
+        """Which of a family's boards sample `index` shows (0 for a single pattern): drawn from
+        the stream of a step named "sheet", so no other step's draws change."""
+        if self._cumulative is None:
+            return 0
+        u = StepStreams(self.seed)("sheet", index).random()
+        return min(int(np.searchsorted(self._cumulative, u, side="right")), len(self.sheets) - 1)
 
     def sample(self, index: int) -> Sample:
         """Make sample `index` (any whole number; the same index gives the same bytes)."""
         if index < 0:
             raise IndexError(f"sample index {index} is negative")
-        scene = self.new_scene()
+        sheet = self.sheet_index(int(index))
+        scene = self.new_scene(sheet)
         params = run_recipe(self.recipe, scene, self.seed, int(index))
+        if self.family:
+            params["sheet"] = self.family.patterns[sheet].spec
         return self._finish(scene, params)
 
     def replay(self, params: dict) -> Sample:
         """The sample that `params` (a Sample's params) describe, made again without randomness."""
-        scene = self.new_scene()
+        sheet = 0
+        if self.family:
+            sheet = [p.spec for p in self.family.patterns].index(params["sheet"])
+        scene = self.new_scene(sheet)
         replay_recipe(self.recipe, scene, params)
         return self._finish(scene, params)
 

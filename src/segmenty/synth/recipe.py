@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import UsageError, unknown_name
+from .conditions import LowLight, LowResolution, RollingShutter
 from .scene import Scene
 from .steps import (DISTRACTOR_KINDS, Backing, Blank, Brightness, CastShadow, ColourJitter, DefocusBlur, Distractors,
                     DynamicRange, Glare, Grayscale, Hands, JpegRecompression, LensDistortion,
@@ -58,13 +59,16 @@ class Recipe:
     overlay: MaybeStep = _on(OverlayBlend)  # original 5 (and the overlay's brightness of 2)
     occluders: MaybeStep = _on(Occluders)  # original 6
     lens: MaybeStep = _on(LensDistortion)  # original 7
+    rolling_shutter: MaybeStep = _on(RollingShutter)
     motion_blur: MaybeStep = _on(MotionBlur)  # original 8
     defocus: MaybeStep = _on(DefocusBlur)
     vignetting: MaybeStep = _on(Vignetting)
     colour: MaybeStep = _on(ColourJitter)
     dynamic_range: MaybeStep = _on(DynamicRange)
     grayscale: MaybeStep = _on(Grayscale)
+    low_light: MaybeStep = _on(LowLight)
     noise: MaybeStep = _on(SensorNoise)
+    low_resolution: MaybeStep = _on(LowResolution)
     jpeg: MaybeStep = _on(JpegRecompression)
     occlusion_aware: bool = False  # masks lose what occluders hide (default: amodal)
 
@@ -166,6 +170,9 @@ def sim2real_recipe() -> Recipe:
         vignetting=Vignetting(probability=0.3, strength=(0.1, 0.5)),
         dynamic_range=False,
         grayscale=Grayscale(probability=0.05),
+        rolling_shutter=False,
+        low_light=False,
+        low_resolution=False,
     )
 
 
@@ -184,10 +191,31 @@ def physical_recipe() -> Recipe:
         "dynamic_range", "grayscale")})
 
 
+def family_recipe() -> Recipe:
+    """What the shipped family detectors train on for hours: the physical recipe (boards with
+    and without a margin, backings, people, hands, other printed targets) and every way a
+    camera fails at wide ranges (conditions.py: low light with shot noise, low resolution,
+    rolling shutter; and motion blur to 15% of the frame, defocus, glare that saturates,
+    hard shadows, JPEG down to quality 10). Leave nothing reliable except the pattern."""
+    return dataclasses.replace(
+        physical_recipe(),
+        cast_shadow=CastShadow(probability=0.35, darkness=(0.2, 0.85), softness=(0.0, 0.08)),
+        glare=Glare(probability=0.3, strength=(0.3, 1.0)),
+        motion_blur=MotionBlur(probability=0.45, length=(3, 25)),
+        defocus=DefocusBlur(probability=0.25, sigma=(0.5, 3.5)),
+        rolling_shutter=RollingShutter(),
+        low_light=LowLight(),
+        noise=SensorNoise(probability=0.5, sigma=(2.0, 20.0)),
+        low_resolution=LowResolution(),
+        jpeg=JpegRecompression(probability=0.35, quality=(10, 90)),
+    )
+
+
 # Named recipes for `--recipe` (a preset is data: a function returning a Recipe).
 RECIPES: dict[str, Callable[[], Recipe]] = {
     "default": sim2real_recipe,    # tuned for real photos
     "physical": physical_recipe,   # the default plus the physical board's variations
+    "family": family_recipe,       # physical plus cameras at their worst: the shipped detectors'
     "full": Recipe,                # every step at the original's ranges
     "original": Recipe.original,   # only the original eight steps
 }

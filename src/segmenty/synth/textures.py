@@ -326,6 +326,8 @@ TEXTURES: dict[str, Texture] = {
 }
 
 
-def texture_kinds(pattern_kind: str) -> list[str]:
-    """The texture kinds that are safe as background for a pattern of `pattern_kind`."""
-    return [k for k in TEXTURES if k not in LOOKALIKES or pattern_kind in LOOKALIKES[k]]
+def texture_kinds(pattern_kind: str | tuple[str, ...]) -> list[str]:
+    """The texture kinds that are safe as background for a pattern of `pattern_kind` (for a
+    family of several kinds, safe for every one of them)."""
+    kinds = (pattern_kind,) if isinstance(pattern_kind, str) else tuple(pattern_kind)
+    return [k for k in TEXTURES if k not in LOOKALIKES or all(p in LOOKALIKES[k] for p in kinds)]

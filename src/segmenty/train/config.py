@@ -16,6 +16,7 @@ from ..errors import SegmentyError, UsageError
 from ..hardware import available_cores, check_device_name, resolve_precision
 from ..models.presets import DEFAULT_MODEL, MODELS
 from ..patterns import Pattern, load_pattern
+from ..patterns.family import PatternFamily, load_family
 from ..runs import load_checkpoint
 
 # The validation scenes come from their own seed, the same for every run, so runs (and presets)
@@ -29,6 +30,9 @@ class TrainConfig:
     """Every training option; config.json in the run folder is this, resolved."""
 
     pattern: str = "segmenty"          # pattern spec (stored in its canonical form)
+    # or a family of boards (patterns.family.FAMILIES, e.g. "boards"): a detector for every
+    # board of those kinds; `pattern` then records the family's spec for snapshots and reports
+    family: str | None = None
     backgrounds: str | None = None     # folder of background photos added to the built-in textures
     size: int | None = None            # training scenes are size×size pixels; default_size()
     model: str = DEFAULT_MODEL         # preset name (`segmenty models`)
@@ -93,7 +97,7 @@ def _check(ok: bool, message: str) -> None:
         raise UsageError(message)
 
 
-def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern]:
+def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern | PatternFamily]:
     """Validate every option (one-line errors naming it) and fill in the defaults."""
     import torch
 
@@ -132,7 +136,7 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern]:
         lo = max(stride, c.size // stride * stride)
         raise UsageError(f"--size {c.size}: model '{c.model}' takes multiples of {stride} "
                          f"(e.g. {lo} or {lo + stride})")
-    pattern = load_pattern(c.pattern)
+    pattern = load_family(c.family) if c.family else load_pattern(c.pattern)
     c.pattern = pattern.spec
     if c.steps is None and c.minutes is None:
         c.minutes = DEFAULT_MINUTES
@@ -142,6 +146,7 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern]:
         c.threads = default_threads(c.workers, local_procs)
     if c.out is None:
         name = Path(c.pattern).name if os.sep in c.pattern else c.pattern
+        name = f"family-{c.family}" if c.family else name
         c.out = str(Path("runs") / f"{re.sub(r'[^A-Za-z0-9._-]+', '-', name)}-{c.model}")
     out = Path(c.out)
     if out.exists() and not out.is_dir():
