@@ -19,8 +19,9 @@ def register(sub) -> None:
     p.add_argument("--pattern", required=True,
                    help="the printed board with its true square (or spacing) in mm, e.g. chessboard:10x7:25; "
                         "sets the calibration's units")
-    p.add_argument("--model", metavar="RUN", help="a detector trained for this board (run folder, .pt or .onnx); "
-                   f"default: train one into OUT/{DETECTOR_FOLDER}, or reuse the one there")
+    p.add_argument("--model", metavar="RUN", help="a detector for this board (run folder, .pt or .onnx); "
+                   "default: the detector shipped for the board's family (chessboards, ChArUco, circle grids), "
+                   f"else one trained into OUT/{DETECTOR_FOLDER} (or reused from there)")
     p.add_argument("--out", default="calibration", metavar="DIR", help="output folder")
     p.add_argument("--camera", choices=CAMERA_MODELS, default="pinhole",
                    help="pinhole: OpenCV's 5 distortion coefficients; rational: 8; fisheye: cv2.fisheye")
@@ -37,6 +38,7 @@ def cmd_calibrate(args) -> int:
     from ..io import check_out_dir
     from ..patterns import load_pattern
     from ..predict import Predictor, grid_layout
+    from ..predict.shipped import detector_folder
 
     pattern = load_pattern(args.pattern)
     layout = grid_layout(pattern)
@@ -44,25 +46,21 @@ def cmd_calibrate(args) -> int:
         raise UsageError(f"--pattern {args.pattern}: has no grid of points to calibrate with "
                          "(use chessboard:CxR:MM, charuco:CxR:DICT:MM or circles:CxR[:asym]:MM)")
     out = check_out_dir(args.out)
-    model = Path(args.model) if args.model else _trained_detector(args, out / DETECTOR_FOLDER)
-    predictor = Predictor(model, device=args.device)
-    trained_for = predictor.pattern
-    if trained_for is None or not _same_board(grid_layout(trained_for), layout):
-        raise UsageError(f"--model {model}: was trained for '{predictor.backend.pattern_spec}', not a board like "
-                         f"'{pattern.spec}' (train one with: segmenty train --pattern {pattern.spec})")
+    if args.model is None and detector_folder(pattern.spec) is not None:
+        predictor = Predictor.for_pattern(pattern.spec, device=args.device)
+        model = detector_folder(pattern.spec)
+    else:
+        model = Path(args.model) if args.model else _trained_detector(args, out / DETECTOR_FOLDER)
+        try:
+            predictor = Predictor(model, device=args.device, pattern=pattern.spec)
+        except UsageError as exc:
+            raise UsageError(f"--model {model}: {exc}") from None
     report = run_calibration(args.inputs, layout, predictor, out, model=args.camera, every=args.every,
                              compare=args.compare,
                              describe={"pattern": pattern.spec, "units": "mm", "detector": str(model)})
     print(report.table())
     print(f"camera.json, camera.yaml, points.json, coverage.png, errors.png -> {out}")
     return 0
-
-
-def _same_board(a, b) -> bool:
-    """Two grid layouts of the same printed board whatever its size (a model trained on 25 mm
-    squares finds 30 mm ones alike)."""
-    return a is not None and b is not None and a.kind == b.kind and a.grid == b.grid \
-        and (a.basis == b.basis).all() and a.charuco == b.charuco
 
 
 def _trained_detector(args, run: Path) -> Path:

@@ -18,14 +18,16 @@ import numpy as np
 
 from ..errors import SegmentyError, UsageError
 from ..io import atomic_path, atomic_write_text, check_out_dir, expand_inputs, read_image, write_image
-from .common import add_command, device_name, fraction, positive_int
+from .common import add_command, device_name, fraction, open_predictor, positive_int
 
 
 def register(sub) -> None:
     p = add_command(sub, "predict", "find the pattern in photos or videos: per photo a mask PNG per mask name, "
                     "an overlay and predictions.json (detected, outline, homography); per video an annotated "
                     "video and one JSON line per frame", _predict)
-    p.add_argument("model", metavar="RUN_OR_MODEL", help="run folder, .pt checkpoint or .onnx file")
+    p.add_argument("model", metavar="RUN_OR_PATTERN",
+                   help="run folder, .pt checkpoint or .onnx file; or a built-in board's spec "
+                        "(chessboard:8x6, charuco:5x7, circles:4x11:asym) for the detector shipped for it")
     p.add_argument("inputs", metavar="INPUT", nargs="+",
                    help="image files or folders of images; video files (.mp4, .avi, .mov, .mkv, ...) or a "
                         "camera index (0, 1, ...)")
@@ -54,6 +56,9 @@ def register(sub) -> None:
     p.add_argument("--workers", type=positive_int, default=None, metavar="N",
                    help="processes predicting in parallel (default: one a CPU core with onnxruntime, "
                         "1 with PyTorch; a single photo is always predicted in this process)")
+    p.add_argument("--pattern", default=None, metavar="SPEC",
+                   help="the board to look for with a family detector or another layout of a run's own "
+                        "pattern (default: the model's; a spec given in place of the model sets it)")
     p.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda or cuda:N (PyTorch models)")
     p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
                    help="auto: onnxruntime on the CPU (a run is exported once beside its checkpoint), "
@@ -62,7 +67,11 @@ def register(sub) -> None:
     e = add_command(sub, "export", "export a trained model to ONNX (probabilities out, dynamic "
                     "batch, height and width; mask names and pattern in its metadata)", _export)
     e.add_argument("model", metavar="RUN_OR_MODEL", help="run folder or .pt checkpoint")
-    e.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
+    target = e.add_mutually_exclusive_group(required=True)
+    target.add_argument("--onnx", metavar="FILE", help="the .onnx file to write")
+    target.add_argument("--ship", action="store_true",
+                        help="a family run (train --family): put its weights, ONNX and config.json into "
+                             "the package as the shipped detector of its family")
 
 
 def _predict(args) -> int:
@@ -75,9 +84,10 @@ def _predict(args) -> int:
         if len(videos) < len(args.inputs) else []
     if not photos and not videos:
         raise SegmentyError(f"no images found in {' '.join(args.inputs)} (suffixes: .jpg .png .webp .bmp .tif)")
-    predictor = Predictor(args.model, device=args.device, size=args.size, threshold=args.threshold,
-                          rule=DetectionRule(suppress=False, snap_fill=None) if args.raw else DetectionRule(),
-                          refine=args.refine, multiscale=args.multiscale, backend=args.backend)
+    predictor = open_predictor(args.model, args.pattern, device=args.device, size=args.size,
+                               threshold=args.threshold,
+                               rule=DetectionRule(suppress=False, snap_fill=None) if args.raw else DetectionRule(),
+                               refine=args.refine, multiscale=args.multiscale, backend=args.backend)
     failed = 0
     if photos:
         failed += _predict_photos(predictor, photos, out, args)
@@ -202,6 +212,10 @@ def _export(args) -> int:
 
     if Path(args.model).suffix.lower() == ".onnx":
         raise UsageError(f"{args.model}: is already ONNX; export takes a run folder or .pt checkpoint")
+    if args.ship:
+        from ..predict.shipped import ship_detector
+        print(f"shipped the detector in {ship_detector(args.model)}")
+        return 0
     path = export_onnx(load_model(args.model, "cpu"), args.onnx)
     print(f"wrote {path}")
     return 0

@@ -314,7 +314,12 @@ class Predictor:
         self.multiscale = bool(multiscale)
         self.points = bool(points)
         self.mask_names: list[str] = list(self.backend.mask_names)
-        self.pattern_spec = self._board_spec(pattern) if pattern else self.backend.pattern_spec
+        self._board = self._board_spec(pattern) if pattern else None
+
+    @property
+    def pattern_spec(self) -> str:
+        """The board looked for: the one given, else the model's own ('' when unknown)."""
+        return self._board or self.backend.pattern_spec
 
     def _board_spec(self, spec: str) -> str:
         """The canonical spec of the board `spec`, checked against what the network finds."""

@@ -29,3 +29,28 @@ def detector_folder(spec: str) -> Path | None:
 def shipped_kinds() -> list[str]:
     """The pattern kinds a shipped detector finds in this installation."""
     return [kind for f in FAMILIES.values() if (DETECTORS_DIR / f.name / ONNX_FILE).is_file() for kind in f.kinds]
+
+
+def ship_detector(run: str | Path) -> Path:
+    """Put a family run's detector into the package (what `segmenty export RUN --ship` does):
+    the EMA weights alone as model.pt, its ONNX export and the run's config.json, into
+    assets/detectors/<family>/. Refuses a run that is not a family run."""
+    import json
+
+    from ..errors import SegmentyError
+    from ..io import atomic_write_text
+    from ..runs import load_checkpoint, load_model, resolve_checkpoint, save_checkpoint
+    from .onnx import export_onnx
+
+    checkpoint = resolve_checkpoint(run)
+    state = load_checkpoint(checkpoint)
+    family = state.get("config", {}).get("family")
+    if not family:
+        raise SegmentyError(f"{run}: not a family run (train one with: segmenty train --family NAME)")
+    folder = DETECTORS_DIR / family
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = {k: state[k] for k in ("model_name", "mask_names", "pattern", "size", "config", "step") if k in state}
+    save_checkpoint(folder / CHECKPOINT_FILE, {**kept, "model": state.get("ema") or state["model"]})
+    export_onnx(load_model(folder / CHECKPOINT_FILE, "cpu"), folder / ONNX_FILE)
+    atomic_write_text(folder / CONFIG_FILE, json.dumps(state["config"], indent=2) + "\n")
+    return folder

@@ -1,0 +1,103 @@
+"""Detectors shipped inside the package: a family run put there by `segmenty export --ship`,
+found by a board's spec (Predictor.for_pattern, `segmenty predict SPEC`, `segmenty calibrate`
+without --model), and the layout a Predictor is told to look for."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from segmenty.cli import main
+from segmenty.errors import UsageError
+from segmenty.models import build_model
+from segmenty.predict import Predictor, shipped
+from segmenty.runs import save_checkpoint
+
+FAMILY_MASKS = ["mask", "circles", "corners"]
+
+
+def _checkpoint(path, mask_names, pattern, config):
+    torch.manual_seed(0)
+    save_checkpoint(path, {"model": build_model("unet-n", len(mask_names)).state_dict(), "model_name": "unet-n",
+                           "mask_names": mask_names, "pattern": pattern, "size": 64, "config": config,
+                           "step": 5, "optimizer": {"state": {}}})
+    return path
+
+
+@pytest.fixture(scope="module")
+def family_run(tmp_path_factory):
+    return _checkpoint(tmp_path_factory.mktemp("family") / "model.pt", FAMILY_MASKS, "chessboard:10x7:25",
+                       {"family": "boards", "recipe": "family"})
+
+
+@pytest.fixture()
+def detectors(tmp_path, monkeypatch):
+    """An empty detectors folder in place of the package's."""
+    monkeypatch.setattr(shipped, "DETECTORS_DIR", tmp_path / "detectors")
+    return tmp_path / "detectors"
+
+
+@pytest.fixture()
+def installed(family_run, detectors):
+    assert main(["export", str(family_run), "--ship"]) == 0
+    return detectors / "boards"
+
+
+def test_ship_writes_weights_onnx_and_config(installed):
+    assert sorted(p.name for p in installed.iterdir()) == ["config.json", "model.onnx", "model.pt"]
+    state = torch.load(installed / "model.pt", weights_only=True)
+    assert "optimizer" not in state and state["mask_names"] == FAMILY_MASKS
+    assert json.loads((installed / "config.json").read_text())["family"] == "boards"
+
+
+def test_ship_refuses_a_single_pattern_run(tmp_path, detectors, capsys):
+    run = _checkpoint(tmp_path / "model.pt", ["mask", "corners"], "chessboard:10x7:25", {})
+    assert main(["export", str(run), "--ship"]) == 1
+    assert "not a family run" in capsys.readouterr().err
+    assert not detectors.exists()
+
+
+@pytest.mark.parametrize("spec", ["chessboard:8x6", "charuco:5x7:4x4_50", "circles:4x11:asym"])
+def test_for_pattern_finds_the_family_detector_with_the_given_layout(installed, spec):
+    predictor = Predictor.for_pattern(spec, device="cpu")
+    assert predictor.backend.family == "boards" and predictor.pattern_spec.startswith(spec.split(":")[0])
+    assert predictor.pattern.spec == predictor.pattern_spec
+    result = predictor.predict(np.zeros((96, 128, 3), np.uint8))
+    assert result.masks["mask"].shape == (96, 128)
+
+
+def test_for_pattern_without_a_shipped_detector_says_how_to_train(detectors):
+    with pytest.raises(UsageError, match="segmenty train --pattern chessboard:8x6"):
+        Predictor.for_pattern("chessboard:8x6")
+    with pytest.raises(UsageError, match="no shipped detector"):
+        Predictor.for_pattern("segmenty")
+
+
+def test_a_detector_takes_layouts_of_its_own_kinds_only(family_run, tmp_path):
+    assert Predictor(family_run, pattern="charuco:5x7").pattern_spec.startswith("charuco:5x7")
+    with pytest.raises(UsageError, match="finds chessboard, charuco, circles"):
+        Predictor(family_run, pattern="segmenty")
+    single = _checkpoint(tmp_path / "single.pt", ["mask", "corners"], "chessboard:10x7:25", {})
+    assert Predictor(single, pattern="chessboard:8x6").pattern_spec == "chessboard:8x6:25"
+    with pytest.raises(UsageError, match="was trained for 'chessboard:10x7:25'"):
+        Predictor(single, pattern="circles:7x5")
+
+
+def test_predict_takes_a_board_spec_in_place_of_a_run(installed, tmp_path):
+    cv2.imwrite(str(tmp_path / "p.png"), np.full((64, 80, 3), 128, np.uint8))
+    assert main(["predict", "chessboard:8x6", str(tmp_path / "p.png"), "--out", str(tmp_path / "o")]) == 0
+    record = json.loads((tmp_path / "o" / "predictions.json").read_text())
+    assert (tmp_path / "o" / "p_overlay.jpg").is_file() and record
+
+
+def test_calibrate_without_a_model_uses_the_shipped_detector(installed, tmp_path, capsys):
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"p{i}.png"), np.full((48, 64, 3), 60 * i, np.uint8))
+    status = main(["calibrate", str(tmp_path / "p0.png"), str(tmp_path / "p1.png"), "--pattern", "chessboard:8x6:30",
+                   "--out", str(tmp_path / "o"), "--no-opencv"])
+    captured = capsys.readouterr()
+    assert status == 1 and "training" not in captured.out and "0 usable view(s) of 2" in captured.err
+    assert not (tmp_path / "o" / "detector").exists()
