@@ -101,3 +101,23 @@ def test_calibrate_without_a_model_uses_the_shipped_detector(installed, tmp_path
     captured = capsys.readouterr()
     assert status == 1 and "training" not in captured.out and "0 usable view(s) of 2" in captured.err
     assert not (tmp_path / "o" / "detector").exists()
+
+
+def test_init_carries_weights_over_by_mask_name(family_run, installed):
+    from segmenty.train.state import init_weights
+
+    family = torch.load(family_run, weights_only=True)["model"]
+    for source in (str(family_run), "boards"):  # a checkpoint, or the shipped family by name
+        model = build_model("unet-n", 2)
+        init_weights(source, model, "unet-n", ["mask", "corners"])
+        ours = model.state_dict()
+        assert torch.equal(ours["head.layers.2.weight"], family["head.layers.2.weight"][[0, 2]])
+        assert all(torch.equal(ours[k], family[k]) for k in ours if not k.startswith("head.layers.2"))
+
+
+def test_init_refuses_another_model(family_run):
+    from segmenty.errors import SegmentyError
+    from segmenty.train.state import init_weights
+
+    with pytest.raises(SegmentyError, match="give --model unet-n"):
+        init_weights(str(family_run), build_model("unet-s", 2), "unet-s", ["mask", "corners"])

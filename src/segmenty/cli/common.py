@@ -48,16 +48,3 @@ def add_command(sub, name: str, help: str, func) -> argparse.ArgumentParser:
     p.set_defaults(func=func)
     return p
 
-
-def open_predictor(model: str, pattern: str | None = None, **options):
-    """The Predictor a command's RUN_OR_PATTERN names: a run folder, checkpoint or .onnx file
-    (for `pattern`, or the model's own); or, where no such file exists, a built-in board's
-    spec, found by the detector shipped for its family (Predictor.for_pattern)."""
-    from pathlib import Path
-
-    from ..patterns import PATTERN_KINDS
-    from ..predict import Predictor
-
-    if not Path(model).exists() and model.split(":")[0] in PATTERN_KINDS:
-        return Predictor.for_pattern(pattern or model, **options)
-    return Predictor(model, pattern=pattern, **options)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import SegmentyError, UsageError
 from ..io import atomic_path, atomic_write_text, check_out_dir, expand_inputs, read_image, write_image
-from .common import add_command, device_name, fraction, open_predictor, positive_int
+from .common import add_command, device_name, fraction, positive_int
 
 
 def register(sub) -> None:
@@ -84,7 +84,7 @@ def _predict(args) -> int:
         if len(videos) < len(args.inputs) else []
     if not photos and not videos:
         raise SegmentyError(f"no images found in {' '.join(args.inputs)} (suffixes: .jpg .png .webp .bmp .tif)")
-    predictor = open_predictor(args.model, args.pattern, device=args.device, size=args.size,
+    predictor = Predictor.open(args.model, args.pattern, device=args.device, size=args.size,
                                threshold=args.threshold,
                                rule=DetectionRule(suppress=False, snap_fill=None) if args.raw else DetectionRule(),
                                refine=args.refine, multiscale=args.multiscale, backend=args.backend)

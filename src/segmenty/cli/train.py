@@ -23,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("--family", default=S,
                    help="train for every board of a family instead of one pattern (the shipped detectors: "
                         "'boards' = chessboards, ChArUco boards and circle grids of any size)")
+    p.add_argument("--init", metavar="RUN_OR_FAMILY", default=S,
+                   help="start from a detector's weights: a run folder, a checkpoint, or a shipped family "
+                        "('boards': fine-tune the board detector for your grid pattern); default: fresh weights")
     p.add_argument("--backgrounds", metavar="DIR", default=S,
                    help="folder of background photos added to the built-in textures (default: built-in only)")
     p.add_argument("--size", type=positive_int, default=S,

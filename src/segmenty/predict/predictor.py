@@ -260,6 +260,17 @@ class Predictor:
     """
 
     @classmethod
+    def open(cls, model: str | os.PathLike, pattern: str | None = None, **options) -> "Predictor":
+        """The Predictor that RUN_OR_PATTERN names: a run folder, checkpoint or .onnx file
+        (looking for `pattern`, or the model's own board); or, where no such file exists, a
+        built-in board's spec, found by the detector shipped for its family (`for_pattern`)."""
+        from ..patterns import PATTERN_KINDS
+
+        if not Path(model).exists() and str(model).split(":")[0] in PATTERN_KINDS:
+            return cls.for_pattern(pattern or str(model), **options)
+        return cls(model, pattern=pattern, **options)
+
+    @classmethod
     def for_pattern(cls, spec: str, **options) -> "Predictor":
         """A Predictor for a built-in board (``chessboard:8x6``, ``charuco:5x7``,
         ``circles:4x11:asym``) from the detector shipped for its family: no run folder, no

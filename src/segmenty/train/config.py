@@ -50,6 +50,7 @@ class TrainConfig:
     out: str | None = None             # run folder; default runs/<pattern>-<model>
     wild: str | None = None            # folder of real photos for snapshots at each validation
     resume: bool = False               # continue the run in `out` from its model.pt
+    init: str | None = None            # start from these weights: a run, checkpoint or shipped family ("boards")
     device: str = "auto"               # auto, cpu, cuda or cuda:N
     precision: str = "auto"            # auto (bf16 where the device computes it natively), fp32, bf16
     seed: int = 0                      # training scenes and initial weights

@@ -44,7 +44,7 @@ from .distributed import DistInfo, broadcast_from_main, init_distributed, shutdo
 from .ema import EMA
 from .losses import get_loss
 from .metrics import mask_metrics, metric_names, scene_confusion
-from .state import Progress, restore, training_state
+from .state import Progress, init_weights, restore, training_state
 
 
 
@@ -104,7 +104,12 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
     loss_fn = get_loss(config.loss)
     torch.manual_seed(config.seed)  # the same initial weights on every rank
 
-    model = build_model(config.model, len(mask_names)).to(device, memory_format=torch.channels_last)
+    model = build_model(config.model, len(mask_names))
+    if config.init and not (config.resume and (out / "model.pt").is_file()):
+        loaded = init_weights(config.init, model, config.model, mask_names)
+        if info.is_main:
+            print(f"segmenty: starting from {loaded}", file=sys.stderr)
+    model = model.to(device, memory_format=torch.channels_last)
     ema = EMA(model, config.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     prog = Progress()

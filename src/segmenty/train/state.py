@@ -77,3 +77,40 @@ def restore(path: Path, config: TrainConfig, model: nn.Module, ema: EMA,
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # e.g. a predict-only checkpoint
         raise SegmentyError(f"--resume {path}: not a training checkpoint, cannot continue from it "
                             f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})") from None
+
+
+def init_weights(source: str, model: nn.Module, model_name: str, mask_names: list[str]) -> str:
+    """Start `model` from another detector's weights (`--init`): a run folder or checkpoint, or
+    the name of a family whose detector ships in the package (``boards``). Output channels are
+    matched by mask name (a family detector's ``mask`` and ``corners`` become a chessboard's);
+    channels of masks the source lacks keep their fresh initialisation. Returns what was loaded."""
+    from ..patterns.family import FAMILIES
+    from ..predict.shipped import CHECKPOINT_FILE, DETECTORS_DIR
+
+    path = DETECTORS_DIR / source / CHECKPOINT_FILE if source in FAMILIES else Path(source)
+    if source in FAMILIES and not path.is_file():
+        raise SegmentyError(f"--init {source}: no '{source}' detector ships in this installation")
+    ckpt = load_checkpoint(path)
+    if ckpt.get("model_name") != model_name:
+        raise SegmentyError(f"--init {source}: its model is '{ckpt.get('model_name')}', not '{model_name}' "
+                            f"(give --model {ckpt.get('model_name')})")
+    theirs = ckpt.get("ema") or ckpt["model"]
+    names = list(ckpt.get("mask_names", []))
+    ours = model.state_dict()
+    rows = [names.index(n) if n in names else None for n in mask_names]
+    for key, value in ours.items():
+        theirs_value = theirs.get(key)
+        if theirs_value is None:
+            continue
+        # The head's last layer has a row per mask: carried over by name.
+        per_mask = (key.startswith("head.") and theirs_value.shape[0] == len(names)
+                    and value.shape[0] == len(mask_names) and theirs_value.shape[1:] == value.shape[1:])
+        if per_mask and names != mask_names:
+            for i, row in enumerate(rows):
+                if row is not None:
+                    value[i] = theirs_value[row]
+        elif theirs_value.shape == value.shape:
+            ours[key] = theirs_value
+    model.load_state_dict(ours)
+    shared = [n for n in mask_names if n in names]
+    return f"{path} ({ckpt.get('step', 0)} steps; masks {', '.join(shared) or 'none'} carried over)"
