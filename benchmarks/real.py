@@ -3,6 +3,7 @@
     python benchmarks/real.py                       # train 10 minutes (the defaults), then evaluate
     python benchmarks/real.py --minutes-list 5,10,30
     python benchmarks/real.py --run runs/my-run     # evaluate an existing run, no training
+    python benchmarks/real.py --run chessboard:10x7 # the detector shipped for chessboards
 
 Trains ``segmenty train --pattern chessboard:10x7`` with its defaults (synthetic scenes only —
 never these photos) and scores every run on both real sets of ../shared/real, one row each:
@@ -29,6 +30,7 @@ from pathlib import Path
 from segmenty.eval.evaluate import evaluate
 from segmenty.eval.label import label_images
 from segmenty.io import list_images
+from segmenty.predict import Predictor
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_REAL = REPO.parent / "shared" / "real"
@@ -63,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=10.0, help="training time")
     p.add_argument("--minutes-list", help="several training times, e.g. 5,10,30 (one run each)")
-    p.add_argument("--run", action="append", help="evaluate this existing run instead of training (repeatable)")
+    p.add_argument("--run", action="append",
+                   help="evaluate this existing run (or a board spec: the shipped detector) instead of training "
+                        "(repeatable)")
     p.add_argument("--real", type=Path, default=DEFAULT_REAL, help="../shared/real (both sets inside)")
     p.add_argument("--sets", default="udacity,opencv", help="which sets to score (comma-separated)")
     p.add_argument("--out", type=Path, default=REPO / "runs" / "benchmark-real", help="where new runs go")
@@ -98,9 +102,13 @@ def main(argv: list[str] | None = None) -> int:
         for m, run in jobs:
             if run is None:
                 run = train_run(m, args.out, args.seed, options)
+            # A board spec names the shipped detector: its eval files go to a temporary folder.
+            model = run if run.exists() else Predictor.open(str(run), size=args.eval_size, threshold=args.threshold,
+                                                            refine=args.refine, multiscale=args.multiscale)
             for s in sets:
-                result = evaluate(run, s.photos, s.masks, s.negatives if s.negatives.is_dir() else None,
-                                  out_dir=run / f"eval-{s.name}", size=args.eval_size, threshold=args.threshold,
+                out_dir = run / f"eval-{s.name}" if run.exists() else Path(tmp) / f"eval-{s.name}"
+                result = evaluate(model, s.photos, s.masks, s.negatives if s.negatives.is_dir() else None,
+                                  out_dir=out_dir, size=args.eval_size, threshold=args.threshold,
                                   refine=args.refine, multiscale=args.multiscale)
                 print(f"\n== {run} on {s.name}\n{result.table()}\n", flush=True)
                 rows.append((run, m, s.name, result.summary))

@@ -1,6 +1,6 @@
 """Small boards: the smallest board (in pixels per square) that prediction finds reliably.
 
-    python benchmarks/small_boards.py --run RUN [--photos ../shared/real/negatives] [--per-size 16]
+    python benchmarks/small_boards.py --run RUN_OR_SPEC [--photos ../shared/real/negatives] [--per-size 16] [--width 3840]
 
 Renders the run's pattern (a grid pattern: chessboard, ChArUco, circles) into real photos
 without a board (default: the 1280x720 road photos of ../shared/real/negatives) at known
@@ -53,24 +53,35 @@ def render(photo: np.ndarray, pattern, square_px: float, rng: np.random.Generato
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", required=True, help="run folder, checkpoint or .onnx of a grid pattern")
+    p.add_argument("--run", required=True,
+                   help="run folder, checkpoint or .onnx of a grid pattern, or a board spec (the shipped detector)")
     p.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="photos without a board")
     p.add_argument("--per-size", type=int, default=16, help="scenes per board size")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=int, default=None,
+                   help="scale the photos to this width first (e.g. 3840 for 4K; default: as they are)")
     args = p.parse_args(argv)
 
     photos = [read_image(f) for f in list_images(args.photos)]
-    looks = {"multi-scale": Predictor(args.run), "one scale": Predictor(args.run, multiscale=False)}
+    if args.width:
+        photos = [cv2.resize(ph, (args.width, round(ph.shape[0] * args.width / ph.shape[1])),
+                             interpolation=cv2.INTER_CUBIC) for ph in photos]
+    looks = {"multi-scale": Predictor.open(args.run), "one scale": Predictor.open(args.run, multiscale=False)}
     pattern = looks["multi-scale"].pattern
     if pattern is None or "square_px" not in pattern.extra:
         p.error(f"--run {args.run}: its pattern has no squares to count")
+    cols, rows = pattern.extra["grid"]
+    inner = (cols - 1) * (rows - 1)
     rng = np.random.default_rng(args.seed)
     print(f"{args.per_size} scenes per size in {len(photos)} photos of {photos[0].shape[1]}x{photos[0].shape[0]} "
-          f"({args.photos}); pattern {pattern.spec}\n")
-    print("| px per square | board width / photo width | " + " | ".join(f"found, {k}" for k in looks) + " |")
-    print("|---|---|" + "---|" * len(looks))
+          f"({args.photos}); pattern {pattern.spec}; 'with ids': found and at least half of its {inner} "
+          "points identified\n")
+    print("| px per square | board width / photo width | " + " | ".join(f"found, {k}" for k in looks)
+          + " | with ids, multi-scale | findChessboardCornersSB |")
+    print("|---|---|" + "---|" * (len(looks) + 2))
     for square_px in SQUARE_PX:
         found = dict.fromkeys(looks, 0)
+        with_ids = sb = 0
         widths = []
         for k in range(args.per_size):
             photo = photos[k % len(photos)]
@@ -79,9 +90,16 @@ def main(argv: list[str] | None = None) -> int:
             widths.append((xs.max() - xs.min() + 1) / scene.shape[1] if len(xs) else 0.0)
             for name, predictor in looks.items():
                 prediction = predictor.predict(scene)
-                found[name] += bool(prediction.detected and iou(prediction.masks["mask"] > 0.5, truth) > 0.5)
+                hit = bool(prediction.detected and iou(prediction.masks["mask"] > 0.5, truth) > 0.5)
+                found[name] += hit
+                if name == "multi-scale":
+                    with_ids += hit and prediction.points is not None and len(prediction.points.xy) >= inner / 2
+            if pattern.spec.startswith("chessboard"):
+                gray = cv2.cvtColor(scene, cv2.COLOR_RGB2GRAY)
+                sb += cv2.findChessboardCornersSB(gray, (cols - 1, rows - 1))[0]
         cells = " | ".join(f"{found[k] / args.per_size:.0%}" for k in looks)
-        print(f"| {square_px} | {np.mean(widths):.2f} | {cells} |", flush=True)
+        print(f"| {square_px} | {np.mean(widths):.2f} | {cells} | {with_ids / args.per_size:.0%} "
+              f"| {sb / args.per_size:.0%} |", flush=True)
     return 0
 
 

@@ -153,6 +153,8 @@ def test_report_is_self_contained_and_renders(tmp_path):
     else:
         assert "synthetic samples unavailable" not in page
     assert page.count("<svg") >= 3 and "false detection" in page and "calibration1.jpg" in page
+    headings = re.findall(r"<h2>(.*?)</h2>", page)
+    assert headings[0] == "Real photos: evaluation" and headings[-1] == "Configuration"  # result first
 
     chromium = _chromium()
     if chromium is None:

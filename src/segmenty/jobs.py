@@ -67,4 +67,22 @@ def run_demo(out: str | os.PathLike = "runs/demo", minutes: float = 10.0, patter
     label_images(list_images(images), detector, labels)
     result = evaluate(run.path, images, labels, negatives, run.eval_dir())
     report = write_report(run.path)
-    return DemoResult(run, result.table(), report)
+    table = f"A detector trained from renders alone for {minutes:g} minutes ({run.path}):\n{result.table()}"
+    return DemoResult(run, table + _shipped_beside(pattern, images, labels, negatives, out), report)
+
+
+def _shipped_beside(pattern: str, images: Path, labels: Path, negatives: Path, out: Path) -> str:
+    """The detector shipped for the pattern's family on the same photos: what a user of a
+    standard board gets in seconds, without training ('' where none ships)."""
+    import time
+
+    from .eval.evaluate import evaluate
+    from .predict import Predictor
+    from .predict.shipped import detector_folder
+
+    if detector_folder(pattern) is None:
+        return ""
+    start = time.perf_counter()
+    result = evaluate(Predictor.for_pattern(pattern), images, labels, negatives, out / "shipped-eval")
+    return (f"\n\nThe detector shipped for {pattern.split(':')[0]}s, no training "
+            f"({time.perf_counter() - start:.1f} s for these photos):\n{result.table()}")

@@ -59,12 +59,13 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     run = Run(run_dir)
     run_dir, config = run.path, run.config
     sections = [
-        _section("Configuration", _config_table(config)),
-        _section("Training curves", _curves(run_dir / LOG_FILE)),
-        _section("Synthetic training samples", _samples(run)),
+        # The result first (real photos), how it got there next, the configuration last.
+        _section("Real photos: evaluation", _evaluation(run)),
         _section("Learning to see real photos", _animation(run_dir)),
         _section("Latest wild-photo predictions", _latest_snapshot(run_dir)),
-        _section("Real photos: evaluation", _evaluation(run)),
+        _section("Training curves", _curves(run_dir / LOG_FILE)),
+        _section("Synthetic training samples", _samples(run)),
+        _section("Configuration", _config_table(config)),
     ]
     title = f"segmenty run {run_dir.resolve().name}"
     sub = " · ".join(html.escape(str(config[k])) for k in ("pattern", "model", "size") if k in config)

@@ -135,8 +135,12 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
               f"{device.type} x{info.world_size} {config.precision}, {config.workers} synthesis workers, "
               f"{config.threads} threads "
               f"-> {out}", file=sys.stderr)
+    # A step budget counts steps; a time budget shows the time spent and left, with the step
+    # count and the rate in the postfix (a bar of seconds per second says nothing).
     bar = tqdm(total=config.steps or round(config.minutes * 60), initial=0, disable=not info.is_main,
-               unit="step" if config.steps else "s", dynamic_ncols=True, leave=False)
+               unit="step" if config.steps else "s", dynamic_ncols=True, leave=False,
+               bar_format=None if config.steps else "{l_bar}{bar}| {elapsed} of " + _clock(config.minutes * 60)
+               + ", {remaining} left{postfix}")
 
     def validate(elapsed: float, lr: float) -> None:
         counts = sum_across_ranks(scene_confusion(ema.model, val_images, val_masks, device, config.precision), info)
@@ -222,7 +226,8 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
                     bar.update(max(0, done - bar.n))
                     if prog.step % 5 == 0:  # .item() waits for the device: not every step
                         rate = (prog.samples_seen - row_samples) / max(time.perf_counter() - clock_start - row_time, 1e-9)
-                        bar.set_postfix(loss=f"{loss.item():.4f}", samples_s=f"{rate:.1f}", refresh=False)
+                        bar.set_postfix({"step": prog.step, "samples/s": f"{rate:.1f}", "loss": f"{loss.item():.4f}"},
+                                        refresh=False)
             if interrupt.requested:
                 raise KeyboardInterrupt
     finally:
@@ -232,6 +237,13 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
             batches.close()
         del batches  # stops the synthesis workers
     return out
+
+
+def _clock(seconds: float) -> str:
+    """h:mm:ss (or mm:ss), as tqdm shows elapsed time."""
+    m, sec = divmod(round(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
 
 
 class _InterruptFlag:
