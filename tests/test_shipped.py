@@ -13,7 +13,8 @@ import torch
 from segmenty.cli import main
 from segmenty.errors import UsageError
 from segmenty.models import build_model
-from segmenty.predict import Predictor, shipped
+from segmenty import runs
+from segmenty.predict import Predictor
 from segmenty.runs import save_checkpoint
 
 FAMILY_MASKS = ["mask", "circles", "corners"]
@@ -36,7 +37,7 @@ def family_run(tmp_path_factory):
 @pytest.fixture()
 def detectors(tmp_path, monkeypatch):
     """An empty detectors folder in place of the package's."""
-    monkeypatch.setattr(shipped, "DETECTORS_DIR", tmp_path / "detectors")
+    monkeypatch.setattr(runs, "DETECTORS_DIR", tmp_path / "detectors")
     return tmp_path / "detectors"
 
 

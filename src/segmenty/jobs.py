@@ -78,7 +78,7 @@ def _shipped_beside(pattern: str, images: Path, labels: Path, negatives: Path, o
 
     from .eval.evaluate import evaluate
     from .predict import Predictor
-    from .predict.shipped import detector_folder
+    from .runs import detector_folder
 
     if detector_folder(pattern) is None:
         return ""

@@ -269,3 +269,32 @@ def _tensorboard(out: Path):
     except ImportError:  # tensorboard not installed: log.csv is the record
         return None
     return SummaryWriter(str(out))
+
+
+# ---------------------------------------------------------------------------- shipped detectors
+# The detectors that ship inside the package, one per board family, trained once, long:
+# ``assets/detectors/<family>/`` holds ``model.pt`` (the EMA weights, plain data), its
+# ``model.onnx`` (what the CPU runs: no torch import, no export on a user's machine) and
+# ``config.json`` (the resolved training config: reproducible). A built-in board's spec finds
+# its family's detector; the spec itself gives the layout the points' identities are read on.
+DETECTORS_DIR = Path(__file__).resolve().parent / "assets" / "detectors"
+SHIPPED_CHECKPOINT, SHIPPED_ONNX = "model.pt", "model.onnx"
+
+
+def detector_folder(spec: str) -> Path | None:
+    """The shipped detector's folder for a pattern spec (``chessboard:8x6``) or a family name
+    (``boards``), or None when no family covers it or its files are not in this installation."""
+    from .patterns.family import FAMILIES, family_for_kind
+
+    family = FAMILIES.get(spec) or family_for_kind(spec.split(":")[0])
+    if family is None:
+        return None
+    folder = DETECTORS_DIR / family.name
+    return folder if (folder / SHIPPED_ONNX).is_file() and (folder / SHIPPED_CHECKPOINT).is_file() else None
+
+
+def shipped_kinds() -> list[str]:
+    """The pattern kinds a shipped detector finds in this installation."""
+    from .patterns.family import FAMILIES
+
+    return [kind for name, f in FAMILIES.items() if detector_folder(name) for kind in f.kinds]

@@ -38,7 +38,7 @@ def cmd_calibrate(args) -> int:
     from ..io import check_out_dir
     from ..patterns import load_pattern
     from ..predict import Predictor, grid_layout
-    from ..predict.shipped import detector_folder
+    from ..runs import detector_folder
 
     pattern = load_pattern(args.pattern)
     layout = grid_layout(pattern)

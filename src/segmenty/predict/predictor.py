@@ -43,7 +43,7 @@ from ..errors import SegmentyError, UsageError
 from ..hardware import check_device_name, cuda_may_be_present, resolve_device
 from ..io import prefetch
 from ..patterns import Pattern, load_pattern
-from ..patterns.family import family_preset
+from ..patterns.family import FAMILIES, family_preset
 from ..runs import LoadedModel, load_model, resolve_checkpoint
 from . import geometry as geo
 from .onnx import OnnxModel, onnx_for_checkpoint
@@ -276,9 +276,9 @@ class Predictor:
         ``circles:4x11:asym``) from the detector shipped for its family: no run folder, no
         training. On a GPU (device 'cuda' or 'auto' with one) PyTorch runs its weights,
         elsewhere onnxruntime its ONNX file."""
-        from .shipped import CHECKPOINT_FILE, ONNX_FILE, detector_folder, shipped_kinds
+        from ..runs import SHIPPED_CHECKPOINT, SHIPPED_ONNX, detector_folder, shipped_kinds
 
-        folder = detector_folder(spec)
+        folder = detector_folder(spec) if ":" in spec or spec not in FAMILIES else None
         if folder is None:
             kinds = ", ".join(shipped_kinds()) or "none in this installation"
             raise UsageError(f"no shipped detector finds '{spec}' (shipped: {kinds}); train one with: "
@@ -286,7 +286,7 @@ class Predictor:
         device = options.get("device", "auto")
         check_device_name(device)
         on_gpu = device.startswith("cuda") or (device == "auto" and cuda_may_be_present())
-        return cls(folder / (CHECKPOINT_FILE if on_gpu else ONNX_FILE), pattern=spec,
+        return cls(folder / (SHIPPED_CHECKPOINT if on_gpu else SHIPPED_ONNX), pattern=spec,
                    **{"backend": "torch" if on_gpu else "auto", **options})
 
     def __init__(self, run_or_model: str | os.PathLike | LoadedModel | OnnxModel, device: str = "auto",

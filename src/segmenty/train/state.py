@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import SegmentyError
-from ..runs import load_checkpoint, state_dict_mismatch
+from ..runs import SHIPPED_CHECKPOINT, detector_folder, load_checkpoint, state_dict_mismatch
 from .config import TrainConfig
 from .ema import EMA
 
@@ -85,11 +85,13 @@ def init_weights(source: str, model: nn.Module, model_name: str, mask_names: lis
     matched by mask name (a family detector's ``mask`` and ``corners`` become a chessboard's);
     channels of masks the source lacks keep their fresh initialisation. Returns what was loaded."""
     from ..patterns.family import FAMILIES
-    from ..predict.shipped import CHECKPOINT_FILE, DETECTORS_DIR
 
-    path = DETECTORS_DIR / source / CHECKPOINT_FILE if source in FAMILIES else Path(source)
-    if source in FAMILIES and not path.is_file():
-        raise SegmentyError(f"--init {source}: no '{source}' detector ships in this installation")
+    path = Path(source)
+    if source in FAMILIES:
+        folder = detector_folder(source)
+        if folder is None:
+            raise SegmentyError(f"--init {source}: no '{source}' detector ships in this installation")
+        path = folder / SHIPPED_CHECKPOINT
     ckpt = load_checkpoint(path)
     if ckpt.get("model_name") != model_name:
         raise SegmentyError(f"--init {source}: its model is '{ckpt.get('model_name')}', not '{model_name}' "
