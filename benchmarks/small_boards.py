@@ -28,12 +28,14 @@ DEFAULT_PHOTOS = REPO.parent / "shared" / "real" / "negatives"
 SQUARE_PX = (4, 5, 6, 8, 10, 12, 16, 24)
 
 
-def render(photo: np.ndarray, pattern, square_px: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The photo with the pattern's sheet pasted at `square_px` pixels per square; and the
-    board's `mask` in the photo."""
+def render(photo: np.ndarray, pattern, square_px: float, rng: np.random.Generator,
+           step_px: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The photo with the pattern's sheet pasted at `square_px` pixels per square (per grid
+    step of `step_px` sheet pixels: a circle grid's spacing); the board's `mask` in the
+    photo; and the homography sheet -> photo."""
     h, w = photo.shape[:2]
     sheet, mask = pattern.image, pattern.masks["mask"].astype(np.uint8) * 255
-    scale = square_px / pattern.extra["square_px"]
+    scale = square_px / (step_px or pattern.extra["square_px"])
     sh, sw = sheet.shape[:2]
     corners = np.float32([[0, 0], [sw, 0], [sw, sh], [0, sh]]) - 0.5
     angle = np.deg2rad(rng.uniform(-35, 35))
@@ -48,7 +50,7 @@ def render(photo: np.ndarray, pattern, square_px: float, rng: np.random.Generato
     truth = cv2.warpPerspective(mask, hom, (w, h), flags=cv2.INTER_NEAREST) > 127
     a = cover.astype(np.float32)[..., None] / 255
     out = (photo * (1 - a) + board * a).astype(np.uint8)
-    return out, truth
+    return out, truth, hom
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         widths = []
         for k in range(args.per_size):
             photo = photos[k % len(photos)]
-            scene, truth = render(photo, pattern, square_px, rng)
+            scene, truth, _ = render(photo, pattern, square_px, rng)
             xs = np.nonzero(truth.any(axis=0))[0]
             widths.append((xs.max() - xs.min() + 1) / scene.shape[1] if len(xs) else 0.0)
             for name, predictor in looks.items():
