@@ -18,9 +18,13 @@ def register(sub) -> None:
 
 def cmd_patterns(args) -> int:
     from ..patterns import PATTERN_KINDS
+    from ..runs import shipped_kinds
+
+    ready = set(shipped_kinds())
     for kind in PATTERN_KINDS.values():
         print(f"{kind.name:<12} {kind.description}")
-        print(f"{'':<12} e.g. {', '.join(kind.examples)}")
+        detector = "; a detector ships: segmenty predict SPEC PHOTOS --out DIR" if kind.name in ready else ""
+        print(f"{'':<12} e.g. {', '.join(kind.examples)}{detector}")
     print(f"{'FOLDER':<12} a user pattern: FOLDER/pattern.png (or .svg), FOLDER/masks/<name>.png, "
           "optional FOLDER/pattern.yaml")
     return 0
