@@ -34,6 +34,10 @@ if TYPE_CHECKING:  # torch loads where a checkpoint is read or written: predicti
 FORMAT = "segmenty-checkpoint-1"
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.csv"
+LATEST_CHECKPOINT, BEST_CHECKPOINT = "model.pt", "best.pt"  # what a kill loses least / the best validation
+# The working size of a checkpoint or ONNX file that does not record one (before sizes were
+# recorded, every run trained at 256 px).
+FALLBACK_SIZE = 256
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
@@ -49,7 +53,7 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     """A .pt file as given, or the best (else latest) checkpoint of a run folder."""
     path = Path(path)
     if path.is_dir():
-        for name in ("best.pt", "model.pt"):
+        for name in (BEST_CHECKPOINT, LATEST_CHECKPOINT):
             if (path / name).is_file():
                 return path / name
         raise SegmentyError(f"{path}: run folder has no best.pt or model.pt (is training finished "
@@ -126,7 +130,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
     model.load_state_dict(weights)
     model.eval().to(device)
     return LoadedModel(model, state["model_name"], list(state["mask_names"]), state.get("pattern", ""),
-                       int(state.get("size", 256)), dict(state.get("config", {})),
+                       int(state.get("size", FALLBACK_SIZE)), dict(state.get("config", {})),
                        int(state.get("step", 0)), file)
 
 
@@ -181,7 +185,7 @@ class Run:
 
     @property
     def size(self) -> int:
-        return int(self.config.get("size", 256))
+        return int(self.config.get("size", FALLBACK_SIZE))
 
     def checkpoint(self) -> Path:
         """best.pt, else model.pt."""
@@ -236,7 +240,7 @@ class RunWriter:
 
     def save(self, state: dict, best: bool = False) -> None:
         if self.enabled:
-            save_checkpoint(self.path / ("best.pt" if best else "model.pt"), state)
+            save_checkpoint(self.path / (BEST_CHECKPOINT if best else LATEST_CHECKPOINT), state)
 
     def log(self, row: dict) -> None:
         """One row per validation, header first; flushed and synced each time so a kill loses
@@ -278,7 +282,7 @@ def _tensorboard(out: Path):
 # ``config.json`` (the resolved training config: reproducible). A built-in board's spec finds
 # its family's detector; the spec itself gives the layout the points' identities are read on.
 DETECTORS_DIR = Path(__file__).resolve().parent / "assets" / "detectors"
-SHIPPED_CHECKPOINT, SHIPPED_ONNX = "model.pt", "model.onnx"
+SHIPPED_CHECKPOINT, SHIPPED_ONNX = LATEST_CHECKPOINT, "model.onnx"
 
 
 def detector_folder(spec: str) -> Path | None:

@@ -66,7 +66,9 @@ def cmd_calibrate(args) -> int:
 def _trained_detector(args, run: Path) -> Path:
     """The detector in `run` when one is there (reused), else one trained now for --pattern
     (training lives in the CLI layer: the calib package never imports train)."""
-    if (run / "best.pt").exists() or (run / "model.pt").exists():
+    from ..runs import BEST_CHECKPOINT, LATEST_CHECKPOINT
+
+    if (run / BEST_CHECKPOINT).exists() or (run / LATEST_CHECKPOINT).exists():
         print(f"reusing the detector in {run} (delete it to train again)")
         return run
     from ..jobs import fit

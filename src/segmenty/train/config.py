@@ -17,7 +17,7 @@ from ..hardware import available_cores, check_device_name, resolve_precision
 from ..models.presets import DEFAULT_MODEL, MODELS
 from ..patterns import Pattern, load_pattern
 from ..patterns.family import PatternFamily, load_family
-from ..runs import load_checkpoint
+from ..runs import LATEST_CHECKPOINT, load_checkpoint
 
 # The validation scenes come from their own seed, the same for every run, so runs (and presets)
 # are compared on the same 64 scenes and never on scenes they trained on.
@@ -152,7 +152,7 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern | PatternF
     out = Path(c.out)
     if out.exists() and not out.is_dir():
         raise SegmentyError(f"--out {out}: exists and is a file, expected a run folder")
-    if not c.resume and (out / "model.pt").exists():
+    if not c.resume and (out / LATEST_CHECKPOINT).exists():
         raise SegmentyError(f"--out {out}: already holds a run (model.pt); add --resume to continue "
                             "it or choose another --out")
     for option, folder in (("--wild", c.wild), ("--backgrounds", c.backgrounds)):
@@ -169,11 +169,11 @@ def config_for_resume(given: dict) -> TrainConfig:
     budget of either kind, and a given --recipe replaces its recorded steps.
     """
     out = given.get("out") or TrainConfig().out
-    if out is None or not (Path(out) / "model.pt").is_file():
+    if out is None or not (Path(out) / LATEST_CHECKPOINT).is_file():
         if out is not None:
             warnings.warn(f"--resume: {out} has no model.pt yet; starting a new run there")
         return TrainConfig(**given)
-    saved = load_checkpoint(Path(out) / "model.pt").get("config", {})
+    saved = load_checkpoint(Path(out) / LATEST_CHECKPOINT).get("config", {})
     known = {f.name for f in fields(TrainConfig)}
     merged = {k: v for k, v in saved.items() if k in known}
     if "minutes" in given or "steps" in given:

@@ -36,7 +36,7 @@ from ..errors import SegmentyError
 from ..hardware import autocast, resolve_device
 from ..models import build_model
 from ..patterns import Pattern
-from ..runs import LoadedModel, RunWriter
+from ..runs import LATEST_CHECKPOINT, LoadedModel, RunWriter
 from ..synth import Recipe
 from .config import TrainConfig, resolve_config
 from .data import training_batches, validation_set
@@ -105,7 +105,8 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
     torch.manual_seed(config.seed)  # the same initial weights on every rank
 
     model = build_model(config.model, len(mask_names))
-    if config.init and not (config.resume and (out / "model.pt").is_file()):
+    latest = out / LATEST_CHECKPOINT
+    if config.init and not (config.resume and latest.is_file()):
         loaded = init_weights(config.init, model, config.model, mask_names)
         if info.is_main:
             print(f"segmenty: starting from {loaded}", file=sys.stderr)
@@ -113,8 +114,8 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
     ema = EMA(model, config.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     prog = Progress()
-    if config.resume and (out / "model.pt").is_file():
-        prog = restore(out / "model.pt", config, model, ema, optimizer)
+    if config.resume and latest.is_file():
+        prog = restore(latest, config, model, ema, optimizer)
     raw_model = model
     if info.enabled:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
