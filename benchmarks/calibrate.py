@@ -261,7 +261,8 @@ def rendered_section(predictor, layout, count: int, size: int, seed: int) -> Non
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", required=True, help="a chessboard:10x7 detector (run folder, .pt or .onnx)")
+    p.add_argument("--run", required=True,
+                   help="a chessboard:10x7 detector (run folder, .pt or .onnx), or chessboard:10x7 for the shipped one")
     p.add_argument("--real", type=Path, default=DEFAULT_REAL, help="the folder of real photos (../shared/real)")
     p.add_argument("--only", default=",".join(SECTIONS), help=f"sections, comma-separated ({', '.join(SECTIONS)})")
     p.add_argument("--scenes", type=int, default=60, help="rendered scenes drawn (those with half the board in "
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"--only: unknown section(s) {', '.join(sorted(unknown))} (valid: {', '.join(SECTIONS)})")
     cv2.setNumThreads(1)
-    predictor = Predictor(args.run, device="cpu")
+    predictor = Predictor.open(args.run, "chessboard:10x7", device="cpu")
     layout = grid_layout(predictor.pattern)
     if layout is None or layout.grid != (9, 6):
         p.error(f"--run {args.run}: is not a chessboard:10x7 detector")
