@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import SegmentyError, UsageError
 from ..io import atomic_path, atomic_write_text
 from ..predict.points import GridLayout
-from .camera import OUTLIER_FACTOR, OUTLIER_FLOOR_PX, Calibration, calibrate_views, correspondences, project
+from .camera import OUTLIER_FACTOR, OUTLIER_FLOOR_PX, Calibration, calibrate_views, correspondences, project, undistort
 from .views import View
 
 MIN_PAIRS = 3
@@ -193,12 +193,10 @@ def calibrate_stereo(left: list[View], right: list[View], layout: GridLayout, mo
             "roi2": tuple(map(int, roi2))}
     epipolar, dy = [], []
     for obj, a, b in data.values():
-        ua = cv2.undistortPoints(a.reshape(-1, 1, 2), k1, d1, P=k1).reshape(-1, 2)
-        ub = cv2.undistortPoints(b.reshape(-1, 1, 2), k2, d2, P=k2).reshape(-1, 2)
+        ua, ub = undistort(a, k1, d1, P=k1), undistort(b, k2, d2, P=k2)
         epipolar.append((_line_distance(ub, cv2.computeCorrespondEpilines(ua.reshape(-1, 1, 2), 1, F))
                          + _line_distance(ua, cv2.computeCorrespondEpilines(ub.reshape(-1, 1, 2), 2, F))) / 2)
-        ra = cv2.undistortPoints(a.reshape(-1, 1, 2), k1, d1, R=R1, P=P1).reshape(-1, 2)
-        rb = cv2.undistortPoints(b.reshape(-1, 1, 2), k2, d2, R=R2, P=P2).reshape(-1, 2)
+        ra, rb = undistort(a, k1, d1, R1, P1), undistort(b, k2, d2, R2, P2)
         dy.append(np.abs(ra[:, 1] - rb[:, 1]))
     return StereoCalibration(left_cal, right_cal, R, T.reshape(3, 1), E, F, float(rms),
                              float(np.mean(np.concatenate(epipolar))), float(np.mean(np.concatenate(dy))), records,
