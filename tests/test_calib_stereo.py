@@ -101,3 +101,46 @@ def test_bad_rigs_are_refused_in_one_line(case, message):
     with pytest.raises(SegmentyError) as info:
         calibrate_stereo(left, right, LAYOUT, held_out=False)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_run_stereo_writes_the_rig_and_both_cameras(tmp_path):
+    """The whole job on rendered photos of a rig (no lens distortion: a homography each)."""
+    import json
+
+    import segmenty
+    from test_calibrate import ExactPredictor
+
+    from segmenty.calib import run_stereo
+    from segmenty.predict import geometry as geo
+    from segmenty.predict import grid_layout
+
+    pattern = segmenty.load_pattern("chessboard:10x7:25", dpi=60)
+    sheet = grid_layout(pattern)
+    px_per_mm = pattern.image.shape[1] / pattern.size_mm[0]
+    first = sheet.sheet_xy[0]
+    to_mm = np.array([[1 / px_per_mm, 0, -first[0] / px_per_mm], [0, 1 / px_per_mm, -first[1] / px_per_mm], [0, 0, 1]])
+    truths = {}
+    poses = [((0.1, -0.2, 0.05), (-60, -60, 520)), ((-0.4, 0.1, 0.2), (-90, -70, 560)), ((0.3, 0.4, -0.1), (-40, -70, 500)),
+             ((0.0, -0.5, 0.3), (-20, -60, 540)), ((0.5, 0.0, -0.3), (-80, -40, 560))]
+    for side, camera, (rot_rig, t_rig) in (("left", K, (np.eye(3), np.zeros(3))), ("right", K2, (RIG_R, RIG_T))):
+        (tmp_path / side).mkdir()
+        for i, (rvec, tvec) in enumerate(poses):
+            rot = rot_rig @ cv2.Rodrigues(np.array(rvec, float))[0]
+            t = rot_rig @ np.array(tvec, float) + t_rig
+            hom = camera @ np.column_stack([rot[:, 0], rot[:, 1], t]) @ to_mm
+            photo = cv2.warpPerspective(pattern.image, hom, SIZE, flags=cv2.INTER_AREA, borderValue=(90, 90, 90))
+            truths[photo.tobytes().__hash__()] = geo.project(hom, sheet.sheet_xy)
+            cv2.imwrite(str(tmp_path / side / f"{side}{i}.png"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    report = run_stereo([tmp_path / "left"], [tmp_path / "right"], LAYOUT, ExactPredictor(truths), tmp_path / "out")
+    assert len(report.stereo.used) == len(poses) and report.stereo.rms < 0.3
+    assert np.linalg.norm(report.stereo.T.ravel() - RIG_T) / np.linalg.norm(RIG_T) < 0.02
+    out = tmp_path / "out"
+    for name in ("stereo.json", "stereo.yaml", "rectified.png", "comparison.md", "left/camera.json",
+                 "left/camera_info.yaml", "left/camera.cameramodel", "right/camera_info.yaml", "right/crossval.png"):
+        assert (out / name).stat().st_size > 0, name
+    data = json.loads((out / "stereo.json").read_text())
+    assert data["pairs_used"] == len(poses) and np.allclose(data["R"], report.stereo.R, atol=1e-6)
+    assert "| pairs used | 5 of 5 |" in report.table()
+    fs = cv2.FileStorage(str(out / "stereo.yaml"), cv2.FILE_STORAGE_READ)
+    assert np.allclose(fs.getNode("T").mat().ravel(), report.stereo.T.ravel()) and fs.getNode("P2").mat().shape == (3, 4)
+    fs.release()

@@ -164,26 +164,33 @@ def calibrate_stereo(left: list[View], right: list[View], layout: GridLayout, mo
         else:
             records[name] = {"used": True, "left": a.name, "right": b.name, "points": len(found[0])}
             data[name] = found
-    for _ in range(2):
-        if len(data) < MIN_PAIRS:
-            reasons = "; ".join(f"{n}: {r['reason']}" for n, r in records.items() if not r["used"])[:400]
-            raise SegmentyError(f"stereo: {len(data)} pair(s) of {len(pairs)} where both cameras see the same "
-                                f"points, need at least {MIN_PAIRS}" + (f" ({reasons})" if reasons else ""))
-        solved = _stereo_solve(data, left_cal, right_cal)
-        errors = _pair_rms(data, left_cal, right_cal, solved)
+    # A pair whose ids do not match across the cameras (a board numbered from the other end in
+    # one of them) or a wrong point would pull the solver away: pairs far from the pose most
+    # pairs agree on are dropped first, then again after the solve.
+    _check_pairs(data, records, len(pairs))
+    consensus = _consensus(data, left_cal, right_cal)
+    for _ in range(3):
+        errors = _pair_rms(data, left_cal, right_cal, consensus)
         median = float(np.median(list(errors.values())))
         limit = max(OUTLIER_FLOOR_PX, OUTLIER_FACTOR * median)
         outliers = [n for n, e in errors.items() if e > limit]
-        if not outliers or len(data) - len(outliers) < MIN_PAIRS:
-            break
+        if len(data) - len(outliers) < MIN_PAIRS:
+            outliers = []
         for n in outliers:
             records[n].update(used=False, reason=f"stereo reprojection error {errors[n]:.2f} px, over "
                                                  f"{OUTLIER_FACTOR:g}x the median {median:.2f} px")
             del data[n]
+        solved = _stereo_solve(data, left_cal, right_cal)
+        if not outliers and consensus is solved:
+            break
+        consensus = solved
+    errors = _pair_rms(data, left_cal, right_cal, solved)
     if joint:
-        solved = _stereo_solve(data, left_cal, right_cal, joint=True)
-        left_cal, right_cal = _refined(left_cal, right_cal, solved, left, right, layout)
-        errors = _pair_rms(data, left_cal, right_cal, solved)
+        refined = _stereo_solve(data, left_cal, right_cal, joint=True)
+        if refined[0] <= solved[0] * 1.05:  # a joint solve that fits worse is not taken
+            solved = refined
+            left_cal, right_cal = _refined(left_cal, right_cal, solved, left, right, layout)
+            errors = _pair_rms(data, left_cal, right_cal, solved)
     rms, R, T, E, F, k1, d1, k2, d2 = solved
     for n, e in errors.items():
         if n in data:
@@ -201,6 +208,34 @@ def calibrate_stereo(left: list[View], right: list[View], layout: GridLayout, mo
     return StereoCalibration(left_cal, right_cal, R, T.reshape(3, 1), E, F, float(rms),
                              float(np.mean(np.concatenate(epipolar))), float(np.mean(np.concatenate(dy))), records,
                              rect, square=float(layout.step_px * layout.mm_per_px))
+
+
+def _check_pairs(data: dict, records: dict, total: int) -> None:
+    if len(data) < MIN_PAIRS:
+        reasons = "; ".join(f"{n}: {r['reason']}" for n, r in records.items() if not r["used"])[:400]
+        raise SegmentyError(f"stereo: {len(data)} pair(s) of {total} where both cameras see the same "
+                            f"points, need at least {MIN_PAIRS}" + (f" ({reasons})" if reasons else ""))
+
+
+def _consensus(data: dict, left: Calibration, right: Calibration) -> tuple:
+    """(None, R, T): the pair pose (from each pair's two board poses, solvePnP) with the
+    smallest summed rotation and translation distance to the others' (a medoid)."""
+    poses = []
+    for obj, a, b in data.values():
+        ra, ta = _board_pose(obj, a, left)
+        rb, tb = _board_pose(obj, b, right)
+        rot = rb @ ra.T
+        poses.append((rot, tb - rot @ ta))
+    scale = np.median([np.linalg.norm(t) for _, t in poses]) or 1.0
+    cost = [sum(np.linalg.norm(cv2.Rodrigues(r.T @ r2)[0]) + np.linalg.norm(t - t2) / scale for r2, t2 in poses)
+            for r, t in poses]
+    rot, t = poses[int(np.argmin(cost))]
+    return None, rot, t
+
+
+def _board_pose(obj: np.ndarray, img: np.ndarray, cal: Calibration) -> tuple[np.ndarray, np.ndarray]:
+    _, rvec, tvec = cv2.solvePnP(obj.astype(np.float64), img.astype(np.float64), cal.camera_matrix, cal.dist_coeffs)
+    return cv2.Rodrigues(rvec)[0], tvec.reshape(3, 1)
 
 
 def _stereo_solve(data: dict, left: Calibration, right: Calibration, joint: bool = False):
