@@ -40,6 +40,8 @@ OUTLIER_ROUNDS = 2
 # Leave-one-view-out up to this many views, else this many folds.
 MAX_LEAVE_ONE_OUT = 30
 BORDER_BAND = 0.10
+# The views' board normals must differ by this much (degrees) somewhere.
+MIN_ATTITUDE_SPREAD = 5.0
 FORMAT = "segmenty-camera-1"
 
 
@@ -57,6 +59,9 @@ class Calibration:
     held_out_rms:   the reprojection RMS of views left out of the fit (px; None if not run).
     coverage:       {"image": share of the image inside some view's hull of points,
                      "border": share of the image's outer 10% band}.
+    std:            one standard deviation of each intrinsic parameter (fx, fy, cx, cy, then
+                    the distortion terms) from cv2.calibrateCameraExtended, scaled by the
+                    fit's residual; empty for the fisheye model (OpenCV gives none).
     """
 
     model: str
@@ -67,6 +72,7 @@ class Calibration:
     views: dict[str, dict]
     held_out_rms: float | None = None
     coverage: dict = field(default_factory=dict)
+    std: dict = field(default_factory=dict)
     rvecs: list = field(default_factory=list, repr=False)
     tvecs: list = field(default_factory=list, repr=False)
 
@@ -94,7 +100,8 @@ class Calibration:
                 "rms": round(self.rms, 4),
                 "held_out_rms": None if self.held_out_rms is None else round(self.held_out_rms, 4),
                 "fx": round(self.focal[0], 2), "fy": round(self.focal[1], 2),
-                "cx": round(self.principal_point[0], 2), "cy": round(self.principal_point[1], 2)}
+                "cx": round(self.principal_point[0], 2), "cy": round(self.principal_point[1], 2),
+                **{f"std_{k}": round(v, 4) for k, v in self.std.items()}}
 
     def to_dict(self) -> dict:
         """camera.json: what an OpenCV user loads (camera_matrix, dist_coeffs, image_size)."""
@@ -106,6 +113,7 @@ class Calibration:
                 "rms": round(self.rms, 4),
                 "held_out_rms": None if self.held_out_rms is None else round(self.held_out_rms, 4),
                 "coverage": {k: round(v, 4) for k, v in self.coverage.items()},
+                "std": {k: round(v, 6) for k, v in self.std.items()},
                 "views_used": len(self.used), "points_used": self.points_used, "views": self.views}
 
 
@@ -155,10 +163,11 @@ def calibrate_views(views: list[View], layout: GridLayout, model: str = "pinhole
                                    "reason": f"reprojection error {e:.2f} px, over {OUTLIER_FACTOR:g}x the "
                                              f"median {median:.2f} px"}
         usable = [v for v, e in zip(usable, errors) if e <= limit]
-    rms, camera, dist, rvecs, tvecs = result
+    rms, camera, dist, rvecs, tvecs, std = result
+    _check_attitudes(rvecs, len(usable))
     for v, e in zip(usable, errors):
         records[v.name]["rms"] = round(float(e), 4)
-    calibration = Calibration(model, image_size, camera, dist, float(rms), records, rvecs=list(rvecs),
+    calibration = Calibration(model, image_size, camera, dist, float(rms), records, std=std, rvecs=list(rvecs),
                               tvecs=list(tvecs))
     calibration.coverage = coverage(usable, image_size)
     if held_out:
@@ -174,8 +183,26 @@ def _check_enough(usable: list[View], views: list[View]) -> None:
                         + (f" ({reasons})" if reasons else ""))
 
 
+def attitude_spread(rvecs) -> float:
+    """The largest angle (degrees) between two views' board normals (the boards' attitudes
+    in the camera's frame)."""
+    normals = np.array([cv2.Rodrigues(np.asarray(r, np.float64).reshape(3, 1))[0][:, 2] for r in rvecs])
+    return float(np.degrees(np.arccos(np.clip(normals @ normals.T, -1, 1))).max())
+
+
+def _check_attitudes(rvecs, count: int) -> None:
+    """Boards all parallel to each other (all face-on, say) leave the focal length undetermined
+    (Zhang's degenerate case): the solver returns a camera, but a wrong one."""
+    spread = attitude_spread(rvecs)
+    if spread < MIN_ATTITUDE_SPREAD:
+        raise SegmentyError(f"calibrate: the board is parallel in all {count} views (their attitudes differ by "
+                            f"{spread:.1f} degrees at most, need {MIN_ATTITUDE_SPREAD:g}), so the focal length cannot "
+                            "be found; add views with the board tilted 20-45 degrees from the others")
+
+
 def _solve(views: list[View], layout: GridLayout, model: str, image_size: tuple[int, int]):
-    """(rms, K, dist, rvecs, tvecs) from OpenCV's solver for the model."""
+    """(rms, K, dist, rvecs, tvecs, std) from OpenCV's solver for the model; std names each
+    intrinsic's standard deviation (calibrateCameraExtended; none for fisheye)."""
     obj, img = zip(*(correspondences(v, layout) for v in views))
     try:
         if model == "fisheye":
@@ -185,10 +212,13 @@ def _solve(views: list[View], layout: GridLayout, model: str, image_size: tuple[
                 [o.reshape(1, -1, 3).astype(np.float64) for o in obj],
                 [i.reshape(1, -1, 2).astype(np.float64) for i in img], image_size, None, None,
                 flags=flags, criteria=criteria)
+            std = {}
         else:
             flags = cv2.CALIB_RATIONAL_MODEL if model == "rational" else 0
-            rms, camera, dist, rvecs, tvecs = cv2.calibrateCamera(list(obj), list(img), image_size, None, None,
-                                                                  flags=flags)
+            rms, camera, dist, rvecs, tvecs, deviations, _, _ = cv2.calibrateCameraExtended(
+                list(obj), list(img), image_size, None, None, flags=flags)
+            names = ["fx", "fy", "cx", "cy"] + _dist_order(model)
+            std = {n: float(d) for n, d in zip(names, np.asarray(deviations).ravel())}
     except cv2.error as exc:
         detail = " ".join(str(exc).split())[-160:]
         raise SegmentyError(f"calibrate: OpenCV's {model} solver failed on {len(views)} views ({detail}); "
@@ -198,7 +228,7 @@ def _solve(views: list[View], layout: GridLayout, model: str, image_size: tuple[
                             "try more views at more angles")
     # OpenCV returns zeros for the terms the flags leave out (thin prism, tilt): keep the model's.
     dist = np.asarray(dist, np.float64).ravel()[:len(_dist_order(model))]
-    return float(rms), np.asarray(camera, np.float64), dist, rvecs, tvecs
+    return float(rms), np.asarray(camera, np.float64), dist, rvecs, tvecs, std
 
 
 def project(obj: np.ndarray, rvec, tvec, camera: np.ndarray, dist: np.ndarray, model: str) -> np.ndarray:
@@ -210,12 +240,22 @@ def project(obj: np.ndarray, rvec, tvec, camera: np.ndarray, dist: np.ndarray, m
     return out.reshape(-1, 2)
 
 
+UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
+
+
+def undistort(points: np.ndarray, camera: np.ndarray, dist: np.ndarray, R=None, P=None) -> np.ndarray:
+    """N×2 px -> N×2 normalised (or, with P, new-camera px) points, iterated to convergence
+    (cv2.undistortPoints' default 5 iterations leave up to 0.1 px under strong distortion)."""
+    return cv2.undistortPoints(points.reshape(-1, 1, 2).astype(np.float64), camera, dist, None, R, P,
+                               UNDISTORT_CRITERIA).reshape(-1, 2)
+
+
 def _rms(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.sum((a - b) ** 2, axis=1))))
 
 
 def _per_view_rms(views: list[View], layout: GridLayout, model: str, result) -> list[float]:
-    _, camera, dist, rvecs, tvecs = result
+    _, camera, dist, rvecs, tvecs, _ = result
     out = []
     for v, r, t in zip(views, rvecs, tvecs):
         obj, img = correspondences(v, layout)
@@ -245,7 +285,7 @@ def _held_out(views: list[View], layout: GridLayout, model: str, image_size: tup
         test = [v for i, v in enumerate(views) if i % folds == fold]
         train = [v for i, v in enumerate(views) if i % folds != fold]
         try:
-            _, camera, dist, _, _ = _solve(train, layout, model, image_size)
+            _, camera, dist, *_ = _solve(train, layout, model, image_size)
         except SegmentyError:
             continue
         for v in test:

@@ -1,6 +1,7 @@
 """`segmenty calibrate` as a function: find the points in every photo or frame (segmenty's
-predictor and, for the side-by-side, OpenCV's own detector), calibrate from each, write
-camera.json / camera.yaml / points.json and the pictures."""
+predictor and, for the side-by-side, OpenCV's own detector), measure each board's blur, choose
+views (--views), calibrate from each, cross-validate, write camera.json / camera.yaml /
+points.json, the other tools' files and the pictures."""
 from __future__ import annotations
 
 import json
@@ -8,11 +9,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+
 from ..errors import SegmentyError
 from ..io import atomic_write_text, check_out_dir, write_image
 from ..predict.points import GridLayout
-from . import plots
+from . import crossval, plots
 from .camera import Calibration, calibrate_views, write_camera, write_points
+from .formats import write_formats
+from .select import board_blur, drop_blurred, select_views
 from .views import View, detect_views, iter_frames, opencv_detector, opencv_views
 
 SEGMENTY, OPENCV = "segmenty", "OpenCV"
@@ -30,6 +35,8 @@ class CalibrationReport:
     opencv_detector: str
     opencv_error: str | None
     files: list[Path]
+    cross: dict = None  # name -> crossval.cross_validation result (or None)
+    skipped: dict = None  # file -> why it was not written
 
     def comparison(self) -> dict:
         return {SEGMENTY: self.calibration.summary(),
@@ -48,6 +55,7 @@ class CalibrationReport:
                 ("held-out RMS (px)", lambda c, n: "-" if c.held_out_rms is None else f"{c.held_out_rms:.3f}"),
                 ("fx, fy (px)", lambda c, n: f"{c.focal[0]:.1f}, {c.focal[1]:.1f}"),
                 ("cx, cy (px)", lambda c, n: f"{c.principal_point[0]:.1f}, {c.principal_point[1]:.1f}")]
+        rows += trust_rows(self.cross or {})
         lines = ["| | " + " | ".join(name for name, _, _ in columns) + " |",
                  "|---" * (len(columns) + 1) + "|"]
         for label, cell in rows:
@@ -56,34 +64,94 @@ class CalibrationReport:
         return "\n".join(lines)
 
 
-def run_calibration(sources: list[str | os.PathLike], layout: GridLayout, predictor, out: str | os.PathLike,
-                    model: str = "pinhole", every: int = 1, compare: bool = True, opencv_method: str = "sb",
-                    describe: dict | None = None) -> CalibrationReport:
-    """Calibrate the camera that took `sources` (photos, folders, videos: every `every`-th
-    frame) from the points `predictor` (a Predictor of a model for this pattern) finds; with
-    `compare`, also from OpenCV's own detector on the same frames. Writes into `out`:
-    camera.json, camera.yaml, points.json, coverage.png, errors.png."""
-    out = check_out_dir(out)
+def trust_rows(cross: dict) -> list:
+    """Table rows: the intrinsics' standard deviations and the cross-validation difference
+    (`cross`: calibration id -> cross_validation result)."""
+    def std(c, keys):
+        return ", ".join(f"{c.std[k]:.2f}" for k in keys) if c.std else "-"
+
+    def diff(c, key):
+        r = cross.get(id(c))
+        return "-" if r is None else f"{r[key]:.3f}"
+
+    return [("std fx, fy / cx, cy (px)", lambda c, n: f"{std(c, ('fx', 'fy'))} / {std(c, ('cx', 'cy'))}"),
+            ("halves differ: centre / outer 10% / corners (px)",
+             lambda c, n: f"{diff(c, 'centre')} / {diff(c, 'border')} / {diff(c, 'corners')}")]
+
+
+def collect_views(sources, predictor, layout: GridLayout, every: int, compare: bool, method: str,
+                  keep=None) -> tuple[list[View], list[View] | None]:
+    """segmenty's views of every frame and (with `compare`) OpenCV's, each with its board's
+    blur; one pass over the frames (a video is not held in memory). `keep(index, rgb, view)`
+    is called for each frame (the caller keeps the frames it wants to draw)."""
     views: list[View] = []
     classical: list[View] | None = [] if compare else None
-    detector = opencv_detector(layout, opencv_method)
-    # One pass over the frames (a video is not held in memory): both detectors see each.
-    for frame in iter_frames(sources, every):
-        views.extend(detect_views(predictor, [frame]))
+    for i, frame in enumerate(iter_frames(sources, every)):
+        view = detect_views(predictor, [frame])[0]
+        other = opencv_views([frame], layout, method)[0] if compare else None
+        rgb = frame[1]
+        if rgb is not None:
+            gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+            view.blur = board_blur(gray, view)
+            if other is not None:
+                other.blur = board_blur(gray, other)
+        views.append(view)
         if classical is not None:
-            classical.extend(opencv_views([frame], layout, opencv_method))
-    calibration = calibrate_views(views, layout, model)
-    opencv, opencv_error = None, None
+            classical.append(other)
+        if keep is not None:
+            keep(i, rgb, view)
+    return views, classical
+
+
+def choose(views: list[View], count: int | None, layout: GridLayout) -> list[View]:
+    """Blurred views dropped; with `count`, that many chosen (select.select_views)."""
+    return select_views(views, count, layout) if count else drop_blurred(views)
+
+
+def run_calibration(sources: list[str | os.PathLike], layout: GridLayout, predictor, out: str | os.PathLike,
+                    model: str = "pinhole", every: int = 1, compare: bool = True, opencv_method: str = "sb",
+                    describe: dict | None = None, views_count: int | None = None) -> CalibrationReport:
+    """Calibrate the camera that took `sources` (photos, folders, videos: every `every`-th
+    frame) from the points `predictor` (a Predictor of a model for this pattern) finds; with
+    `compare`, also from OpenCV's own detector on the same frames; with `views_count`, from
+    that many views chosen for sharpness and coverage. Writes into `out`: camera.json,
+    camera.yaml, camera_info.yaml (ROS), camera.cameramodel (mrcal), camchain.yaml (Kalibr),
+    points.json, coverage.png, errors.png, crossval.png, comparison.md."""
+    out = check_out_dir(out)
+    views, classical = collect_views(sources, predictor, layout, every, compare, opencv_method)
+    return calibrate_and_write(views, classical, layout, out, model, opencv_method, describe, views_count)
+
+
+def calibrate_and_write(views: list[View], classical: list[View] | None, layout: GridLayout, out: Path,
+                        model: str = "pinhole", opencv_method: str = "sb", describe: dict | None = None,
+                        views_count: int | None = None, calibration: Calibration | None = None,
+                        opencv: Calibration | None = None, opencv_error: str | None = None,
+                        formats: bool = True) -> CalibrationReport:
+    """One camera's calibrations (unless given: a rig's refined cameras), pictures and files
+    in `out` (see run_calibration)."""
+    views = choose(views, views_count, layout)
+    detector = opencv_detector(layout, opencv_method)
     if classical is not None:
+        classical = choose(classical, views_count, layout)
+    calibration = calibration or calibrate_views(views, layout, model)
+    if classical is not None and opencv is None and opencv_error is None:
         try:
             opencv = calibrate_views(classical, layout, model)
         except SegmentyError as exc:
             opencv_error = str(exc).removeprefix("calibrate: ")
-    report = CalibrationReport(calibration, views, opencv, classical, detector, opencv_error, [])
-    extra = {**(describe or {}), "comparison": report.comparison()}
+    cross = {id(calibration): crossval.cross_validation(calibration, views, layout)}
     if opencv is not None:
-        extra["opencv"] = {"detector": detector, **opencv.to_dict()}
+        cross[id(opencv)] = crossval.cross_validation(opencv, classical, layout)
+    report = CalibrationReport(calibration, views, opencv, classical, detector, opencv_error, [], cross, {})
+    extra = {**(describe or {}), "comparison": report.comparison(),
+             "cross_validation": crossval.summary(cross[id(calibration)])}
+    if opencv is not None:
+        extra["opencv"] = {"detector": detector, **opencv.to_dict(),
+                           "cross_validation": crossval.summary(cross[id(opencv)])}
     report.files += write_camera(calibration, out, extra)
+    if formats:
+        written, report.skipped = write_formats(calibration, out)
+        report.files += written
     write_points(views, layout, out / "points.json")
     panels = [plots.coverage_panel(views, calibration, SEGMENTY, calibration.image_size)]
     if classical is not None:
@@ -91,8 +159,11 @@ def run_calibration(sources: list[str | os.PathLike], layout: GridLayout, predic
     write_image(out / "coverage.png", plots.coverage_picture(panels))
     calibrations = {SEGMENTY: calibration, **({OPENCV: opencv} if opencv is not None else {})}
     write_image(out / "errors.png", plots.error_plot(calibrations, [v.name for v in views]))
+    write_image(out / "crossval.png", plots.coverage_picture(
+        [plots.crossval_panel(cross[id(c)], c, name) for name, c in calibrations.items()]))
     atomic_write_text(out / "comparison.md", report.table() + "\n")
-    report.files += [out / "points.json", out / "coverage.png", out / "errors.png", out / "comparison.md"]
+    report.files += [out / "points.json", out / "coverage.png", out / "errors.png", out / "crossval.png",
+                     out / "comparison.md"]
     return report
 
 

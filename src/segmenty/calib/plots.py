@@ -117,3 +117,52 @@ def _with_caption(panel: np.ndarray, lines: list[str]) -> np.ndarray:
     for i, text in enumerate(lines):
         cv2.putText(caption, text, (4, line_h * (i + 1)), FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     return np.concatenate([caption, panel], axis=0)
+
+
+CROSSVAL_SCALE_PX = 1.0  # the colour scale's top (px) unless the differences go higher
+
+
+def crossval_panel(result: dict | None, calibration: Calibration | None, title: str) -> np.ndarray:
+    """One RGB panel: how far the two halves' cameras project apart across the image
+    (crossval.cross_validation), coloured (viridis, 0 to the scale's top), with contours at
+    0.1, 0.25, 0.5 and 1 px, the outer 10% band outlined; the caption gives the medians and
+    the intrinsics' standard deviations."""
+    lines = [title]
+    if calibration is None or result is None:
+        blank = np.full((PANEL_WIDTH * 3 // 4, PANEL_WIDTH, 3), 250, np.uint8)
+        return _with_caption(blank, lines + ["too few views for two halves"])
+    w, h = calibration.image_size
+    size = (PANEL_WIDTH, max(1, round(h * PANEL_WIDTH / w)))
+    diff = cv2.resize(result["difference"].astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+    top = max(CROSSVAL_SCALE_PX, float(np.percentile(result["difference"], 99)))
+    scaled = np.clip(diff / top * 255, 0, 255).astype(np.uint8)
+    panel = cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
+    for level in (0.1, 0.25, 0.5, 1.0):
+        contours, _ = cv2.findContours((diff >= level).astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(panel, contours, -1, (255, 255, 255), 1, cv2.LINE_AA)
+        for c in contours[:1]:
+            x, y = c.reshape(-1, 2)[0]
+            cv2.putText(panel, f"{level:g}", (int(x) + 2, int(y) + 12), FONT, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    bx, by = BORDER_BAND * size[0], BORDER_BAND * size[1]
+    cv2.rectangle(panel, (int(bx), int(by)), (int(size[0] - bx), int(size[1] - by)), BAND_COLOUR, 1, cv2.LINE_AA)
+    lines.append(f"two halves' projections differ: centre {result['centre']:.3f} px, outer 10% "
+                 f"{result['border']:.3f} px, corners {result['corners']:.3f} px (colour top {top:.2f} px)")
+    if calibration.std:
+        s = calibration.std
+        lines.append(f"1 std: fx {s['fx']:.2f} fy {s['fy']:.2f} cx {s['cx']:.2f} cy {s['cy']:.2f} px, "
+                     f"k1 {s.get('k1', 0):.4f}")
+    return _with_caption(panel, lines)
+
+
+def rectified_picture(left: np.ndarray, right: np.ndarray, maps: tuple, step: int = 32) -> np.ndarray:
+    """The pair rectified (`maps` from stereo.rectify_maps) side by side with horizontal
+    epipolar lines every `step` px: a point and its partner lie on one line."""
+    a = cv2.remap(left, maps[0], maps[1], cv2.INTER_LINEAR)
+    b = cv2.remap(right, maps[2], maps[3], cv2.INTER_LINEAR)
+    pair = np.concatenate([a, b], axis=1)
+    if pair.ndim == 2:
+        pair = cv2.cvtColor(pair, cv2.COLOR_GRAY2RGB)
+    for y in range(step // 2, pair.shape[0], step):
+        colour = POINT_COLOURS[(y // step) % len(POINT_COLOURS)]
+        cv2.line(pair, (0, y), (pair.shape[1] - 1, y), colour, 1, cv2.LINE_AA)
+    return _with_caption(pair, ["rectified pair (stereoRectify): epipolar lines are the image rows"])

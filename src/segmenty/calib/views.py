@@ -34,6 +34,7 @@ class View:
     points:      the board's points (GridPoints), or None when the view gives none.
     reason:      why the view gives no points ('' when it does).
     offset:      (x, y) of the crop the points were found in (they are already shifted by it).
+    blur:        the width (px) of the board's edges in the photo (select.board_blur), when measured.
     """
 
     name: str
@@ -41,6 +42,7 @@ class View:
     points: GridPoints | None = None
     reason: str = ""
     offset: tuple[int, int] = (0, 0)
+    blur: float | None = None
 
     @property
     def usable(self) -> bool:
@@ -203,3 +205,17 @@ def opencv_views(frames: Iterable[tuple[str, np.ndarray | None, str]], layout: G
         points, detector = opencv_points(rgb, layout, method)
         views.append(view_from_points(name, (rgb.shape[1], rgb.shape[0]), points, missing=f"{detector} found no board"))
     return views
+
+
+def read_frame(name: str) -> np.ndarray:
+    """The RGB photo or video frame a View's name (`photo.jpg`, `video.mp4#120`) stands for."""
+    path, _, index = name.rpartition("#")
+    if path and index.isdigit() and Path(path).suffix.lower() in VIDEO_SUFFIXES:
+        capture = cv2.VideoCapture(path)
+        capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+        ok, bgr = capture.read()
+        capture.release()
+        if not ok:
+            raise SegmentyError(f"{path}: frame {index} cannot be decoded")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return read_image(name)

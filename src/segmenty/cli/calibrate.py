@@ -15,7 +15,12 @@ def register(sub) -> None:
     p = add_command(sub, "calibrate", "calibrate a camera from photos or videos of a chessboard, ChArUco board "
                     "or circle grid, whole or cut by the frame: camera.json (K, distortion, errors), coverage "
                     "and error pictures, beside the same calibration from OpenCV's own detector", cmd_calibrate)
-    p.add_argument("inputs", metavar="PHOTOS_OR_VIDEO", nargs="+", help="photos, folders of photos or video files")
+    p.add_argument("inputs", metavar="PHOTOS_OR_VIDEO", nargs="+", help="photos, folders of photos or video files "
+                   "(with --right: the left camera's)")
+    p.add_argument("--right", nargs="+", metavar="PHOTOS_OR_VIDEO",
+                   help="a stereo rig's right camera: its photos, folder or video, paired with the left camera's "
+                        "in sorted order; writes stereo.json (R, T, E, F, errors), rectification and each "
+                        "camera's files in OUT/left and OUT/right")
     p.add_argument("--pattern", required=True,
                    help="the printed board with its true square (or spacing) in mm, e.g. chessboard:10x7:25; "
                         "sets the calibration's units")
@@ -26,6 +31,9 @@ def register(sub) -> None:
     p.add_argument("--camera", choices=CAMERA_MODELS, default="pinhole",
                    help="pinhole: OpenCV's 5 distortion coefficients; rational: 8; fisheye: cv2.fisheye")
     p.add_argument("--every", type=positive_int, default=1, help="use every Nth frame of a video")
+    p.add_argument("--views", type=positive_int, metavar="N",
+                   help="calibrate from N views chosen for sharpness, coverage of the image (its edges and "
+                        "corners) and a range of tilts and distances, instead of all of them")
     p.add_argument("--minutes", type=positive_float, default=10.0,
                    help="training time when a detector has to be trained (no --model)")
     p.add_argument("--no-opencv", dest="compare", action="store_false",
@@ -55,11 +63,23 @@ def cmd_calibrate(args) -> int:
             predictor = Predictor(model, device=args.device, pattern=pattern.spec)
         except UsageError as exc:
             raise UsageError(f"--model {model}: {exc}") from None
-    report = run_calibration(args.inputs, layout, predictor, out, model=args.camera, every=args.every,
-                             compare=args.compare,
-                             describe={"pattern": pattern.spec, "units": "mm", "detector": str(model)})
-    print(report.table())
-    print(f"camera.json, camera.yaml, points.json, coverage.png, errors.png -> {out}")
+    describe = {"pattern": pattern.spec, "units": "mm", "detector": str(model)}
+    if args.right:
+        from ..calib import run_stereo
+
+        report = run_stereo(args.inputs, args.right, layout, predictor, out, model=args.camera, every=args.every,
+                            compare=args.compare, describe=describe, views_count=args.views)
+        print(report.table())
+        print(f"stereo.json, stereo.yaml, camchain.yaml, rectified.png, comparison.md; left/ and right/: "
+              f"camera.json, camera_info.yaml, camera.cameramodel, pictures -> {out}")
+    else:
+        report = run_calibration(args.inputs, layout, predictor, out, model=args.camera, every=args.every,
+                                 compare=args.compare, describe=describe, views_count=args.views)
+        print(report.table())
+        print(f"camera.json, camera.yaml, camera_info.yaml, camera.cameramodel, camchain.yaml, points.json, "
+              f"coverage.png, errors.png, crossval.png, comparison.md -> {out}")
+    for name, why in report.skipped.items():
+        print(f"not written: {name} ({why})")
     return 0
 
 

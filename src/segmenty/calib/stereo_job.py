@@ -1,0 +1,129 @@
+"""`segmenty calibrate LEFT... --right RIGHT...` as a function: `run_stereo`.
+
+Both cameras' views are found (segmenty's points and, for the side-by-side, OpenCV's own
+detector on the same frames), paired in sorted order, the rig solved (`calibrate_stereo`) from
+each detector's points; `out/left` and `out/right` get each camera's files (as a single
+camera's calibration, with the rig's rectification and projection in camera_info.yaml and the
+pose in camera.cameramodel), `out` the rig's: stereo.json, stereo.yaml, camchain.yaml
+(Kalibr), rectified.png, comparison.md.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SegmentyError
+from ..io import atomic_write_text, check_out_dir, write_image
+from ..predict.points import GridLayout
+from . import plots
+from .formats import kalibr_camchain, kalibr_problem, write_formats
+from .job import OPENCV, SEGMENTY, CalibrationReport, calibrate_and_write, choose, collect_views
+from .stereo import StereoCalibration, calibrate_stereo, rectify_maps, write_stereo
+from .views import View, opencv_detector, read_frame
+
+
+@dataclass
+class StereoReport:
+    """What `run_stereo` made: segmenty's rig, OpenCV's (or why there is none), each camera's
+    report and the files written."""
+
+    stereo: StereoCalibration
+    opencv: StereoCalibration | None
+    opencv_detector: str
+    opencv_error: str | None
+    cameras: dict[str, CalibrationReport]
+    files: list[Path]
+    skipped: dict
+
+    def comparison(self) -> dict:
+        return {SEGMENTY: self.stereo.summary(),
+                f"{OPENCV} ({self.opencv_detector})": self.opencv.summary() if self.opencv else self.opencv_error}
+
+    def table(self) -> str:
+        """The rig side by side as a Markdown table, then each camera's."""
+        columns = [(SEGMENTY, self.stereo)]
+        if self.opencv is not None or self.opencv_error:
+            columns.append((f"{OPENCV} ({self.opencv_detector})", self.opencv))
+        rows = [("pairs used", lambda s: f"{len(s.used)} of {len(s.pairs)}"),
+                ("points used (pairs)", lambda s: str(s.summary()["points_used"])),
+                ("left / right RMS (px)", lambda s: f"{s.left.rms:.3f} / {s.right.rms:.3f}"),
+                ("stereo RMS (px)", lambda s: f"{s.rms:.3f}"),
+                ("epipolar error, mean (px)", lambda s: f"{s.epipolar:.3f}"),
+                ("rectified rows differ, mean (px)", lambda s: f"{s.rectified_dy:.3f}"),
+                ("baseline (mm / squares)", lambda s: f"{s.baseline:.2f} / {s.baseline / s.square:.3f}"),
+                ("rotation between the cameras (deg)", lambda s: f"{s.angle:.3f}")]
+        lines = ["| rig | " + " | ".join(n for n, _ in columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        for label, cell in rows:
+            lines.append(f"| {label} | " + " | ".join(cell(s) if s is not None else (self.opencv_error or "-")
+                                                       for _, s in columns) + " |")
+        for side, report in self.cameras.items():
+            lines += ["", f"{side} camera:", "", report.table()]
+        unused = [f"{n}: {p['reason']}" for n, p in self.stereo.pairs.items() if not p["used"]]
+        if unused:
+            lines += ["", "pairs not used (segmenty): " + "; ".join(unused)]
+        return "\n".join(lines)
+
+
+def _pair_choice(left: list[View], right: list[View], count: int | None, layout: GridLayout):
+    """Blurred views dropped on each side; with `count`, that many pairs chosen by the left
+    camera's views (select_views), the others' right views marked alike."""
+    left, right = choose(left, count, layout), choose(right, None, layout)
+    if count:
+        right = [View(b.name, b.image_size, None, a.reason, b.offset, b.blur)
+                 if a.reason.startswith("not chosen") and b.usable else b for a, b in zip(left, right)]
+    return left, right
+
+
+def run_stereo(left_sources: list, right_sources: list, layout: GridLayout, predictor, out: str | os.PathLike,
+               model: str = "pinhole", every: int = 1, compare: bool = True, opencv_method: str = "sb",
+               describe: dict | None = None, views_count: int | None = None) -> StereoReport:
+    """Calibrate a two-camera rig from paired photos or videos (see the module doc)."""
+    out = check_out_dir(out)
+    left, left_cv = collect_views(left_sources, predictor, layout, every, compare, opencv_method)
+    right, right_cv = collect_views(right_sources, predictor, layout, every, compare, opencv_method)
+    if len(left) != len(right):  # before the work below: the same check calibrate_stereo makes
+        calibrate_stereo(left, right, layout, model)
+    left, right = _pair_choice(left, right, views_count, layout)
+    stereo = calibrate_stereo(left, right, layout, model)
+    detector = opencv_detector(layout, opencv_method)
+    opencv, opencv_error = None, None
+    if compare:
+        left_cv, right_cv = _pair_choice(left_cv, right_cv, views_count, layout)
+        try:
+            opencv = calibrate_stereo(left_cv, right_cv, layout, model)
+        except SegmentyError as exc:
+            opencv_error = str(exc)
+    cameras, files, skipped = {}, [], {}
+    rect = stereo.rectification
+    poses = {"left": (np.eye(3), np.zeros(3)), "right": (stereo.R, stereo.T)}
+    for side, views, others, cal, rp in (("left", left, left_cv, stereo.left, ("R1", "P1")),
+                                         ("right", right, right_cv, stereo.right, ("R2", "P2"))):
+        folder = check_out_dir(out / side)
+        theirs = None if opencv is None else getattr(opencv, side)
+        report = calibrate_and_write(views, others, layout, folder, model, opencv_method, describe, None,
+                                     calibration=cal, opencv=theirs, opencv_error=opencv_error, formats=False)
+        written, missing = write_formats(cal, folder, side, (rect[rp[0]], rect[rp[1]]), poses[side])
+        report.files += written
+        skipped.update({f"{side}/{k}": v for k, v in missing.items()})
+        cameras[side] = report
+        files += report.files
+    extra = {**(describe or {}), "comparison": {SEGMENTY: stereo.summary()}}
+    if opencv is not None:
+        extra["opencv"] = {"detector": detector, **opencv.to_dict()}
+    files += write_stereo(stereo, out, extra)
+    problems = [f"{side}: {p}" for side, c in (("left", stereo.left), ("right", stereo.right)) if (p := kalibr_problem(c))]
+    if problems:
+        skipped["camchain.yaml"] = "; ".join(problems)
+    else:
+        atomic_write_text(out / "camchain.yaml", kalibr_camchain([stereo.left, stereo.right], [(stereo.R, stereo.T)]))
+        files.append(out / "camchain.yaml")
+    first = next(p for p in stereo.pairs.values() if p["used"])
+    write_image(out / "rectified.png", plots.rectified_picture(read_frame(first["left"]), read_frame(first["right"]),
+                                                               rectify_maps(stereo)))
+    report = StereoReport(stereo, opencv, detector, opencv_error, cameras, files + [out / "rectified.png"], skipped)
+    atomic_write_text(out / "comparison.md", report.table() + "\n")
+    report.files.append(out / "comparison.md")
+    return report
