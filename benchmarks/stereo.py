@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--views", type=int, default=8)
     args = p.parse_args(argv)
     cv2.setNumThreads(1)
-    predictor = Predictor(args.run, device="cpu") if args.run else None
+    predictor = Predictor.open(args.run, "chessboard:10x7", device="cpu") if args.run else None
     layout = grid_layout(predictor.pattern if predictor else load_pattern("chessboard:10x7"))
     start = time.perf_counter()
     if "rig" in args.only:
