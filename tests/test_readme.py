@@ -39,7 +39,7 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
 
 def _calibration(folder: Path) -> None:
     """The files `segmenty calibrate` writes, for a camera solved from projected views."""
-    from test_calibrate import LAYOUT, views
+    from tests.calib.test_calibrate import LAYOUT, views
 
     from segmenty.calib import calibrate_views, write_camera
     write_camera(calibrate_views(views(noise=0.1), LAYOUT), folder)

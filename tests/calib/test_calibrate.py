@@ -153,7 +153,7 @@ class ExactPredictor:
         self.truths = truths
 
     def predict(self, rgb):
-        from test_points import heat_from
+        from tests.predict.test_points import heat_from
 
         truth = self.truths[rgb.tobytes().__hash__()]
         points = find_grid_points(rgb, heat_from(truth, rgb.shape[:2]), LAYOUT)

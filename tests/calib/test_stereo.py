@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from test_calibrate import DIST, K, LAYOUT, POSES, SIZE
+from .test_calibrate import DIST, K, LAYOUT, POSES, SIZE
 
 from segmenty.calib import view_from_points
 from segmenty.calib.stereo import calibrate_stereo
@@ -108,7 +108,7 @@ def test_run_stereo_writes_the_rig_and_both_cameras(tmp_path):
     import json
 
     import segmenty
-    from test_calibrate import ExactPredictor
+    from .test_calibrate import ExactPredictor
 
     from segmenty.calib import run_stereo
     from segmenty.predict import geometry as geo

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from test_calib_stereo import K2, RIG_R, RIG_T, rig_views
-from test_calibrate import DIST, K, LAYOUT, POSES, SIZE, projected_view, rendered_photos, views
+from .test_stereo import K2, RIG_R, RIG_T, rig_views
+from .test_calibrate import DIST, K, LAYOUT, POSES, SIZE, projected_view, rendered_photos, views
 
 from segmenty.calib import Calibration, calibrate_views, view_from_points
 from segmenty.calib.crossval import cross_validation, projection_difference
@@ -75,7 +75,7 @@ def test_blurred_boards_are_measured_and_dropped(tmp_path):
 
 
 def truths_view(truths, rgb):
-    from test_calibrate import ExactPredictor
+    from .test_calibrate import ExactPredictor
 
     return ExactPredictor(truths).predict(rgb).points
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,9 @@ from .camera import Calibration, calibrate_views, write_camera, write_points
 from .formats import write_formats
 from .select import board_blur, drop_blurred, select_views
 from .views import View, detect_views, iter_frames, opencv_detector, opencv_views
+
+# OpenCV's side of the comparison: threads, and frames it may run ahead of segmenty.
+COMPARE_THREADS, COMPARE_AHEAD = 2, 4
 
 SEGMENTY, OPENCV = "segmenty", "OpenCV"
 
@@ -86,20 +91,33 @@ def collect_views(sources, predictor, layout: GridLayout, every: int, compare: b
     is called for each frame (the caller keeps the frames it wants to draw)."""
     views: list[View] = []
     classical: list[View] | None = [] if compare else None
-    for i, frame in enumerate(iter_frames(sources, every)):
-        view = detect_views(predictor, [frame])[0]
-        other = opencv_views([frame], layout, method)[0] if compare else None
-        rgb = frame[1]
-        if rgb is not None:
-            gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-            view.blur = board_blur(gray, view)
-            if other is not None:
-                other.blur = board_blur(gray, other)
-        views.append(view)
-        if classical is not None:
-            classical.append(other)
-        if keep is not None:
-            keep(i, rgb, view)
+    # OpenCV's detector (SB takes ~4x segmenty's time a photo) runs in threads while this one
+    # predicts (OpenCV and onnxruntime release the GIL), at most COMPARE_AHEAD frames ahead,
+    # so the comparison costs little wall time and a video is still not held in memory.
+    pending: deque = deque()
+    with ThreadPoolExecutor(COMPARE_THREADS) as pool:
+        def finish_one() -> None:
+            i, frame, view, job = pending.popleft()
+            other = job.result()[0] if job is not None else None
+            rgb = frame[1]
+            if rgb is not None:
+                gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+                view.blur = board_blur(gray, view)
+                if other is not None:
+                    other.blur = board_blur(gray, other)
+            views.append(view)
+            if classical is not None:
+                classical.append(other)
+            if keep is not None:
+                keep(i, rgb, view)
+
+        for i, frame in enumerate(iter_frames(sources, every)):
+            job = pool.submit(opencv_views, [frame], layout, method) if compare else None
+            pending.append((i, frame, detect_views(predictor, [frame])[0], job))
+            if len(pending) > COMPARE_AHEAD:
+                finish_one()
+        while pending:
+            finish_one()
     return views, classical
 
 
