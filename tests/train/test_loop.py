@@ -18,7 +18,7 @@ from segmenty.runs import FORMAT, Run, load_checkpoint, load_model
 from segmenty.train import TrainConfig, config_for_resume, train
 from segmenty.train.data import StreamSampler
 from segmenty.train.loop import lr_at
-from segmenty.train.losses import balanced_loss, bce_dice_loss
+from segmenty.train.losses import bce_batch_dice_loss, balanced_loss, bce_dice_loss
 from segmenty.train.metrics import confusion_counts, mask_metrics
 
 PATTERN = "chessboard:10x7"
@@ -57,6 +57,21 @@ def test_losses_are_zero_when_right_and_balanced():
     # missing the small positive class costs as much as a false alarm on everything
     all_neg, all_pos = -20 * torch.ones_like(t), 20 * torch.ones_like(t)
     assert float(balanced_loss(all_neg, t)) == pytest.approx(float(balanced_loss(all_pos, t)), abs=1e-6)
+
+
+def test_batch_dice_does_not_reward_empty_predictions_on_empty_samples():
+    """Half the batch lacks the mask: per-sample Dice scores those samples' empty prediction as
+    a perfect 1 and so prefers predicting nothing anywhere; Dice over the batch does not."""
+    t = torch.zeros(4, 1, 8, 8)
+    t[:2, :, 3:5, 3:5] = 1  # a small mask in two samples of four
+    nothing = -20 * torch.ones_like(t)
+    right = (t * 2 - 1) * 20
+    assert bce_batch_dice_loss(right, t) < 1e-3
+    # Dice's share of predicting nothing: per sample only the two samples with the mask count
+    # (0.8 each, 0 for the others), over the batch the whole miss (8 of 8 pixels)
+    bce = float(torch.nn.functional.binary_cross_entropy_with_logits(nothing, t))
+    assert float(bce_dice_loss(nothing, t)) - bce == pytest.approx(0.4, abs=1e-3)
+    assert float(bce_batch_dice_loss(nothing, t)) - bce == pytest.approx(8 / 9, abs=1e-3)
 
 
 def test_metrics_from_counts():

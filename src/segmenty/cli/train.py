@@ -41,9 +41,10 @@ def register(sub) -> None:
                         help="train for this many optimizer steps instead of --minutes (default: unset)")
     p.add_argument("--lr", type=positive_float, default=S,
                    help=f"peak learning rate, warm-up then cosine decay (default: {d.lr:g})")
-    p.add_argument("--loss", choices=["balanced", "bce-dice"], default=S,
+    p.add_argument("--loss", choices=["balanced", "bce-dice", "bce-batch-dice"], default=S,
                    help=f"balanced: 50/50 MSE over positive and negative pixels (the original); "
-                   f"bce-dice: BCE + Dice on logits (default: {d.loss})")
+                   "bce-dice: BCE + Dice on logits, Dice per sample; bce-batch-dice: Dice over the batch (masks "
+                   f"most samples lack: the family detectors) (default: {d.loss})")
     p.add_argument("--out", metavar="RUN", default=S,
                    help="run folder (default: runs/<pattern>-<model>)")
     p.add_argument("--wild", metavar="DIR", default=S,
