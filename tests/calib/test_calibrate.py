@@ -204,22 +204,6 @@ def test_run_calibration_writes_everything_and_compares_with_opencv(tmp_path):
 
 # -- the command ------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    import torch
-
-    from segmenty.models import build_model
-    from segmenty.runs import save_checkpoint
-
-    pattern = segmenty.load_pattern("chessboard:10x7")
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("run") / "model.pt"
-    save_checkpoint(path, {"model": build_model("unet-s", 2).state_dict(), "model_name": "unet-s",
-                           "mask_names": pattern.mask_names, "pattern": pattern.spec, "size": 64, "config": {},
-                           "step": 0})
-    return path
-
-
 @pytest.mark.parametrize("args, code, message", [
     (["--pattern", "segmenty"], 2, "--pattern segmenty: has no grid of points"),
     (["--pattern", "circles:7x5"], 2, "was trained for 'chessboard:10x7:25'"),

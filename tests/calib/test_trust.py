@@ -4,7 +4,6 @@ Kalibr camchain and mrcal .cameramodel files (loaded by mrcal itself where it is
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -13,14 +12,15 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from .test_stereo import K2, RIG_R, RIG_T, rig_views
-from .test_calibrate import DIST, K, LAYOUT, POSES, SIZE, projected_view, rendered_photos, views
 
 from segmenty.calib import Calibration, calibrate_views, view_from_points
 from segmenty.calib.crossval import cross_validation, projection_difference
 from segmenty.calib.formats import kalibr_camchain, kalibr_problem, write_formats
 from segmenty.calib.select import board_blur, drop_blurred, select_views
 from segmenty.calib.stereo import calibrate_stereo
+
+from .test_calibrate import K, LAYOUT, POSES, SIZE, projected_view, rendered_photos, views
+from .test_stereo import RIG_R, RIG_T, rig_views
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import write_checkpoint
 import torch
 from PIL import Image
 
@@ -160,13 +162,7 @@ def assert_one_line_naming(lines: list[str], name: str, needle: str) -> None:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     """An untrained unet-xs for chessboard:10x7 at 64 px: prediction is what is tested, not quality."""
-    pattern = segmenty.load_pattern(PATTERN)
-    torch.manual_seed(0)
-    model = build_model("unet-xs", len(pattern.mask_names))
-    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    save_checkpoint(path, {"model": model.state_dict(), "model_name": "unet-xs", "mask_names": pattern.mask_names,
-                           "pattern": pattern.spec, "size": 64, "config": {}, "step": 0})
-    return path
+    return write_checkpoint(tmp_path_factory.mktemp("ckpt") / "model.pt", PATTERN, "unet-xs")
 
 
 # ------------------------------------------------------------------ the reader itself

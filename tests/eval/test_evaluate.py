@@ -12,6 +12,7 @@ from segmenty.cli import main
 from segmenty.eval.evaluate import evaluate, half_views, iou
 from segmenty.eval.label import extend_grid, label_image, label_images, parse_detector
 from segmenty.io import read_mask, write_image
+from tests.conftest import write_checkpoint
 
 CANVAS = (600, 800)
 H_MILD = np.array([[0.95, 0.08, 150.0], [-0.05, 0.9, 90.0], [0.00012, 0.00008, 1.0]])
@@ -143,14 +144,9 @@ def test_evaluate_scores_whole_halves_and_negatives(eval_folders, tmp_path):
 
 def test_evaluate_cli_on_a_run_folder(eval_folders, tmp_path, capsys):
     """The real Predictor on an (untrained) checkpoint: results land in RUN/eval."""
-    from segmenty.models import build_model
-    from segmenty.runs import save_checkpoint
-
     images, masks, negs = eval_folders
     run = tmp_path / "run"
-    save_checkpoint(run / "model.pt", {"model": build_model("unet-xs", 2).state_dict(), "model_name": "unet-xs",
-                                       "mask_names": ["mask", "corners"], "pattern": "chessboard:10x7",
-                                       "size": 64, "config": {}, "step": 0})
+    write_checkpoint(run / "model.pt", model="unet-xs")
     assert main(["evaluate", str(run), "--images", str(images), "--masks", str(masks),
                  "--negatives", str(negs)]) == 0
     assert "false detections:" in capsys.readouterr().out

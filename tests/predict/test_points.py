@@ -279,19 +279,6 @@ class BoardNetwork:
         return out
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    from segmenty.models import build_model
-    from segmenty.runs import save_checkpoint
-
-    pattern = segmenty.load_pattern("chessboard:10x7")
-    path = tmp_path_factory.mktemp("run") / "model.pt"
-    save_checkpoint(path, {"model": build_model("unet-s", 2).state_dict(), "model_name": "unet-s",
-                           "mask_names": pattern.mask_names, "pattern": pattern.spec, "size": 64, "config": {},
-                           "step": 0})
-    return path
-
-
 def test_prediction_carries_the_points_and_derives_its_geometry(checkpoint):
     photo, truth, layout, truth_mask = render("chessboard:10x7", BOARD)
     predictor = Predictor(checkpoint, size=480, refine=False)

@@ -8,32 +8,18 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import segmenty
 from segmenty.cli import main
 from segmenty.errors import UsageError
-from segmenty.models import build_model
 from segmenty.predict import DetectionRule, Predictor
 from segmenty.viz import draw_overlay
 from segmenty.predict import geometry as geo
 from segmenty.predict import predictor as predictor_module
-from segmenty.runs import load_model, save_checkpoint
+from segmenty.runs import load_model
 
 PATTERN = "chessboard:10x7"
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    pattern = segmenty.load_pattern(PATTERN)
-    torch.manual_seed(0)
-    model = build_model("unet-s", len(pattern.mask_names))
-    path = tmp_path_factory.mktemp("run") / "model.pt"
-    save_checkpoint(path, {"model": model.state_dict(), "model_name": "unet-s",
-                           "mask_names": pattern.mask_names, "pattern": pattern.spec, "size": 64,
-                           "config": {}, "step": 0})
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -15,17 +15,13 @@ from segmenty.errors import UsageError
 from segmenty.models import build_model
 from segmenty import runs
 from segmenty.predict import Predictor
-from segmenty.runs import save_checkpoint
+from tests.conftest import write_checkpoint
 
 FAMILY_MASKS = ["mask", "circles", "corners"]
 
 
 def _checkpoint(path, mask_names, pattern, config):
-    torch.manual_seed(0)
-    save_checkpoint(path, {"model": build_model("unet-n", len(mask_names)).state_dict(), "model_name": "unet-n",
-                           "mask_names": mask_names, "pattern": pattern, "size": 64, "config": config,
-                           "step": 5, "optimizer": {"state": {}}})
-    return path
+    return write_checkpoint(path, pattern, "unet-n", mask_names, config, optimizer={"state": {}})
 
 
 @pytest.fixture(scope="module")
