@@ -462,8 +462,9 @@ def test_a_board_too_small_for_the_first_look_is_found_at_a_finer_scale(checkpoi
 def test_finer_looks_only_where_the_photo_allows_and_nothing_was_found(checkpoint):
     predictor = fake_predictor(checkpoint)
     predictor.backend = backend = SeesOnlyResolvedBoards()
-    predictor.predict(np.zeros((600, 800, 3), np.uint8))  # nothing there: 256, then 512 (1024 > 800)
-    assert backend.widths == [256, 512]
+    # nothing there: 256, 512, then the photo's own 800 px (1024 would be beyond it), no more
+    predictor.predict(np.zeros((600, 800, 3), np.uint8))
+    assert backend.widths == [256, 512, 800]
 
 
 def test_a_checkpoint_predicts_through_onnxruntime_exported_once(checkpoint, tmp_path):

@@ -61,9 +61,10 @@ FEATURE_MAX_AREA = 0.01
 ZOOM_MARGIN = 1.5
 ZOOM_MIN_GAIN = 1.25
 # A photo in which the first look finds nothing is looked at again at these multiples of the
-# working size, as far as its own size allows: a board a tenth of a 1280-px photo spans 16 px
-# at 160 px, too few for its squares, and 64 px at 4x (training scenes hold boards of ~30-160).
-FINER_SCALES = (2, 4)
+# working size, as far as its own size allows (the last look at the photo's own resolution):
+# a board a tenth of a 1280-px photo spans 16 px at 160 px, too few for its squares, and 64 px
+# at 4x (training scenes hold boards of ~30-160); a board of 5-px squares needs every pixel.
+FINER_SCALES = (2, 4, 8, 16, 32)
 
 
 @dataclass(frozen=True)
@@ -370,15 +371,23 @@ class Predictor:
         start = time.perf_counter()
         probs = self._run(images)
         judged = [self._judge(p, rgb.shape[:2]) for rgb, p in zip(images, probs)]
+        looked = [self.size] * len(images)
         for scale in FINER_SCALES if self.multiscale else ():
             # Boards too small to resolve at the working size: the photos still without one,
-            # again at a finer scale (fully convolutional: the whole photo, no tiles).
-            working = scale * self.size
-            again = [i for i, j in enumerate(judged) if not j.detected and max(images[i].shape[:2]) >= working]
-            for i, p in zip(again, self._run([images[i] for i in again], working)):
-                finer = self._judge(p, images[i].shape[:2], working=working)
-                if finer.detected:
-                    probs[i], judged[i] = p, finer
+            # again at a finer scale, never beyond their own resolution (fully convolutional:
+            # the whole photo, no tiles).
+            again: dict[int, list[int]] = {}
+            for i, j in enumerate(judged):
+                own = -(-max(images[i].shape[:2]) // self.backend.stride) * self.backend.stride
+                working = min(scale * self.size, own)
+                if not j.detected and working > looked[i]:
+                    again.setdefault(working, []).append(i)
+            for working, indices in again.items():
+                for i, p in zip(indices, self._run([images[i] for i in indices], working)):
+                    looked[i] = working
+                    finer = self._judge(p, images[i].shape[:2], working=working)
+                    if finer.detected:
+                        probs[i], judged[i] = p, finer
         if self.refine:
             boxes = {i: j.zoom_box for i, j in enumerate(judged) if j.detected and j.zoom_box is not None}
             crops = self._run([images[i][y0:y1, x0:x1] for i, (x0, y0, x1, y1) in boxes.items()])
