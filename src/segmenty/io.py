@@ -23,6 +23,7 @@ from PIL import Image, ImageOps
 from .errors import SegmentyError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 
 # Refuse anything larger than this many pixels before decoding it (a decompression bomb).
 MAX_PIXELS = 120_000_000

@@ -16,11 +16,10 @@ import cv2
 import numpy as np
 
 from ..errors import SegmentyError
-from ..io import IMAGE_SUFFIXES, read_image
+from ..io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image
 from ..patterns.charuco import charuco_board
 from ..predict.points import BLOB, MIN_GRID_POINTS, GridLayout, GridPoints
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 # A view with fewer points (or all on one row) cannot constrain a camera model well.
 MIN_VIEW_POINTS = MIN_GRID_POINTS
 

@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 
 from ..errors import SegmentyError
+from ..io import VIDEO_SUFFIXES
 
 _DONE = object()
 # Video file suffixes `segmenty predict` opens as videos (anything else is read as a photo).
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 VIDEO_CODEC = "mp4v"  # MPEG-4 Part 2 in an .mp4 container: in every OpenCV build, no licences needed
 
 
