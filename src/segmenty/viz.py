@@ -20,6 +20,12 @@ OUTLINE_COLOUR = (255, 40, 40)
 POINT_COLOURS = [(255, 60, 60), (255, 160, 0), (230, 230, 0), (60, 220, 60), (0, 200, 255), (90, 90, 255),
                  (220, 80, 255)]
 ALPHA = 0.45  # tint strength at probability 1
+# Calibration pictures (calib/plots.py): a colour a view, the image's outer band, and the
+# bars of the two error measures.
+VIEW_COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+                (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)]
+BAND_COLOUR = (255, 80, 80)
+BAR_COLOURS = {"rms": (0, 130, 200), "held_out_rms": (245, 130, 48)}
 # Mask montages of synthetic samples: `mask` grey, the others in colours drawn on top.
 MONTAGE_COLOURS = np.array([(110, 110, 110), (230, 60, 60), (60, 200, 80), (70, 120, 255), (240, 200, 40),
                             (200, 80, 220), (40, 210, 210)], np.uint8)

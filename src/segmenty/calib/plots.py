@@ -7,16 +7,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..viz import BAND_COLOUR, BAR_COLOURS, VIEW_COLOURS
 from .camera import BORDER_BAND, Calibration, coverage_mask
 from .views import View
 
 PANEL_WIDTH = 640
 FONT = cv2.FONT_HERSHEY_SIMPLEX
-# RGB
-BAND_COLOUR = (255, 80, 80)
-POINT_COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-                 (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)]
-BAR_COLOURS = {"rms": (0, 130, 200), "held_out_rms": (245, 130, 48)}
 
 
 def coverage_panel(views: list[View], calibration: Calibration | None, title: str,
@@ -32,7 +28,7 @@ def coverage_panel(views: list[View], calibration: Calibration | None, title: st
     panel = (235 - 150 * shade[..., None]).repeat(3, axis=2).astype(np.uint8)
     panel[count == 0] = (250, 250, 250)
     for i, v in enumerate(used):
-        colour = POINT_COLOURS[i % len(POINT_COLOURS)]
+        colour = VIEW_COLOURS[i % len(VIEW_COLOURS)]
         for x, y in v.points.xy * k:
             cv2.circle(panel, (int(round(x * 16)), int(round(y * 16))), 2 * 16, colour, -1, cv2.LINE_AA, shift=4)
     bx, by = BORDER_BAND * size[0], BORDER_BAND * size[1]
