@@ -159,6 +159,6 @@ def rectified_picture(left: np.ndarray, right: np.ndarray, maps: tuple, step: in
     if pair.ndim == 2:
         pair = cv2.cvtColor(pair, cv2.COLOR_GRAY2RGB)
     for y in range(step // 2, pair.shape[0], step):
-        colour = POINT_COLOURS[(y // step) % len(POINT_COLOURS)]
+        colour = VIEW_COLOURS[(y // step) % len(VIEW_COLOURS)]
         cv2.line(pair, (0, y), (pair.shape[1] - 1, y), colour, 1, cv2.LINE_AA)
     return _with_caption(pair, ["rectified pair (stereoRectify): epipolar lines are the image rows"])
