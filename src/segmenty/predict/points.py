@@ -46,7 +46,9 @@ Pure numpy/OpenCV (no torch): testable on rendered scenes and synthetic heat map
 from __future__ import annotations
 
 import functools
+import math
 import re
+import weakref
 from dataclasses import dataclass, field
 
 import cv2
@@ -322,7 +324,14 @@ def ndimage_max(values: np.ndarray, labels: np.ndarray, which) -> np.ndarray:
     """The largest value under each label in `which` (one pass over the image)."""
     which = np.asarray(list(which), np.int64)
     top = np.zeros(int(labels.max()) + 1, np.float64)
-    np.maximum.at(top, labels.ravel(), values.ravel().astype(np.float64))
+    flat = labels.ravel()
+    labelled = np.flatnonzero(flat)  # label 0 (the background) is never asked for
+    if len(labelled):
+        lab = flat[labelled]
+        order = np.argsort(lab, kind="stable")
+        lab = lab[order]
+        starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+        top[lab[starts]] = np.maximum.reduceat(values.ravel()[labelled][order].astype(np.float64), starts)
     return top[which] if len(which) else np.zeros(0)
 
 
@@ -401,12 +410,12 @@ def saddle_point(gray: np.ndarray, p: np.ndarray, spacing: float) -> np.ndarray 
                                                 np.arange(wy0, wy1) - q[1], r / 2)
         except np.linalg.LinAlgError:  # too few rows or columns to fit a quadratic
             return None
-        hessian = np.array([[2 * a, b], [b, 2 * c]])
-        if np.linalg.det(hessian) >= 0:  # no saddle: a blob or an edge
+        det = 4 * a * c - b * b  # of the Hessian [[2a, b], [b, 2c]]
+        if det >= 0:  # no saddle: a blob or an edge
             return None
-        move = -np.linalg.solve(hessian, [d, e])
+        move = np.array([-(2 * c * d - b * e) / det, -(2 * a * e - b * d) / det])
         q = q + move
-        if np.linalg.norm(move) < 1e-3:
+        if math.hypot(move[0], move[1]) < 1e-3:
             break
     return q + np.array([x0, y0])
 
@@ -479,13 +488,39 @@ def saddle_contrast(gray: np.ndarray, p: np.ndarray, ex: np.ndarray, ey: np.ndar
 
 
 def _sample(gray: np.ndarray, q: np.ndarray, radius: float) -> float | None:
+    """The mean of the (2r+1)² pixels around q (r = ceil(radius)); None beyond the frame."""
     h, w = gray.shape
-    r = int(np.ceil(radius))
-    x, y = int(round(q[0])), int(round(q[1]))
+    r = math.ceil(radius)
+    x, y = round(float(q[0])), round(float(q[1]))
     if x - r < 0 or y - r < 0 or x + r >= w or y + r >= h:
         return None
-    patch = gray[y - r:y + r + 1, x - r:x + r + 1]
-    return float(patch.sum(dtype=np.float64)) / patch.size  # ndarray.mean's overhead, without it
+    s = _integral(gray)
+    if s is None:
+        patch = gray[y - r:y + r + 1, x - r:x + r + 1]
+        return float(patch.sum(dtype=np.float64)) / patch.size
+    # whole numbers summed exactly: equal to the patch's own sum
+    total = s[y + r + 1, x + r + 1] - s[y - r, x + r + 1] - s[y + r + 1, x - r] + s[y - r, x - r]
+    return float(total) / ((2 * r + 1) * (2 * r + 1))
+
+
+_INTEGRALS: dict = {}
+
+
+def _integral(gray: np.ndarray) -> np.ndarray | None:
+    """The summed-area table of an 8-bit image (float64: exact), made once per image (the
+    last few images, by identity; an image must not change while its points are found); None
+    for other images."""
+    key = id(gray)
+    hit = _INTEGRALS.get(key)
+    if hit is not None and hit[0]() is gray:
+        return hit[1]
+    if gray.dtype != np.uint8 or gray.ndim != 2:
+        return None
+    table = cv2.integral(np.ascontiguousarray(gray), sdepth=cv2.CV_64F)
+    if len(_INTEGRALS) >= 4:
+        _INTEGRALS.pop(next(iter(_INTEGRALS)))
+    _INTEGRALS[key] = (weakref.ref(gray), table)
+    return table
 
 
 # -- 3. grid growth ------------------------------------------------------------------------------
@@ -497,14 +532,33 @@ class _Lattice:
         self.pos: dict[tuple[int, int], np.ndarray] = {}
         self.source: dict[tuple[int, int], int] = {}  # candidate index, or -1 (found by search)
         self.limit = sorted(limit)  # the pattern's extents along the two lattice axes
+        self._box: tuple | None = None  # (low i, low j, high i, high j, node count) of `pos`
 
     def add(self, node, xy, source) -> None:
+        box = self._bounds() if node not in self.pos else None
         self.pos[node] = np.asarray(xy, np.float64)
         self.source[node] = source
+        if box is not None:
+            (li, lj, hi, hj, n) = box if box[4] else (node[0], node[1], node[0], node[1], 0)
+            self._box = (min(li, node[0]), min(lj, node[1]), max(hi, node[0]), max(hj, node[1]), n + 1)
+        else:
+            self._box = None
+
+    def _bounds(self) -> tuple:
+        """The nodes' bounding box, kept as nodes are added (rebuilt when some were removed)."""
+        if self._box is None or self._box[4] != len(self.pos):
+            if self.pos:
+                i, j = zip(*self.pos)
+                self._box = (min(i), min(j), max(i), max(j), len(self.pos))
+            else:
+                self._box = (0, 0, 0, 0, 0)
+        return self._box
 
     def fits(self, node) -> bool:
-        nodes = np.array(list(self.pos) + [node])
-        extent = sorted(nodes.max(axis=0) - nodes.min(axis=0) + 1)
+        li, lj, hi, hj, n = self._bounds()
+        if not n:
+            li, lj, hi, hj = node[0], node[1], node[0], node[1]
+        extent = sorted((max(hi, node[0]) - min(li, node[0]) + 1, max(hj, node[1]) - min(lj, node[1]) + 1))
         return extent[0] <= self.limit[0] and extent[1] <= self.limit[1]
 
     def frontier(self) -> set:
@@ -520,26 +574,33 @@ class _Lattice:
         """Where `node` should be from the grid around it, the local spacing, and how many
         estimates agreed (parallelograms of assigned neighbours and row continuations)."""
         i, j = node
+        pos = self.pos
         estimates, steps = [], []
         for di, dj in _STEPS4:
             n0 = (i - di, j - dj)
-            if n0 not in self.pos:
+            if n0 not in pos:
                 continue
-            p0 = self.pos[n0]
+            p0 = pos[n0]
             back = (i - 2 * di, j - 2 * dj)
-            if back in self.pos:
-                step = p0 - self.pos[back]
+            if back in pos:
+                step = p0 - pos[back]
                 estimates.append(p0 + step)
-                steps.append(np.linalg.norm(step))
+                steps.append(math.sqrt(step[0] * step[0] + step[1] * step[1]))
             for ei, ej in ((dj, di), (-dj, -di)):  # the two perpendicular directions
                 side, corner = (i + ei, j + ej), (i - di + ei, j - dj + ej)
-                if side in self.pos and corner in self.pos:
-                    estimates.append(p0 + self.pos[side] - self.pos[corner])
-                    steps.append(np.linalg.norm(p0 - self.pos[corner]))
+                if side in pos and corner in pos:
+                    estimates.append(p0 + pos[side] - pos[corner])
+                    d = p0 - pos[corner]
+                    steps.append(math.sqrt(d[0] * d[0] + d[1] * d[1]))
         if not estimates:
             return None
         # The median resists one bad neighbour; with two estimates it is their mean anyway.
-        estimate = np.median(np.array(estimates), axis=0) if len(estimates) > 2 else np.mean(estimates, axis=0)
+        if len(estimates) == 1:
+            estimate = estimates[0] / 1.0
+        elif len(estimates) == 2:
+            estimate = (estimates[0] + estimates[1]) / 2
+        else:
+            estimate = np.median(np.array(estimates), axis=0)
         return estimate, float(sorted(steps)[len(steps) // 2]), len(estimates)
 
 
@@ -655,13 +716,12 @@ def _grow(lattice: _Lattice, find) -> int:
 
 
 def _nearest(xy: np.ndarray, p: np.ndarray, radius: float, used: set) -> int | None:
+    """The nearest candidate not `used` within `radius` of p."""
     d = np.linalg.norm(xy - p, axis=1)
-    for k in np.argsort(d):
-        if d[k] > radius:
-            return None
-        if k not in used:
-            return int(k)
-    return None
+    if used:
+        d[list(used)] = np.inf
+    k = int(np.argmin(d))
+    return k if d[k] <= radius else None
 
 
 # Offsets around a node, nearest first (Manhattan distance), where _local_vectors looks.

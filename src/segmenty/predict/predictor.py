@@ -516,7 +516,8 @@ class Predictor:
             return self._suppress(result, None)
         geometry = self._geometry()
         outline = judged.outline
-        if geometry:
+        if geometry and not self._points_replace_geometry():
+            # (where the points give the geometry, their homography replaces this one: not made)
             result.homography = self._homography(geometry.pattern, geometry.features, outline, analysis,
                                                   judged.to_photo)
         result.outline = outline.astype(np.float32)
@@ -524,6 +525,12 @@ class Predictor:
         if geometry and geometry.quadrilateral and snap is not None and judged.fit.fill >= snap:
             masks["mask"] = geo.quad_coverage(result.outline, (h, w))
         return self._suppress(result, (judged.component, judged.fit), judged.working)
+
+    def _points_replace_geometry(self) -> bool:
+        """A detected board's outline and homography will come from its points (`_with_points`:
+        or it is not a board), so the mask shape's are not needed."""
+        layout = _grid_layout(self.pattern_spec) if self.points and self.pattern_spec else None
+        return layout is not None and layout.feature_mask in self.mask_names
 
     def _geometry(self) -> _PatternGeometry | None:
         return _pattern_geometry(self.pattern_spec) if self.pattern_spec else None
