@@ -1380,39 +1380,45 @@ def _fill_nodes(seen: dict, needed: set) -> dict:
     curvature), continuing a row of two known nodes, completing a parallelogram."""
     pos = dict(seen)
     missing = set(needed) - set(pos)
-    directions = ((1, 0), (0, 1), (1, 1), (1, -1))
     while missing:
         found = {}
         for rule in range(4):
             for n in missing:
+                x, y = n
                 estimates = []
-                for dx, dy in directions + ((-1, 0), (0, -1), (-1, -1), (-1, 1)):
-                    a = (n[0] - dx, n[1] - dy)
-                    if rule == 0 and (dx, dy) in directions:
-                        b = (n[0] + dx, n[1] + dy)
+                if rule == 0:
+                    for dx, dy in _BETWEEN:
+                        a, b = (x - dx, y - dy), (x + dx, y + dy)
                         if a in pos and b in pos:
                             estimates.append((pos[a] + pos[b]) / 2)
-                    elif rule == 1 and abs(dx) + abs(dy) == 1:
-                        b, c = (n[0] - 2 * dx, n[1] - 2 * dy), (n[0] - 3 * dx, n[1] - 3 * dy)
+                elif rule == 1:
+                    for dx, dy in _STRAIGHT:
+                        a, b, c = (x - dx, y - dy), (x - 2 * dx, y - 2 * dy), (x - 3 * dx, y - 3 * dy)
                         if a in seen and b in seen and c in seen:
-                            bend = seen[a] - 2 * seen[b] + seen[c]
+                            sa, sb, sc = seen[a], seen[b], seen[c]
+                            bend = sa - 2 * sb + sc
                             # A lens bends a row gently; a bend of more than a few % of the
                             # spacing is a point off its place, which a quadratic would amplify.
-                            if np.linalg.norm(bend) <= MAX_ROW_BEND * np.linalg.norm(seen[a] - seen[b]):
-                                estimates.append(3 * seen[a] - 3 * seen[b] + seen[c])
+                            if np.linalg.norm(bend) <= MAX_ROW_BEND * np.linalg.norm(sa - sb):
+                                estimates.append(3 * sa - 3 * sb + sc)
                             else:
-                                estimates.append(2 * seen[a] - seen[b])
-                    elif rule == 2 and abs(dx) + abs(dy) == 1:
-                        b = (n[0] - 2 * dx, n[1] - 2 * dy)
+                                estimates.append(2 * sa - sb)
+                elif rule == 2:
+                    for dx, dy in _STRAIGHT:
+                        a, b = (x - dx, y - dy), (x - 2 * dx, y - 2 * dy)
                         if a in pos and b in pos:
                             estimates.append(2 * pos[a] - pos[b])
-                    elif rule == 3 and abs(dx) + abs(dy) == 1:
+                else:
+                    for dx, dy in _STRAIGHT:
+                        a = (x - dx, y - dy)
+                        if a not in pos:
+                            continue
                         for ex, ey in ((dy, dx), (-dy, -dx)):
-                            side, corner = (n[0] + ex, n[1] + ey), (a[0] + ex, a[1] + ey)
-                            if a in pos and side in pos and corner in pos:
+                            side, corner = (x + ex, y + ey), (a[0] + ex, a[1] + ey)
+                            if side in pos and corner in pos:
                                 estimates.append(pos[a] + pos[side] - pos[corner])
                 if estimates:
-                    found[n] = np.mean(estimates, axis=0)
+                    found[n] = estimates[0] / 1.0 if len(estimates) == 1 else np.mean(estimates, axis=0)
             if found:
                 break
         if not found:
@@ -1420,3 +1426,9 @@ def _fill_nodes(seen: dict, needed: set) -> dict:
         pos.update(found)
         missing -= set(found)
     return pos
+
+
+# _fill_nodes' directions, in the order its estimates are averaged: the pairs a node lies
+# between (its two axes and diagonals), and the four steps along rows and columns.
+_BETWEEN = ((1, 0), (0, 1), (1, 1), (1, -1))
+_STRAIGHT = ((1, 0), (0, 1), (-1, 0), (0, -1))
