@@ -15,13 +15,13 @@ from test_points import BOARD, BoardNetwork, checkpoint, heat_from, render, trut
 __all__ = ["checkpoint"]
 
 
-def moved(quad, k: int) -> np.ndarray:
+def moved(quad, k: int, pan=(3.0, 1.5)) -> np.ndarray:
     """The board at frame k of a smooth pan with a slow zoom and turn (a few px a frame)."""
     quad = np.asarray(quad, np.float64)
     centre = quad.mean(axis=0)
     angle, zoom = 0.01 * k, 1.0 - 0.01 * k
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) * zoom
-    return (quad - centre) @ rot.T + centre + np.array([3.0 * k, 1.5 * k])
+    return (quad - centre) @ rot.T + centre + k * np.array(pan)
 
 
 class MovingNetwork(BoardNetwork):
@@ -47,9 +47,9 @@ def tracker(checkpoint):  # noqa: F811
     return Tracker(predictor, every=100), network
 
 
-def frames(n, quad=BOARD, blur=0):
+def frames(n, quad=BOARD, blur=0, pan=(3.0, 1.5)):
     for k in range(n):
-        photo, truth, layout, mask = render("chessboard:10x7", moved(quad, k))
+        photo, truth, layout, mask = render("chessboard:10x7", moved(quad, k, pan))
         if blur:
             photo = cv2.GaussianBlur(photo, (0, 0), blur)
         yield photo, truth, layout, mask
@@ -127,3 +127,21 @@ def test_stream_tracks_when_asked(checkpoint):  # noqa: F811
     assert len(streamed) == 5 and all(p.detected for _, p in streamed)
     ids = [p.points.ids.tolist() for _, p in streamed]
     assert all(i == ids[0] for i in ids)
+
+
+def test_ids_stay_the_boards_own_when_it_leaves_the_frame_across_full_searches(tracker):
+    """A whole board has its own ids ("squares"); panned out of the frame, a full search of the
+    partial view alone could only number it relative to what is left: the ids follow the
+    points tracked from the last frame instead, so each board point keeps its own id."""
+    tracker, network = tracker
+    tracker.every = 3
+    partial = 0
+    for photo, truth, layout, mask in frames(20, BOARD, pan=(-9.0, 0.0)):
+        network.show(mask, heat_from(truth, photo.shape[:2]))
+        pred = tracker.predict(photo)
+        assert pred.detected and pred.points.identity == "squares"
+        partial += pred.points.partial
+        exact = truth_lookup(truth, layout)
+        errors = [np.linalg.norm(p - exact[tuple(i)]) for p, i in zip(pred.points.xy, pred.points.ids.tolist())]
+        assert max(errors) < 1.0
+    assert partial >= 6 and tracker.tracked < 20

@@ -82,8 +82,10 @@ class Tracker:
             return result
         result = self.predictor.predict(rgb)
         self._since = 0
-        self._state = None
+        previous, self._state = self._state, None
         if self.layout is not None and result.detected and result.points is not None and len(result.points):
+            if previous is not None and result.points.identity == "relative":
+                result.points = self._keep_ids(previous, gray, result.points)
             points = result.points
             reference = 1.0
             if self.layout.kind == SADDLE:
@@ -93,6 +95,23 @@ class Tracker:
             self._state = _State(gray, points, reference, (result.score, result.area_fraction,
                                                            result.mean_confidence, result.fill))
         return result
+
+    def _keep_ids(self, previous: _State, gray: np.ndarray, points: GridPoints) -> GridPoints:
+        """A full search's points with relative ids (a partial view), numbered as the points
+        tracked into this frame from the last one where those agree on one numbering: the
+        same board point keeps its id across the search (and an absolute id stays absolute)."""
+        found = track_points(previous.gray, gray, previous.points, self.layout.kind, previous.reference)
+        if found is None:
+            return points
+        xy, keep, _ = found
+        if keep.sum() < 3:
+            return points
+        ids = remap_ids(points, xy[keep], previous.points.ids[keep])
+        if ids is None:
+            return points
+        order = np.lexsort((ids[:, 0], ids[:, 1]))
+        return GridPoints(points.xy[order], ids[order], points.confidence[order], points.grid, points.partial,
+                          previous.points.identity)
 
     def _track(self, rgb: np.ndarray, gray: np.ndarray):
         from .predictor import Prediction, _compose_maps
@@ -141,6 +160,35 @@ class Tracker:
         return Prediction(masks, outline, homography, True, score, area, confidence_mean, fill, points=points)
 
 
+_TURNS = (np.array([[1, 0], [0, 1]]), np.array([[0, -1], [1, 0]]), np.array([[-1, 0], [0, -1]]),
+          np.array([[0, 1], [-1, 0]]))
+
+
+def remap_ids(points: GridPoints, xy: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
+    """`points`' ids renumbered so that the points lying where `xy` (with `ids`) are take
+    those ids: the turn and offset of the id grid that nearly all matched points agree on
+    (None when the points do not match, do not agree, or the renumbering leaves the grid)."""
+    if not len(points):
+        return None
+    d = np.linalg.norm(points.xy[:, None].astype(np.float64) - xy[None], axis=2)
+    nearest = d.argmin(axis=1)
+    spacing = float(np.median(np.sort(np.linalg.norm(points.xy[:, None] - points.xy[None], axis=2), axis=1)[:, 1])) \
+        if len(points) > 1 else 1.0
+    matched = d[np.arange(len(points)), nearest] < 0.3 * spacing
+    if matched.sum() < 3:
+        return None
+    new, old = points.ids[matched].astype(np.int64), ids[nearest[matched]].astype(np.int64)
+    for turn in _TURNS:
+        turned = new @ turn.T
+        offset = np.round(np.median(old - turned, axis=0)).astype(np.int64)
+        if np.mean((turned + offset == old).all(axis=1)) >= 0.9:
+            out = points.ids.astype(np.int64) @ turn.T + offset
+            if (out >= 0).all() and (out < np.array(points.grid)).all():
+                return out.astype(np.int32)
+            return None
+    return None
+
+
 def grid_vectors(points: GridPoints) -> tuple[np.ndarray, np.ndarray]:
     """Each point's photo step to its next column and next row (N×2 each), from its grid
     neighbours by id (the step back where there is no next; the board's median step where
@@ -159,7 +207,7 @@ def grid_vectors(points: GridPoints) -> tuple[np.ndarray, np.ndarray]:
         vec[back] = xy[back] - xy[behind[back]]
         missing = ~np.isfinite(vec).all(axis=1)
         if missing.any():
-            vec[missing] = np.nanmedian(vec, axis=0) if (~missing).any() else 0.0
+            vec[missing] = np.median(vec[~missing], axis=0) if (~missing).any() else 0.0
         out.append(vec)
     return out[0], out[1]
 
