@@ -717,7 +717,8 @@ def _grow(lattice: _Lattice, find) -> int:
 
 def _nearest(xy: np.ndarray, p: np.ndarray, radius: float, used: set) -> int | None:
     """The nearest candidate not `used` within `radius` of p."""
-    d = np.linalg.norm(xy - p, axis=1)
+    diff = xy - p
+    d = np.sqrt(np.add.reduce(diff * diff, axis=1))  # np.linalg.norm(axis=1)'s sums, without its wrapper
     if used:
         d[list(used)] = np.inf
     k = int(np.argmin(d))
@@ -861,10 +862,11 @@ def _axis_direction(xy: np.ndarray, ids: np.ndarray, axis: int) -> np.ndarray:
 def _local_affines(xy: np.ndarray, sheet: np.ndarray, which) -> list[np.ndarray | None]:
     """For the points `which`, the 2×2 linear map sheet px -> photo px fitted to each one's
     nearest neighbours."""
-    d = np.linalg.norm(sheet[:, None] - sheet[None], axis=2)
+    which = list(which)
+    d = np.linalg.norm(sheet[which][:, None] - sheet[None], axis=2)  # the rows asked for only
     out = []
-    for k in which:
-        near = np.argsort(d[k])[1:9]
+    for row, k in enumerate(which):
+        near = np.argsort(d[row])[1:9]
         ds, dp = sheet[near] - sheet[k], xy[near] - xy[k]
         if np.linalg.matrix_rank(ds, tol=1e-6) < 2:
             out.append(None)
