@@ -600,7 +600,7 @@ class _Lattice:
         elif len(estimates) == 2:
             estimate = (estimates[0] + estimates[1]) / 2
         else:
-            estimate = np.median(np.array(estimates), axis=0)
+            estimate = _median_rows(estimates)
         return estimate, float(sorted(steps)[len(steps) // 2]), len(estimates)
 
 
@@ -713,6 +713,23 @@ def _grow(lattice: _Lattice, find) -> int:
         total += added
         if not added:
             return total
+
+
+def _median_rows(rows: list) -> np.ndarray:
+    """np.median(rows, axis=0) of a few 2-vectors, without its overhead (the same values: the
+    middle one, or the mean of the middle two)."""
+    s = np.sort(np.array(rows), axis=0)
+    k = len(s)
+    return s[k // 2].copy() if k % 2 else (s[k // 2 - 1] + s[k // 2]) / 2
+
+
+def _mean_rows(rows: list) -> np.ndarray:
+    """np.mean(rows, axis=0) of a few 2-vectors, without its overhead (summed in order, as a
+    reduction over the outer axis is)."""
+    total = rows[0] / 1.0
+    for r in rows[1:]:
+        total = total + r
+    return total / len(rows)
 
 
 def _nearest(xy: np.ndarray, p: np.ndarray, radius: float, used: set) -> int | None:
@@ -1351,7 +1368,8 @@ def _cell_means(gray: np.ndarray, row, pos: dict, min_pixels: int = 12) -> list[
                 drawn = np.zeros((y1 - y0, x1 - x0), np.uint8)
                 cv2.fillConvexPoly(drawn, quad - np.array([16 * x0, 16 * y0], np.int32), 1, cv2.LINE_8, 4)
                 inside = gray[y0:y1, x0:x1][drawn.astype(bool)]
-                mean = float(inside.mean()) if len(inside) >= min_pixels else None
+                # (whole numbers: their sum is exact, as ndarray.mean's)
+                mean = float(inside.sum(dtype=np.int64)) / len(inside) if len(inside) >= min_pixels else None
         out.append(mean)
     return out
 
@@ -1420,7 +1438,7 @@ def _fill_nodes(seen: dict, needed: set) -> dict:
                             if side in pos and corner in pos:
                                 estimates.append(pos[a] + pos[side] - pos[corner])
                 if estimates:
-                    found[n] = estimates[0] / 1.0 if len(estimates) == 1 else np.mean(estimates, axis=0)
+                    found[n] = _mean_rows(estimates)
             if found:
                 break
         if not found:

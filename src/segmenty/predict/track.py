@@ -50,7 +50,6 @@ class _State:
     gray: np.ndarray       # the frame the points were found on
     points: GridPoints
     reference: float       # the board's median corner contrast at the last full search
-    score: tuple           # the last full search's (score, area, confidence, fill)
 
 
 class Tracker:
@@ -92,8 +91,7 @@ class Tracker:
                 contrast = saddle_contrasts(gray, points.xy, *grid_vectors(points))
                 values = contrast[np.isfinite(contrast) & (contrast > 0)]
                 reference = max(float(np.median(values)) if len(values) else 1.0, 1.0)
-            self._state = _State(gray, points, reference, (result.score, result.area_fraction,
-                                                           result.mean_confidence, result.fill))
+            self._state = _State(gray, points, reference)
         return result
 
     def _keep_ids(self, previous: _State, gray: np.ndarray, points: GridPoints) -> GridPoints:
@@ -138,8 +136,7 @@ class Tracker:
                                                np.minimum(1.0, contrast[keep] / state.reference), 0.5)
         points = GridPoints(xy, ids, np.clip(confidence, 0, 1), layout.grid, len(xy) < layout.count,
                             previous.identity)
-        support = board.copy()
-        grid_mask, outline, homography = grid_geometry(points, layout, (h, w), support, gray)
+        grid_mask, outline, homography = grid_geometry(points, layout, (h, w), board, gray)
         inside = grid_mask > 0
         area = float(np.count_nonzero(inside)) / inside.size
         if not inside.any():
@@ -156,7 +153,7 @@ class Tracker:
             for m in maps:
                 m[~keep_region] = 0.0
         masks["mask"] = grid_mask
-        self._state = _State(gray, points, state.reference, state.score)
+        self._state = _State(gray, points, state.reference)
         return Prediction(masks, outline, homography, True, score, area, confidence_mean, fill, points=points)
 
 
