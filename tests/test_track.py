@@ -145,3 +145,29 @@ def test_ids_stay_the_boards_own_when_it_leaves_the_frame_across_full_searches(t
         errors = [np.linalg.norm(p - exact[tuple(i)]) for p, i in zip(pred.points.xy, pred.points.ids.tolist())]
         assert max(errors) < 1.0
     assert partial >= 6 and tracker.tracked < 20
+
+
+def test_a_circle_grid_is_tracked_too(checkpoint):  # noqa: F811
+    """Circles are refined as the full search refines them (the dark blob's centroid), with no
+    saddle test; ids and positions follow the board."""
+    import segmenty
+    from segmenty.predict import geometry as geo
+
+    spec = "circles:4x11:asym:15"
+    pattern = segmenty.load_pattern(spec, dpi=40)
+    quad = np.array([[150, 20], [330, 30], [340, 340], [140, 330]], np.float64)
+    predictor = Predictor(checkpoint, size=480, refine=False)
+    network = MovingNetwork()
+    network.mask_names, network.pattern_spec = ["mask", "circles"], spec
+    predictor.backend, predictor.mask_names, predictor.pattern_spec = network, ["mask", "circles"], spec
+    tracker = Tracker(predictor, every=100)
+    for k in range(6):
+        place = moved(quad, k)
+        photo, truth, layout, mask = render(spec, place, shape=(360, 480))
+        hom = geo.homography(pattern.outline, place)
+        network.show(mask, cv2.warpPerspective(pattern.masks["circles"].astype(np.float32), hom, (480, 360)))
+        pred = tracker.predict(photo)
+        assert pred.detected and len(pred.points) == 44 and pred.points.identity == "layout"
+        exact = truth_lookup(truth, layout)
+        assert all(np.linalg.norm(p - exact[tuple(i)]) < 0.5 for p, i in zip(pred.points.xy, pred.points.ids.tolist()))
+    assert tracker.tracked == 5
