@@ -366,8 +366,8 @@ def refine_points(gray: np.ndarray, xy: np.ndarray, spacing: np.ndarray, kind: s
         # cornerSubPix converges from a rough start; the saddle fit is then the more precise
         # (rendered scenes with exact corners, benchmarks/README.md: median error 0.07 px
         # against cornerSubPix's 0.12 px).
-        for i in np.nonzero(ok)[0]:
-            fitted = saddle_point(gray, out[i], spacing[i])
+        which = np.nonzero(ok)[0]
+        for i, fitted in zip(which, saddle_points(gray, out[which], spacing[which])):
             if fitted is not None and np.linalg.norm(fitted - out[i]) <= SADDLE_FIT_SHIFT * spacing[i]:
                 out[i] = fitted
     moved = np.linalg.norm(out - xy, axis=1)
@@ -418,6 +418,95 @@ def saddle_point(gray: np.ndarray, p: np.ndarray, spacing: float) -> np.ndarray 
         if math.hypot(move[0], move[1]) < 1e-3:
             break
     return q + np.array([x0, y0])
+
+
+def saddle_points(gray: np.ndarray, xy: np.ndarray, spacing: np.ndarray) -> list[np.ndarray | None]:
+    """`saddle_point` of each point, the same numbers, its iterations run for all points at
+    once: each point's patch is smoothed on its own as there, and the fits' arithmetic is the
+    same element by element (one matrix product and solve a point, stacked). Points whose
+    patch meets the frame, or whose window would, are fitted one by one."""
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    out: list[np.ndarray | None] = [None] * len(xy)
+    h, w = gray.shape
+    groups: dict[int, list] = {}
+    single = []
+    for k, (p, spacing_k) in enumerate(zip(xy, spacing)):
+        r = max(3, int(round(SADDLE_FIT_WINDOW * spacing_k)))
+        sigma = float(np.clip(SADDLE_FIT_BLUR * spacing_k, 0.8, 3.0))
+        pad = r + int(np.ceil(3 * sigma)) + 2
+        cx, cy = int(round(p[0])), int(round(p[1]))
+        x0, y0, x1, y1 = cx - pad, cy - pad, cx + pad + 1, cy + pad + 1
+        if x0 <= 0 or y0 <= 0 or x1 >= w or y1 >= h:
+            single.append(k)  # near the frame: saddle_point's own window rules
+            continue
+        patch = cv2.GaussianBlur(gray[y0:y1, x0:x1].astype(np.float32), (0, 0), sigma)
+        groups.setdefault(r, []).append((k, patch, np.array([x0, y0]), p - np.array([x0, y0])))
+    for r, members in groups.items():
+        fallback = _saddle_group(r, members, out)
+        single += fallback
+    for k in single:
+        out[k] = saddle_point(gray, xy[k], float(spacing[k]))
+    return out
+
+
+def _saddle_group(r: int, members: list, out: list) -> list[int]:
+    """saddle_point's iterations for points of one window half-size `r`, unclipped patches;
+    their results go in `out`; returns those to fit one by one (a window met its patch's
+    edge, or a fit could not be solved)."""
+    n = len(members)
+    q = np.array([m[3] for m in members])
+    active = np.ones(n, bool)
+    alive = np.ones(n, bool)       # no reason yet to give up (not a saddle: None)
+    single = np.zeros(n, bool)
+    offsets = np.arange(-r, r + 1)
+    i, j = _QUADRATIC_POWERS[:, 0], _QUADRATIC_POWERS[:, 1]
+    sigma = r / 2
+    powers = np.arange(5)[:, None]
+    for _ in range(5):
+        idx = np.nonzero(active & alive & ~single)[0]
+        if not len(idx):
+            break
+        windows, keep = [], []
+        for t in idx:
+            patch = members[t][1]
+            cxq, cyq = int(round(q[t, 0])), int(round(q[t, 1]))
+            if cxq - r < 0 or cyq - r < 0 or cxq + r + 1 > patch.shape[1] or cyq + r + 1 > patch.shape[0]:
+                single[t] = True
+                continue
+            windows.append(patch[cyq - r:cyq + r + 1, cxq - r:cxq + r + 1])
+            keep.append((t, cxq, cyq))
+        if not keep:
+            break
+        idx = np.array([t for t, _, _ in keep])
+        centre = np.array([(cx, cy) for _, cx, cy in keep], np.float64)
+        dx = centre[:, :1] + offsets - q[idx, :1]   # n×W, as np.arange(wx0, wx1) - q[0]
+        dy = centre[:, 1:] + offsets - q[idx, 1:]
+        gx, gy = np.exp(-dx * dx / (sigma * sigma)), np.exp(-dy * dy / (sigma * sigma))
+        px = gx[:, None, :] * dx[:, None, :] ** powers  # n×5×W
+        py = gy[:, None, :] * dy[:, None, :] ** powers
+        mx, my = px.sum(axis=2), py.sum(axis=2)
+        normal = mx[:, i[:, None] + i[None, :]] * my[:, j[:, None] + j[None, :]]
+        window = np.array(windows, np.float64)
+        moments = np.matmul(np.matmul(py[:, :3], window), px[:, :3].transpose(0, 2, 1))
+        try:
+            coef = np.linalg.solve(normal, moments[:, j, i][..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            single[idx] = True
+            break
+        for row, t in enumerate(idx):
+            a, b, c, d, e = coef[row, :5]
+            det = 4 * a * c - b * b
+            if det >= 0:
+                alive[t] = False
+                continue
+            move = np.array([-(2 * c * d - b * e) / det, -(2 * a * e - b * d) / det])
+            q[t] = q[t] + move
+            if math.hypot(move[0], move[1]) < 1e-3:
+                active[t] = False
+    for t, member in enumerate(members):
+        if alive[t] and not single[t]:
+            out[member[0]] = q[t] + member[2]
+    return [members[t][0] for t in np.nonzero(single)[0]]
 
 
 # The quadratic's monomials dx^i dy^j as (i, j): dx², dx·dy, dy², dx, dy, 1.
