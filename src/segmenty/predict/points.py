@@ -596,9 +596,9 @@ _INTEGRALS: dict = {}
 
 
 def _integral(gray: np.ndarray) -> np.ndarray | None:
-    """The summed-area table of an 8-bit image (float64: exact), made once per image (the
-    last few images, by identity; an image must not change while its points are found); None
-    for other images."""
+    """The summed-area table of an 8-bit image (float64: exact), made once per image (by
+    identity: an image must not change while its points are found; kept while the image lives,
+    for the last few images); None for other images."""
     key = id(gray)
     hit = _INTEGRALS.get(key)
     if hit is not None and hit[0]() is gray:
@@ -607,8 +607,9 @@ def _integral(gray: np.ndarray) -> np.ndarray | None:
         return None
     table = cv2.integral(np.ascontiguousarray(gray), sdepth=cv2.CV_64F)
     if len(_INTEGRALS) >= 4:
-        _INTEGRALS.pop(next(iter(_INTEGRALS)))
+        _INTEGRALS.pop(next(iter(_INTEGRALS)), None)
     _INTEGRALS[key] = (weakref.ref(gray), table)
+    weakref.finalize(gray, _INTEGRALS.pop, key, None)  # the table goes with its image
     return table
 
 
