@@ -507,12 +507,13 @@ def _write_video(path, frames, fps=10.0):
     writer.release()
 
 
-def test_video_in_annotated_video_and_json_lines_out(checkpoint, tmp_path, capsys):
+@pytest.mark.parametrize("track", ["30", "1"])  # tracking (this process) or a full search a frame (workers)
+def test_video_in_annotated_video_and_json_lines_out(checkpoint, tmp_path, capsys, track):
     frames = [rgb_noise(48, 64, seed=k) for k in range(6)]
     _write_video(tmp_path / "clip.mp4", frames)
     out = tmp_path / "out"
     assert main(["predict", str(checkpoint), str(tmp_path / "clip.mp4"), "--out", str(out), "--every", "2",
-                 "--masks"]) == 0
+                 "--masks", "--track", track]) == 0
     lines = [json.loads(line) for line in (out / "clip.jsonl").read_text().splitlines()]
     assert [r["frame"] for r in lines] == [0, 2, 4]
     assert {"detected", "outline", "homography", "score", "ms", "time_s"} <= set(lines[0])

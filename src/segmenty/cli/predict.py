@@ -53,6 +53,10 @@ def register(sub) -> None:
                    help="videos: also write each predicted frame's masks as PNGs in <stem>_masks/")
     p.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
                    help="videos and cameras: stop after N predicted frames")
+    p.add_argument("--track", type=positive_int, default=30, metavar="N",
+                   help="videos and cameras: follow the board's points from frame to frame, with a full "
+                        "search when that fails and every N frames (default 30; 1: a full search on every "
+                        "frame, shared out over --workers)")
     p.add_argument("--workers", type=positive_int, default=None, metavar="N",
                    help="processes predicting in parallel (default: one a CPU core with onnxruntime, "
                         "1 with PyTorch; a single photo is always predicted in this process)")
@@ -152,10 +156,15 @@ def _predict_photos(predictor, files: list[Path], out: Path, args) -> int:
 def _annotate_frame(predictor, job: tuple) -> tuple:
     """Predict one video frame (in a worker), write its masks when asked; (its index, its
     annotated frame, its prediction's summary)."""
+    index, rgb, masks_dir = job
+    return _draw_frame(predictor, index, rgb, predictor.predict(rgb), masks_dir)
+
+
+def _draw_frame(predictor, index: int, rgb, pred, masks_dir) -> tuple:
+    """A predicted frame's masks written when asked; (its index, its annotated frame, its
+    prediction's summary)."""
     from ..viz import draw_overlay
 
-    index, rgb, masks_dir = job
-    pred = predictor.predict(rgb)
     if masks_dir is not None:
         for name, prob in pred.masks.items():
             write_image(masks_dir / f"{index:07d}_{name}.png", np.round(prob * 255).astype(np.uint8))
@@ -192,11 +201,24 @@ def _predict_video(predictor, source: str, out: Path, args) -> None:
             frames = itertools.islice(frames, args.max_frames)
         jobs = ((index, rgb, masks_dir) for index, rgb in prefetch(frames))
         try:
-            with BackgroundWriter(write) as writer, PredictorPool(predictor, args.workers) as pool:
-                for index, overlay, summary in pool.map(_annotate_frame, jobs):
-                    writer.submit((index, overlay, summary))
-                    count += 1
-                    found += summary["detected"]
+            if args.track > 1:
+                # Tracking: each frame starts from the last one's points, so frames are predicted
+                # here in order; drawing and writing overlap it in the writer's thread.
+                from ..predict.track import Tracker
+
+                tracker = Tracker(predictor, every=args.track)
+                with BackgroundWriter(lambda job: write(_draw_frame(predictor, *job))) as writer:
+                    for index, rgb, masks in jobs:
+                        pred = tracker.predict(rgb)
+                        writer.submit((index, rgb, pred, masks))
+                        count += 1
+                        found += pred.detected
+            else:
+                with BackgroundWriter(write) as writer, PredictorPool(predictor, args.workers) as pool:
+                    for index, overlay, summary in pool.map(_annotate_frame, jobs):
+                        writer.submit((index, overlay, summary))
+                        count += 1
+                        found += summary["detected"]
         finally:
             video.close()
             capture.release()

@@ -46,7 +46,9 @@ Pure numpy/OpenCV (no torch): testable on rendered scenes and synthetic heat map
 from __future__ import annotations
 
 import functools
+import math
 import re
+import weakref
 from dataclasses import dataclass, field
 
 import cv2
@@ -322,7 +324,14 @@ def ndimage_max(values: np.ndarray, labels: np.ndarray, which) -> np.ndarray:
     """The largest value under each label in `which` (one pass over the image)."""
     which = np.asarray(list(which), np.int64)
     top = np.zeros(int(labels.max()) + 1, np.float64)
-    np.maximum.at(top, labels.ravel(), values.ravel().astype(np.float64))
+    flat = labels.ravel()
+    labelled = np.flatnonzero(flat)  # label 0 (the background) is never asked for
+    if len(labelled):
+        lab = flat[labelled]
+        order = np.argsort(lab, kind="stable")
+        lab = lab[order]
+        starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+        top[lab[starts]] = np.maximum.reduceat(values.ravel()[labelled][order].astype(np.float64), starts)
     return top[which] if len(which) else np.zeros(0)
 
 
@@ -357,8 +366,8 @@ def refine_points(gray: np.ndarray, xy: np.ndarray, spacing: np.ndarray, kind: s
         # cornerSubPix converges from a rough start; the saddle fit is then the more precise
         # (rendered scenes with exact corners, benchmarks/README.md: median error 0.07 px
         # against cornerSubPix's 0.12 px).
-        for i in np.nonzero(ok)[0]:
-            fitted = saddle_point(gray, out[i], spacing[i])
+        which = np.nonzero(ok)[0]
+        for i, fitted in zip(which, saddle_points(gray, out[which], spacing[which])):
             if fitted is not None and np.linalg.norm(fitted - out[i]) <= SADDLE_FIT_SHIFT * spacing[i]:
                 out[i] = fitted
     moved = np.linalg.norm(out - xy, axis=1)
@@ -401,14 +410,103 @@ def saddle_point(gray: np.ndarray, p: np.ndarray, spacing: float) -> np.ndarray 
                                                 np.arange(wy0, wy1) - q[1], r / 2)
         except np.linalg.LinAlgError:  # too few rows or columns to fit a quadratic
             return None
-        hessian = np.array([[2 * a, b], [b, 2 * c]])
-        if np.linalg.det(hessian) >= 0:  # no saddle: a blob or an edge
+        det = 4 * a * c - b * b  # of the Hessian [[2a, b], [b, 2c]]
+        if det >= 0:  # no saddle: a blob or an edge
             return None
-        move = -np.linalg.solve(hessian, [d, e])
+        move = np.array([-(2 * c * d - b * e) / det, -(2 * a * e - b * d) / det])
         q = q + move
-        if np.linalg.norm(move) < 1e-3:
+        if math.hypot(move[0], move[1]) < 1e-3:
             break
     return q + np.array([x0, y0])
+
+
+def saddle_points(gray: np.ndarray, xy: np.ndarray, spacing: np.ndarray) -> list[np.ndarray | None]:
+    """`saddle_point` of each point, the same numbers, its iterations run for all points at
+    once: each point's patch is smoothed on its own as there, and the fits' arithmetic is the
+    same element by element (one matrix product and solve a point, stacked). Points whose
+    patch meets the frame, or whose window would, are fitted one by one."""
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    out: list[np.ndarray | None] = [None] * len(xy)
+    h, w = gray.shape
+    groups: dict[int, list] = {}
+    single = []
+    for k, (p, spacing_k) in enumerate(zip(xy, spacing)):
+        r = max(3, int(round(SADDLE_FIT_WINDOW * spacing_k)))
+        sigma = float(np.clip(SADDLE_FIT_BLUR * spacing_k, 0.8, 3.0))
+        pad = r + int(np.ceil(3 * sigma)) + 2
+        cx, cy = int(round(p[0])), int(round(p[1]))
+        x0, y0, x1, y1 = cx - pad, cy - pad, cx + pad + 1, cy + pad + 1
+        if x0 <= 0 or y0 <= 0 or x1 >= w or y1 >= h:
+            single.append(k)  # near the frame: saddle_point's own window rules
+            continue
+        patch = cv2.GaussianBlur(gray[y0:y1, x0:x1].astype(np.float32), (0, 0), sigma)
+        groups.setdefault(r, []).append((k, patch, np.array([x0, y0]), p - np.array([x0, y0])))
+    for r, members in groups.items():
+        fallback = _saddle_group(r, members, out)
+        single += fallback
+    for k in single:
+        out[k] = saddle_point(gray, xy[k], float(spacing[k]))
+    return out
+
+
+def _saddle_group(r: int, members: list, out: list) -> list[int]:
+    """saddle_point's iterations for points of one window half-size `r`, unclipped patches;
+    their results go in `out`; returns those to fit one by one (a window met its patch's
+    edge, or a fit could not be solved)."""
+    n = len(members)
+    q = np.array([m[3] for m in members])
+    active = np.ones(n, bool)
+    alive = np.ones(n, bool)       # no reason yet to give up (not a saddle: None)
+    single = np.zeros(n, bool)
+    offsets = np.arange(-r, r + 1)
+    i, j = _QUADRATIC_POWERS[:, 0], _QUADRATIC_POWERS[:, 1]
+    sigma = r / 2
+    powers = np.arange(5)[:, None]
+    for _ in range(5):
+        idx = np.nonzero(active & alive & ~single)[0]
+        if not len(idx):
+            break
+        windows, keep = [], []
+        for t in idx:
+            patch = members[t][1]
+            cxq, cyq = int(round(q[t, 0])), int(round(q[t, 1]))
+            if cxq - r < 0 or cyq - r < 0 or cxq + r + 1 > patch.shape[1] or cyq + r + 1 > patch.shape[0]:
+                single[t] = True
+                continue
+            windows.append(patch[cyq - r:cyq + r + 1, cxq - r:cxq + r + 1])
+            keep.append((t, cxq, cyq))
+        if not keep:
+            break
+        idx = np.array([t for t, _, _ in keep])
+        centre = np.array([(cx, cy) for _, cx, cy in keep], np.float64)
+        dx = centre[:, :1] + offsets - q[idx, :1]   # n×W, as np.arange(wx0, wx1) - q[0]
+        dy = centre[:, 1:] + offsets - q[idx, 1:]
+        gx, gy = np.exp(-dx * dx / (sigma * sigma)), np.exp(-dy * dy / (sigma * sigma))
+        px = gx[:, None, :] * dx[:, None, :] ** powers  # n×5×W
+        py = gy[:, None, :] * dy[:, None, :] ** powers
+        mx, my = px.sum(axis=2), py.sum(axis=2)
+        normal = mx[:, i[:, None] + i[None, :]] * my[:, j[:, None] + j[None, :]]
+        window = np.array(windows, np.float64)
+        moments = np.matmul(np.matmul(py[:, :3], window), px[:, :3].transpose(0, 2, 1))
+        try:
+            coef = np.linalg.solve(normal, moments[:, j, i][..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            single[idx] = True
+            break
+        for row, t in enumerate(idx):
+            a, b, c, d, e = coef[row, :5]
+            det = 4 * a * c - b * b
+            if det >= 0:
+                alive[t] = False
+                continue
+            move = np.array([-(2 * c * d - b * e) / det, -(2 * a * e - b * d) / det])
+            q[t] = q[t] + move
+            if math.hypot(move[0], move[1]) < 1e-3:
+                active[t] = False
+    for t, member in enumerate(members):
+        if alive[t] and not single[t]:
+            out[member[0]] = q[t] + member[2]
+    return [members[t][0] for t in np.nonzero(single)[0]]
 
 
 # The quadratic's monomials dx^i dy^j as (i, j): dx², dx·dy, dy², dx, dy, 1.
@@ -479,13 +577,40 @@ def saddle_contrast(gray: np.ndarray, p: np.ndarray, ex: np.ndarray, ey: np.ndar
 
 
 def _sample(gray: np.ndarray, q: np.ndarray, radius: float) -> float | None:
+    """The mean of the (2r+1)² pixels around q (r = ceil(radius)); None beyond the frame."""
     h, w = gray.shape
-    r = int(np.ceil(radius))
-    x, y = int(round(q[0])), int(round(q[1]))
+    r = math.ceil(radius)
+    x, y = round(float(q[0])), round(float(q[1]))
     if x - r < 0 or y - r < 0 or x + r >= w or y + r >= h:
         return None
-    patch = gray[y - r:y + r + 1, x - r:x + r + 1]
-    return float(patch.sum(dtype=np.float64)) / patch.size  # ndarray.mean's overhead, without it
+    s = _integral(gray)
+    if s is None:
+        patch = gray[y - r:y + r + 1, x - r:x + r + 1]
+        return float(patch.sum(dtype=np.float64)) / patch.size
+    # whole numbers summed exactly: equal to the patch's own sum
+    total = s[y + r + 1, x + r + 1] - s[y - r, x + r + 1] - s[y + r + 1, x - r] + s[y - r, x - r]
+    return float(total) / ((2 * r + 1) * (2 * r + 1))
+
+
+_INTEGRALS: dict = {}
+
+
+def _integral(gray: np.ndarray) -> np.ndarray | None:
+    """The summed-area table of an 8-bit image (float64: exact), made once per image (by
+    identity: an image must not change while its points are found; kept while the image lives,
+    for the last few images); None for other images."""
+    key = id(gray)
+    hit = _INTEGRALS.get(key)
+    if hit is not None and hit[0]() is gray:
+        return hit[1]
+    if gray.dtype != np.uint8 or gray.ndim != 2:
+        return None
+    table = cv2.integral(np.ascontiguousarray(gray), sdepth=cv2.CV_64F)
+    if len(_INTEGRALS) >= 4:
+        _INTEGRALS.pop(next(iter(_INTEGRALS)), None)
+    _INTEGRALS[key] = (weakref.ref(gray), table)
+    weakref.finalize(gray, _INTEGRALS.pop, key, None)  # the table goes with its image
+    return table
 
 
 # -- 3. grid growth ------------------------------------------------------------------------------
@@ -497,14 +622,33 @@ class _Lattice:
         self.pos: dict[tuple[int, int], np.ndarray] = {}
         self.source: dict[tuple[int, int], int] = {}  # candidate index, or -1 (found by search)
         self.limit = sorted(limit)  # the pattern's extents along the two lattice axes
+        self._box: tuple | None = None  # (low i, low j, high i, high j, node count) of `pos`
 
     def add(self, node, xy, source) -> None:
+        box = self._bounds() if node not in self.pos else None
         self.pos[node] = np.asarray(xy, np.float64)
         self.source[node] = source
+        if box is not None:
+            (li, lj, hi, hj, n) = box if box[4] else (node[0], node[1], node[0], node[1], 0)
+            self._box = (min(li, node[0]), min(lj, node[1]), max(hi, node[0]), max(hj, node[1]), n + 1)
+        else:
+            self._box = None
+
+    def _bounds(self) -> tuple:
+        """The nodes' bounding box, kept as nodes are added (rebuilt when some were removed)."""
+        if self._box is None or self._box[4] != len(self.pos):
+            if self.pos:
+                i, j = zip(*self.pos)
+                self._box = (min(i), min(j), max(i), max(j), len(self.pos))
+            else:
+                self._box = (0, 0, 0, 0, 0)
+        return self._box
 
     def fits(self, node) -> bool:
-        nodes = np.array(list(self.pos) + [node])
-        extent = sorted(nodes.max(axis=0) - nodes.min(axis=0) + 1)
+        li, lj, hi, hj, n = self._bounds()
+        if not n:
+            li, lj, hi, hj = node[0], node[1], node[0], node[1]
+        extent = sorted((max(hi, node[0]) - min(li, node[0]) + 1, max(hj, node[1]) - min(lj, node[1]) + 1))
         return extent[0] <= self.limit[0] and extent[1] <= self.limit[1]
 
     def frontier(self) -> set:
@@ -520,26 +664,33 @@ class _Lattice:
         """Where `node` should be from the grid around it, the local spacing, and how many
         estimates agreed (parallelograms of assigned neighbours and row continuations)."""
         i, j = node
+        pos = self.pos
         estimates, steps = [], []
         for di, dj in _STEPS4:
             n0 = (i - di, j - dj)
-            if n0 not in self.pos:
+            if n0 not in pos:
                 continue
-            p0 = self.pos[n0]
+            p0 = pos[n0]
             back = (i - 2 * di, j - 2 * dj)
-            if back in self.pos:
-                step = p0 - self.pos[back]
+            if back in pos:
+                step = p0 - pos[back]
                 estimates.append(p0 + step)
-                steps.append(np.linalg.norm(step))
+                steps.append(math.sqrt(step[0] * step[0] + step[1] * step[1]))
             for ei, ej in ((dj, di), (-dj, -di)):  # the two perpendicular directions
                 side, corner = (i + ei, j + ej), (i - di + ei, j - dj + ej)
-                if side in self.pos and corner in self.pos:
-                    estimates.append(p0 + self.pos[side] - self.pos[corner])
-                    steps.append(np.linalg.norm(p0 - self.pos[corner]))
+                if side in pos and corner in pos:
+                    estimates.append(p0 + pos[side] - pos[corner])
+                    d = p0 - pos[corner]
+                    steps.append(math.sqrt(d[0] * d[0] + d[1] * d[1]))
         if not estimates:
             return None
         # The median resists one bad neighbour; with two estimates it is their mean anyway.
-        estimate = np.median(np.array(estimates), axis=0) if len(estimates) > 2 else np.mean(estimates, axis=0)
+        if len(estimates) == 1:
+            estimate = estimates[0] / 1.0
+        elif len(estimates) == 2:
+            estimate = (estimates[0] + estimates[1]) / 2
+        else:
+            estimate = _median_rows(estimates)
         return estimate, float(sorted(steps)[len(steps) // 2]), len(estimates)
 
 
@@ -654,14 +805,31 @@ def _grow(lattice: _Lattice, find) -> int:
             return total
 
 
+def _median_rows(rows: list) -> np.ndarray:
+    """np.median(rows, axis=0) of a few 2-vectors, without its overhead (the same values: the
+    middle one, or the mean of the middle two)."""
+    s = np.sort(np.array(rows), axis=0)
+    k = len(s)
+    return s[k // 2].copy() if k % 2 else (s[k // 2 - 1] + s[k // 2]) / 2
+
+
+def _mean_rows(rows: list) -> np.ndarray:
+    """np.mean(rows, axis=0) of a few 2-vectors, without its overhead (summed in order, as a
+    reduction over the outer axis is)."""
+    total = rows[0] / 1.0
+    for r in rows[1:]:
+        total = total + r
+    return total / len(rows)
+
+
 def _nearest(xy: np.ndarray, p: np.ndarray, radius: float, used: set) -> int | None:
-    d = np.linalg.norm(xy - p, axis=1)
-    for k in np.argsort(d):
-        if d[k] > radius:
-            return None
-        if k not in used:
-            return int(k)
-    return None
+    """The nearest candidate not `used` within `radius` of p."""
+    diff = xy - p
+    d = np.sqrt(np.add.reduce(diff * diff, axis=1))  # np.linalg.norm(axis=1)'s sums, without its wrapper
+    if used:
+        d[list(used)] = np.inf
+    k = int(np.argmin(d))
+    return k if d[k] <= radius else None
 
 
 # Offsets around a node, nearest first (Manhattan distance), where _local_vectors looks.
@@ -801,10 +969,11 @@ def _axis_direction(xy: np.ndarray, ids: np.ndarray, axis: int) -> np.ndarray:
 def _local_affines(xy: np.ndarray, sheet: np.ndarray, which) -> list[np.ndarray | None]:
     """For the points `which`, the 2×2 linear map sheet px -> photo px fitted to each one's
     nearest neighbours."""
-    d = np.linalg.norm(sheet[:, None] - sheet[None], axis=2)
+    which = list(which)
+    d = np.linalg.norm(sheet[which][:, None] - sheet[None], axis=2)  # the rows asked for only
     out = []
-    for k in which:
-        near = np.argsort(d[k])[1:9]
+    for row, k in enumerate(which):
+        near = np.argsort(d[row])[1:9]
         ds, dp = sheet[near] - sheet[k], xy[near] - xy[k]
         if np.linalg.matrix_rank(ds, tol=1e-6) < 2:
             out.append(None)
@@ -1289,7 +1458,8 @@ def _cell_means(gray: np.ndarray, row, pos: dict, min_pixels: int = 12) -> list[
                 drawn = np.zeros((y1 - y0, x1 - x0), np.uint8)
                 cv2.fillConvexPoly(drawn, quad - np.array([16 * x0, 16 * y0], np.int32), 1, cv2.LINE_8, 4)
                 inside = gray[y0:y1, x0:x1][drawn.astype(bool)]
-                mean = float(inside.mean()) if len(inside) >= min_pixels else None
+                # (whole numbers: their sum is exact, as ndarray.mean's)
+                mean = float(inside.sum(dtype=np.int64)) / len(inside) if len(inside) >= min_pixels else None
         out.append(mean)
     return out
 
@@ -1320,39 +1490,45 @@ def _fill_nodes(seen: dict, needed: set) -> dict:
     curvature), continuing a row of two known nodes, completing a parallelogram."""
     pos = dict(seen)
     missing = set(needed) - set(pos)
-    directions = ((1, 0), (0, 1), (1, 1), (1, -1))
     while missing:
         found = {}
         for rule in range(4):
             for n in missing:
+                x, y = n
                 estimates = []
-                for dx, dy in directions + ((-1, 0), (0, -1), (-1, -1), (-1, 1)):
-                    a = (n[0] - dx, n[1] - dy)
-                    if rule == 0 and (dx, dy) in directions:
-                        b = (n[0] + dx, n[1] + dy)
+                if rule == 0:
+                    for dx, dy in _BETWEEN:
+                        a, b = (x - dx, y - dy), (x + dx, y + dy)
                         if a in pos and b in pos:
                             estimates.append((pos[a] + pos[b]) / 2)
-                    elif rule == 1 and abs(dx) + abs(dy) == 1:
-                        b, c = (n[0] - 2 * dx, n[1] - 2 * dy), (n[0] - 3 * dx, n[1] - 3 * dy)
+                elif rule == 1:
+                    for dx, dy in _STRAIGHT:
+                        a, b, c = (x - dx, y - dy), (x - 2 * dx, y - 2 * dy), (x - 3 * dx, y - 3 * dy)
                         if a in seen and b in seen and c in seen:
-                            bend = seen[a] - 2 * seen[b] + seen[c]
+                            sa, sb, sc = seen[a], seen[b], seen[c]
+                            bend = sa - 2 * sb + sc
                             # A lens bends a row gently; a bend of more than a few % of the
                             # spacing is a point off its place, which a quadratic would amplify.
-                            if np.linalg.norm(bend) <= MAX_ROW_BEND * np.linalg.norm(seen[a] - seen[b]):
-                                estimates.append(3 * seen[a] - 3 * seen[b] + seen[c])
+                            if np.linalg.norm(bend) <= MAX_ROW_BEND * np.linalg.norm(sa - sb):
+                                estimates.append(3 * sa - 3 * sb + sc)
                             else:
-                                estimates.append(2 * seen[a] - seen[b])
-                    elif rule == 2 and abs(dx) + abs(dy) == 1:
-                        b = (n[0] - 2 * dx, n[1] - 2 * dy)
+                                estimates.append(2 * sa - sb)
+                elif rule == 2:
+                    for dx, dy in _STRAIGHT:
+                        a, b = (x - dx, y - dy), (x - 2 * dx, y - 2 * dy)
                         if a in pos and b in pos:
                             estimates.append(2 * pos[a] - pos[b])
-                    elif rule == 3 and abs(dx) + abs(dy) == 1:
+                else:
+                    for dx, dy in _STRAIGHT:
+                        a = (x - dx, y - dy)
+                        if a not in pos:
+                            continue
                         for ex, ey in ((dy, dx), (-dy, -dx)):
-                            side, corner = (n[0] + ex, n[1] + ey), (a[0] + ex, a[1] + ey)
-                            if a in pos and side in pos and corner in pos:
+                            side, corner = (x + ex, y + ey), (a[0] + ex, a[1] + ey)
+                            if side in pos and corner in pos:
                                 estimates.append(pos[a] + pos[side] - pos[corner])
                 if estimates:
-                    found[n] = np.mean(estimates, axis=0)
+                    found[n] = _mean_rows(estimates)
             if found:
                 break
         if not found:
@@ -1360,3 +1536,9 @@ def _fill_nodes(seen: dict, needed: set) -> dict:
         pos.update(found)
         missing -= set(found)
     return pos
+
+
+# _fill_nodes' directions, in the order its estimates are averaged: the pairs a node lies
+# between (its two axes and diagonals), and the four steps along rows and columns.
+_BETWEEN = ((1, 0), (0, 1), (1, 1), (1, -1))
+_STRAIGHT = ((1, 0), (0, 1), (-1, 0), (0, -1))

@@ -403,12 +403,23 @@ class Predictor:
             r.ms = ms
         return results
 
-    def stream(self, frames: Iterable[np.ndarray], workers: int | None = 1) -> Iterator[tuple[np.ndarray, Prediction]]:
+    def stream(self, frames: Iterable[np.ndarray], workers: int | None = 1,
+               track: int = 0) -> Iterator[tuple[np.ndarray, Prediction]]:
         """(frame, its Prediction) for each frame of `frames` (RGB uint8 arrays: a video's, say),
         in order. The next frames are pulled from `frames` by a background thread while the
         network works on this one, so their decoding overlaps prediction; memory stays flat.
         `workers` > 1 (None: a worker a core) predicts in that many processes (pool.py): more
-        frames a second, each Prediction's masks copied back from its worker."""
+        frames a second, each Prediction's masks copied back from its worker.
+        `track` > 1: the frames are one video, and a grid pattern's points are followed from
+        frame to frame (track.py), with a full search when that fails and every `track`
+        frames; in this process (each frame needs the last), `workers` unused."""
+        if track and track > 1:
+            from .track import Tracker
+
+            tracker = Tracker(self, every=track)
+            for rgb in prefetch(frames):
+                yield rgb, tracker.predict(rgb)
+            return
         from .pool import PredictorPool, predict_frame
 
         with PredictorPool(self, workers) as pool:
@@ -530,7 +541,8 @@ class Predictor:
             return self._suppress(result, None)
         geometry = self._geometry()
         outline = judged.outline
-        if geometry:
+        if geometry and not self._points_replace_geometry():
+            # (where the points give the geometry, their homography replaces this one: not made)
             result.homography = self._homography(geometry.pattern, geometry.features, outline, analysis,
                                                   judged.to_photo)
         result.outline = outline.astype(np.float32)
@@ -538,6 +550,12 @@ class Predictor:
         if geometry and geometry.quadrilateral and snap is not None and judged.fit.fill >= snap:
             masks["mask"] = geo.quad_coverage(result.outline, (h, w))
         return self._suppress(result, (judged.component, judged.fit), judged.working)
+
+    def _points_replace_geometry(self) -> bool:
+        """A detected board's outline and homography will come from its points (`_with_points`:
+        or it is not a board), so the mask shape's are not needed."""
+        layout = _grid_layout(self.pattern_spec) if self.points and self.pattern_spec else None
+        return layout is not None and layout.feature_mask in self.mask_names
 
     def _geometry(self) -> _PatternGeometry | None:
         return _pattern_geometry(self.pattern_spec) if self.pattern_spec else None

@@ -1,0 +1,375 @@
+"""Video that tracks: the previous frame's points predict this frame's.
+
+A full search (`Predictor.predict`: the looks, the verdict, the points' candidates, grid
+growth and identities) costs tens of milliseconds a frame, most of it Python; in a video the
+board moves a little from one frame to the next, so `Tracker` follows the points instead:
+
+1. each point of the previous frame is carried to this one by pyramidal Lucas-Kanade optical
+   flow (`cv2.calcOpticalFlowPyrLK`, all points in one call: follows pans, zooms and shakes of
+   tens of pixels a frame);
+2. refined where it landed, all at once: `cv2.cornerSubPix` with a window sized from the local
+   spacing, then the saddle-point fit of points.py vectorised over the points (circles: the
+   dark blob's centroid, as the full search);
+3. verified: the four squares around a corner must still alternate dark and bright (the saddle
+   test of points.py, vectorised on an integral image) against the board's contrast at the
+   last full search, and the network's `mask` (one look at the working size, ~2 ms) must still
+   cover the points confidently;
+4. the kept points keep their ids (the same board points in every frame), and the mask,
+   outline and homography come from them as in a full search (`grid_geometry`).
+
+The full search runs again when tracking fails (too few points kept: the board left, was
+covered or blurred beyond recognition), and every `every` frames (new points come into view,
+a drifting point is replaced). Pure NumPy/OpenCV.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .points import (BLOB, MAX_REFINE_SHIFT, MAX_SUBPIX_WINDOW, MIN_SADDLE_CONTRAST, MIN_SUBPIX_WINDOW,
+                     SADDLE, SADDLE_FIT_BLUR, SADDLE_FIT_SHIFT, SADDLE_FIT_WINDOW, SADDLE_OFFSET, SUBPIX_WINDOW,
+                     GridPoints, _QUADRATIC_POWERS, grid_geometry, refine_points)
+
+# A frame is tracked when at least this share of the previous frame's points is found again
+# (fewer: the board is leaving or covered, and a full search says what is left of it).
+TRACK_MIN_SHARE = 0.6
+# A tracked point is kept when its squares alternate by at least this share of the board's
+# contrast at the last full search (the full search drops grown nodes below the same share).
+TRACK_MIN_CONTRAST = 0.5 * MIN_SADDLE_CONTRAST
+# The full search runs at least every this many frames by default (new points come into view).
+FULL_EVERY = 30
+# Optical flow: window and pyramid levels (3 levels follow ~100 px of motion a frame).
+FLOW_WINDOW = (21, 21)
+FLOW_LEVELS = 3
+
+
+@dataclass
+class _State:
+    gray: np.ndarray       # the frame the points were found on
+    points: GridPoints
+    reference: float       # the board's median corner contrast at the last full search
+
+
+class Tracker:
+    """Predictions for the frames of one video, in order: tracked from the previous frame's
+    points where that works, a full search (`predictor.predict`) where it does not and every
+    `every` frames (1: every frame, no tracking). Patterns without a grid, or a Predictor with
+    points=False, are searched in full on every frame.
+
+    `tracked` counts the frames that were tracked (the rest were searched in full)."""
+
+    def __init__(self, predictor, every: int = FULL_EVERY):
+        from .predictor import _grid_layout
+
+        self.predictor = predictor
+        self.every = max(1, int(every))
+        self.layout = _grid_layout(predictor.pattern_spec) if predictor.pattern_spec and predictor.points else None
+        self._state: _State | None = None
+        self._since = 0
+        self.tracked = 0
+
+    def predict(self, rgb: np.ndarray):
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        result = None
+        if self._state is not None and self._since + 1 < self.every:
+            result = self._track(rgb, gray)
+        if result is not None:
+            self._since += 1
+            self.tracked += 1
+            return result
+        result = self.predictor.predict(rgb)
+        self._since = 0
+        previous, self._state = self._state, None
+        if self.layout is not None and result.detected and result.points is not None and len(result.points):
+            if previous is not None and result.points.identity == "relative":
+                result.points = self._keep_ids(previous, gray, result.points)
+            points = result.points
+            reference = 1.0
+            if self.layout.kind == SADDLE:
+                contrast = saddle_contrasts(gray, points.xy, *grid_vectors(points))
+                values = contrast[np.isfinite(contrast) & (contrast > 0)]
+                reference = max(float(np.median(values)) if len(values) else 1.0, 1.0)
+            self._state = _State(gray, points, reference)
+        return result
+
+    def _keep_ids(self, previous: _State, gray: np.ndarray, points: GridPoints) -> GridPoints:
+        """A full search's points with relative ids (a partial view), numbered as the points
+        tracked into this frame from the last one where those agree on one numbering: the
+        same board point keeps its id across the search (and an absolute id stays absolute)."""
+        found = track_points(previous.gray, gray, previous.points, self.layout.kind, previous.reference)
+        if found is None:
+            return points
+        xy, keep, _ = found
+        if keep.sum() < 3:
+            return points
+        ids = remap_ids(points, xy[keep], previous.points.ids[keep])
+        if ids is None:
+            return points
+        order = np.lexsort((ids[:, 0], ids[:, 1]))
+        return GridPoints(points.xy[order], ids[order], points.confidence[order], points.grid, points.partial,
+                          previous.points.identity)
+
+    def _track(self, rgb: np.ndarray, gray: np.ndarray):
+        from .predictor import Prediction, _compose_maps
+
+        predictor, layout, state = self.predictor, self.layout, self._state
+        found = track_points(state.gray, gray, state.points, layout.kind, state.reference)
+        if found is None:
+            return None
+        xy, keep, contrast = found
+        previous = state.points
+        rule = predictor.rule
+        if keep.sum() < max(rule.min_grid_points, TRACK_MIN_SHARE * len(previous)):
+            return None
+        h, w = gray.shape
+        maps = _compose_maps(predictor._run([rgb])[0], None, (w, h), (w, h))
+        masks = dict(zip(predictor.mask_names, maps))
+        board = masks["mask"]
+        xy, ids = xy[keep], previous.ids[keep]
+        heat = masks.get(layout.feature_mask)
+        ix = np.clip(np.round(xy).astype(int), 0, [w - 1, h - 1])
+        confidence = heat[ix[:, 1], ix[:, 0]] if heat is not None else np.ones(len(xy))
+        if layout.kind == SADDLE:
+            confidence = confidence * np.where(np.isfinite(contrast[keep]),
+                                               np.minimum(1.0, contrast[keep] / state.reference), 0.5)
+        points = GridPoints(xy, ids, np.clip(confidence, 0, 1), layout.grid, len(xy) < layout.count,
+                            previous.identity)
+        grid_mask, outline, homography = grid_geometry(points, layout, (h, w), board, gray)
+        inside = grid_mask > 0
+        area = float(np.count_nonzero(inside)) / inside.size
+        if not inside.any():
+            return None
+        confidence_mean = float(board[inside].mean())
+        if confidence_mean < rule.min_confidence:
+            return None  # the network no longer sees a board where the points are
+        region = board > predictor.threshold
+        fill = float(np.count_nonzero(region & inside)) / max(1, np.count_nonzero(region | inside))
+        score = float(confidence_mean * fill * min(1.0, area / rule.min_area))
+        if rule.suppress:
+            reach = max(3, round(0.01 * max(h, w)))
+            keep_region = cv2.dilate(inside.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)).astype(bool)
+            for m in maps:
+                m[~keep_region] = 0.0
+        masks["mask"] = grid_mask
+        self._state = _State(gray, points, state.reference)
+        return Prediction(masks, outline, homography, True, score, area, confidence_mean, fill, points=points)
+
+
+_TURNS = (np.array([[1, 0], [0, 1]]), np.array([[0, -1], [1, 0]]), np.array([[-1, 0], [0, -1]]),
+          np.array([[0, 1], [-1, 0]]))
+
+
+def remap_ids(points: GridPoints, xy: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
+    """`points`' ids renumbered so that the points lying where `xy` (with `ids`) are take
+    those ids: the turn and offset of the id grid that nearly all matched points agree on
+    (None when the points do not match, do not agree, or the renumbering leaves the grid)."""
+    if not len(points):
+        return None
+    d = np.linalg.norm(points.xy[:, None].astype(np.float64) - xy[None], axis=2)
+    nearest = d.argmin(axis=1)
+    spacing = float(np.median(np.sort(np.linalg.norm(points.xy[:, None] - points.xy[None], axis=2), axis=1)[:, 1])) \
+        if len(points) > 1 else 1.0
+    matched = d[np.arange(len(points)), nearest] < 0.3 * spacing
+    if matched.sum() < 3:
+        return None
+    new, old = points.ids[matched].astype(np.int64), ids[nearest[matched]].astype(np.int64)
+    for turn in _TURNS:
+        turned = new @ turn.T
+        offset = np.round(np.median(old - turned, axis=0)).astype(np.int64)
+        if np.mean((turned + offset == old).all(axis=1)) >= 0.9:
+            out = points.ids.astype(np.int64) @ turn.T + offset
+            if (out >= 0).all() and (out < np.array(points.grid)).all():
+                return out.astype(np.int32)
+            return None
+    return None
+
+
+def grid_vectors(points: GridPoints) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's photo step to its next column and next row (N×2 each), from its grid
+    neighbours by id (the step back where there is no next; the board's median step where
+    neither)."""
+    xy, ids = points.xy.astype(np.float64), points.ids
+    cols, rows = points.grid
+    lookup = np.full((rows + 2, cols + 2), -1, np.int64)
+    lookup[ids[:, 1] + 1, ids[:, 0] + 1] = np.arange(len(ids))
+    out = []
+    for dc, dr in ((1, 0), (0, 1)):
+        ahead = lookup[ids[:, 1] + 1 + dr, ids[:, 0] + 1 + dc]
+        behind = lookup[ids[:, 1] + 1 - dr, ids[:, 0] + 1 - dc]
+        vec = np.full_like(xy, np.nan)
+        vec[ahead >= 0] = xy[ahead[ahead >= 0]] - xy[ahead >= 0]
+        back = (ahead < 0) & (behind >= 0)
+        vec[back] = xy[back] - xy[behind[back]]
+        missing = ~np.isfinite(vec).all(axis=1)
+        if missing.any():
+            vec[missing] = np.median(vec[~missing], axis=0) if (~missing).any() else 0.0
+        out.append(vec)
+    return out[0], out[1]
+
+
+def track_points(previous_gray: np.ndarray, gray: np.ndarray, previous: GridPoints, kind: str,
+                 reference: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The previous frame's points found again on `gray`: (N×2 positions, N bool kept, N corner
+    contrast, NaN where not measured); None when the flow finds none."""
+    if not len(previous):
+        return None
+    start = previous.xy.astype(np.float32).reshape(-1, 1, 2)
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(
+        previous_gray, gray, start, None, winSize=FLOW_WINDOW, maxLevel=FLOW_LEVELS,
+        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+    moved = moved.reshape(-1, 2).astype(np.float64)
+    flowed = status.reshape(-1).astype(bool) & np.isfinite(moved).all(axis=1)
+    if not flowed.any():
+        return None
+    ex, ey = grid_vectors(previous)
+    spacing = np.minimum(np.linalg.norm(ex, axis=1), np.linalg.norm(ey, axis=1))
+    spacing = np.clip(spacing, 0.4 * np.median(spacing), 2.5 * np.median(spacing))
+    xy = moved.copy()
+    keep = flowed.copy()
+    if kind == BLOB:
+        refined, ok = refine_points(gray, moved[flowed], spacing[flowed], BLOB)
+        xy[flowed] = refined
+        keep[flowed] = ok
+        return xy, keep, np.full(len(xy), np.nan)
+    refined, ok = refine_saddles(gray, moved[flowed], spacing[flowed])
+    xy[flowed] = refined
+    keep[flowed] = ok
+    contrast = np.full(len(xy), np.nan)
+    # the grid's steps move with the board: measured on this frame's flowed positions
+    contrast[keep] = saddle_contrasts(gray, xy[keep], ex[keep], ey[keep])
+    keep &= ~(np.isfinite(contrast) & (contrast < TRACK_MIN_CONTRAST * reference))
+    measured = contrast[keep & np.isfinite(contrast)]
+    if len(measured) and np.median(measured) < 0.5 * reference:
+        return None  # what the flow followed has lost the board's contrast
+    return xy, keep, contrast
+
+
+def refine_saddles(gray: np.ndarray, xy: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """points.refine_points for saddle points, vectorised: cornerSubPix for all points at once
+    (grouped by window), then the saddle fit for all at once (`saddle_points`)."""
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    spacing = np.asarray(spacing, np.float64)
+    out, ok = xy.copy(), np.zeros(len(xy), bool)
+    if not len(xy):
+        return out, ok
+    h, w = gray.shape
+    border = np.minimum.reduce([xy[:, 0], xy[:, 1], w - 1 - xy[:, 0], h - 1 - xy[:, 1]])
+    windows = np.clip(np.minimum(np.round(SUBPIX_WINDOW * spacing), np.floor(border) - 2),
+                      MIN_SUBPIX_WINDOW, MAX_SUBPIX_WINDOW).astype(int)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_MAX_ITER, 50, 0.005)
+    usable = border >= MIN_SUBPIX_WINDOW + 2
+    for win in np.unique(windows[usable]):
+        sel = np.nonzero(usable & (windows == win))[0]
+        pts = xy[sel].astype(np.float32).reshape(-1, 1, 2)
+        out[sel] = cv2.cornerSubPix(gray, pts, (int(win), int(win)), (-1, -1), criteria).reshape(-1, 2)
+        ok[sel] = True
+    fitted = saddle_points(gray, out, spacing, ok)
+    good = np.isfinite(fitted).all(axis=1) & (np.linalg.norm(fitted - out, axis=1) <= SADDLE_FIT_SHIFT * spacing)
+    out[good] = fitted[good]
+    ok &= np.linalg.norm(out - xy, axis=1) <= MAX_REFINE_SHIFT * spacing
+    ok &= (out[:, 0] >= 0) & (out[:, 1] >= 0) & (out[:, 0] <= w - 1) & (out[:, 1] <= h - 1)
+    return out, ok
+
+
+def saddle_points(gray: np.ndarray, xy: np.ndarray, spacing: np.ndarray, which: np.ndarray | None = None
+                  ) -> np.ndarray:
+    """points.saddle_point for many points at once (N×2; NaN where there is no saddle, or the
+    window reaches the frame): the same weighted quadratic fit, window and smoothing from the
+    spacing, re-centred up to 5 times. The smoothing is one blur of the points' part of the
+    photo per window size (not a patch each), so positions agree with saddle_point to a few
+    thousandths of a pixel, not bit for bit."""
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    out = np.full_like(xy, np.nan)
+    which = np.ones(len(xy), bool) if which is None else np.asarray(which, bool)
+    if not which.any():
+        return out
+    h, w = gray.shape
+    radius = np.maximum(3, np.round(SADDLE_FIT_WINDOW * spacing)).astype(int)
+    for r in np.unique(radius[which]):
+        sel = np.nonzero(which & (radius == r))[0]
+        sigma = float(np.clip(SADDLE_FIT_BLUR * np.median(spacing[sel]), 0.8, 3.0))
+        pad = r + int(np.ceil(4 * sigma)) + 2
+        (x0, y0), (x1, y1) = np.floor(xy[sel].min(axis=0)).astype(int) - pad, np.ceil(xy[sel].max(axis=0)).astype(int) + pad + 1
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            continue
+        blurred = cv2.GaussianBlur(gray[y0:y1, x0:x1].astype(np.float32), (0, 0), sigma)
+        edge = int(np.ceil(2 * sigma))
+        lo = np.array([edge if x0 == 0 else 0, edge if y0 == 0 else 0]) + r
+        hi = np.array([blurred.shape[1] - (edge if x1 == w else 0), blurred.shape[0] - (edge if y1 == h else 0)]) - r - 1
+        q = xy[sel] - np.array([x0, y0])
+        active = np.ones(len(sel), bool)
+        valid = np.ones(len(sel), bool)
+        offsets = np.arange(-r, r + 1)
+        i, j = _QUADRATIC_POWERS[:, 0], _QUADRATIC_POWERS[:, 1]
+        s2 = (r / 2) ** 2
+        for _ in range(5):
+            idx = np.nonzero(active & valid)[0]
+            if not len(idx):
+                break
+            centre = np.round(q[idx]).astype(int)
+            inside = (centre >= lo).all(axis=1) & (centre <= hi).all(axis=1)
+            valid[idx[~inside]] = False
+            idx, centre = idx[inside], centre[inside]
+            if not len(idx):
+                break
+            dx = centre[:, 0, None] + offsets - q[idx, 0, None]  # n×W
+            dy = centre[:, 1, None] + offsets - q[idx, 1, None]
+            powers = np.arange(5)[None, :, None]
+            px = np.exp(-dx * dx / s2)[:, None, :] * dx[:, None, :] ** powers  # n×5×W
+            py = np.exp(-dy * dy / s2)[:, None, :] * dy[:, None, :] ** powers
+            mx, my = px.sum(axis=2), py.sum(axis=2)
+            normal = mx[:, i[:, None] + i[None, :]] * my[:, j[:, None] + j[None, :]]  # n×6×6
+            rows = centre[:, 1, None] + offsets
+            cols = centre[:, 0, None] + offsets
+            window = blurred[rows[:, :, None], cols[:, None, :]].astype(np.float64)  # n×W×W
+            moments = np.einsum("nay,nyx,nbx->nab", py[:, :3], window, px[:, :3])
+            rhs = moments[:, j, i]
+            try:
+                coef = np.linalg.solve(normal, rhs[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                valid[idx] = False
+                break
+            a, b, c, d, e = coef[:, 0], coef[:, 1], coef[:, 2], coef[:, 3], coef[:, 4]
+            det = 4 * a * c - b * b
+            saddle = det < 0
+            valid[idx[~saddle]] = False
+            idx, a, b, c, d, e, det = idx[saddle], a[saddle], b[saddle], c[saddle], d[saddle], e[saddle], det[saddle]
+            # -H^-1 [d, e], H = [[2a, b], [b, 2c]]
+            mx_, my_ = -(2 * c * d - b * e) / det, -(2 * a * e - b * d) / det
+            q[idx, 0] += mx_
+            q[idx, 1] += my_
+            active[idx[np.hypot(mx_, my_) < 1e-3]] = False
+        done = valid
+        out[sel[done]] = q[done] + np.array([x0, y0])
+    return out
+
+
+def saddle_contrasts(gray: np.ndarray, xy: np.ndarray, ex: np.ndarray, ey: np.ndarray) -> np.ndarray:
+    """points.saddle_contrast for many points at once (N; NaN where the samples leave the
+    photo): the four squares around each point, sampled on the diagonals of its grid vectors
+    at SADDLE_OFFSET of the spacing as box means (one integral image), must alternate."""
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    out = np.full(len(xy), np.nan)
+    if not len(xy):
+        return out
+    h, w = gray.shape
+    integral = cv2.integral(gray, sdepth=cv2.CV_64F)
+    step = np.minimum(np.linalg.norm(ex, axis=1), np.linalg.norm(ey, axis=1))
+    r = np.ceil(np.maximum(1.0, 0.27 * SADDLE_OFFSET * step)).astype(int)
+    means = []
+    inside = np.ones(len(xy), bool)
+    for sx, sy in ((1, 1), (1, -1), (-1, -1), (-1, 1)):
+        q = np.round(xy + SADDLE_OFFSET * (sx * ex + sy * ey)).astype(int)
+        x, y = q[:, 0], q[:, 1]
+        inside &= (x - r >= 0) & (y - r >= 0) & (x + r < w) & (y + r < h)
+        xa, xb = np.clip(x - r, 0, w), np.clip(x + r + 1, 0, w)
+        ya, yb = np.clip(y - r, 0, h), np.clip(y + r + 1, 0, h)
+        total = integral[yb, xb] - integral[ya, xb] - integral[yb, xa] + integral[ya, xa]
+        means.append(total / (2 * r + 1) ** 2)
+    a, b, c, d = means
+    gap = np.maximum.reduce([np.zeros(len(xy)), np.minimum(a, c) - np.maximum(b, d), np.minimum(b, d) - np.maximum(a, c)])
+    out[inside] = gap[inside]
+    return out

@@ -1,0 +1,173 @@
+"""Video that tracks (predict/track.py): a rendered board moved by a virtual camera, the
+network replaced by maps drawn from the truth (the network's part is tested elsewhere)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from segmenty.predict import Predictor
+from segmenty.predict.points import find_grid_points, saddle_contrast, saddle_point
+from segmenty.predict.track import Tracker, grid_vectors, saddle_contrasts, saddle_points
+
+from test_points import BOARD, BoardNetwork, checkpoint, heat_from, render, truth_lookup  # noqa: F401
+
+__all__ = ["checkpoint"]
+
+
+def moved(quad, k: int, pan=(3.0, 1.5)) -> np.ndarray:
+    """The board at frame k of a smooth pan with a slow zoom and turn (a few px a frame)."""
+    quad = np.asarray(quad, np.float64)
+    centre = quad.mean(axis=0)
+    angle, zoom = 0.01 * k, 1.0 - 0.01 * k
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) * zoom
+    return (quad - centre) @ rot.T + centre + k * np.array(pan)
+
+
+class MovingNetwork(BoardNetwork):
+    """BoardNetwork whose maps the test sets for each frame."""
+
+    def __init__(self):
+        self.maps = None
+        self.calls = 0
+
+    def show(self, mask, corners):
+        self.maps = np.stack([mask.astype(np.float32), corners])
+
+    def run(self, batch):
+        self.calls += 1
+        return super().run(batch)
+
+
+@pytest.fixture()
+def tracker(checkpoint):  # noqa: F811
+    predictor = Predictor(checkpoint, size=480, refine=False)
+    network = MovingNetwork()
+    predictor.backend = network
+    return Tracker(predictor, every=100), network
+
+
+def frames(n, quad=BOARD, blur=0, pan=(3.0, 1.5)):
+    for k in range(n):
+        photo, truth, layout, mask = render("chessboard:10x7", moved(quad, k, pan))
+        if blur:
+            photo = cv2.GaussianBlur(photo, (0, 0), blur)
+        yield photo, truth, layout, mask
+
+
+def test_vectorised_saddle_fit_and_test_agree_with_the_point_by_point_ones():
+    photo, truth, layout, _ = render("chessboard:10x7", BOARD)
+    gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+    points = find_grid_points(photo, heat_from(truth, photo.shape[:2]), layout)
+    start = points.xy.astype(np.float64) + 0.3
+    spacing = np.full(len(start), 30.0)
+    fitted = saddle_points(gray, start, spacing)
+    one = np.array([saddle_point(gray, p, 30.0) for p in start])
+    assert np.isfinite(fitted).all() and np.abs(fitted - one).max() < 0.02
+    ex, ey = grid_vectors(points)
+    contrast = saddle_contrasts(gray, points.xy, ex, ey)
+    each = np.array([saddle_contrast(gray, p, a, b) for p, a, b in zip(points.xy, ex, ey)], np.float64)
+    assert np.allclose(contrast, each, atol=1.0) and (contrast > 50).all()
+
+
+def test_tracking_keeps_ids_and_positions_on_a_moving_board(tracker):
+    tracker, network = tracker
+    errors, full_calls = [], 0
+    for k, (photo, truth, layout, mask) in enumerate(frames(12)):
+        network.show(mask, heat_from(truth, photo.shape[:2]))
+        pred = tracker.predict(photo)
+        assert pred.detected and pred.points is not None
+        exact = truth_lookup(truth, layout)
+        # the same board points keep the same ids: each lies on its own true corner
+        errors += [np.linalg.norm(p - exact[tuple(i)]) for p, i in zip(pred.points.xy, pred.points.ids.tolist())]
+        assert len(pred.points) == 54 and pred.points.identity == "squares"
+        m = pred.masks["mask"] > 0.5
+        assert (m & mask).sum() / (m | mask).sum() > 0.97
+    assert tracker.tracked == 11  # one full search, then tracked
+    assert np.median(errors) < 0.15 and max(errors) < 0.6
+
+
+def test_tracking_falls_back_to_the_full_search_when_the_board_leaves(tracker):
+    tracker, network = tracker
+    for photo, truth, layout, mask in frames(3):
+        network.show(mask, heat_from(truth, photo.shape[:2]))
+        assert tracker.predict(photo).detected
+    empty = np.full_like(photo, 110)
+    network.show(np.zeros(mask.shape, bool), np.zeros(mask.shape, np.float32))
+    pred = tracker.predict(empty)
+    assert not pred.detected and pred.points is None and tracker.tracked == 2
+    # and finds it again when it is back
+    network.show(mask, heat_from(truth, photo.shape[:2]))
+    assert tracker.predict(photo).detected and tracker.tracked == 2
+
+
+def test_a_full_search_every_n_frames(tracker):
+    tracker, network = tracker
+    tracker.every = 4
+    for photo, truth, layout, mask in frames(9):
+        network.show(mask, heat_from(truth, photo.shape[:2]))
+        assert tracker.predict(photo).detected
+    assert tracker.tracked == 9 - 3  # full searches at frames 0, 4, 8
+
+
+def test_stream_tracks_when_asked(checkpoint):  # noqa: F811
+    predictor = Predictor(checkpoint, size=480, refine=False)
+    network = MovingNetwork()
+    predictor.backend = network
+    rendered = list(frames(5))
+
+    def video():
+        for photo, truth, layout, mask in rendered:
+            yield photo
+
+    # the stand-in network shows the last frame's board: the same board in every frame here
+    photo, truth, layout, mask = rendered[0]
+    network.show(mask, heat_from(truth, photo.shape[:2]))
+    streamed = list(predictor.stream(iter([rendered[0][0]] * 5), track=10))
+    assert len(streamed) == 5 and all(p.detected for _, p in streamed)
+    ids = [p.points.ids.tolist() for _, p in streamed]
+    assert all(i == ids[0] for i in ids)
+
+
+def test_ids_stay_the_boards_own_when_it_leaves_the_frame_across_full_searches(tracker):
+    """A whole board has its own ids ("squares"); panned out of the frame, a full search of the
+    partial view alone could only number it relative to what is left: the ids follow the
+    points tracked from the last frame instead, so each board point keeps its own id."""
+    tracker, network = tracker
+    tracker.every = 3
+    partial = 0
+    for photo, truth, layout, mask in frames(20, BOARD, pan=(-9.0, 0.0)):
+        network.show(mask, heat_from(truth, photo.shape[:2]))
+        pred = tracker.predict(photo)
+        assert pred.detected and pred.points.identity == "squares"
+        partial += pred.points.partial
+        exact = truth_lookup(truth, layout)
+        errors = [np.linalg.norm(p - exact[tuple(i)]) for p, i in zip(pred.points.xy, pred.points.ids.tolist())]
+        assert max(errors) < 1.0
+    assert partial >= 6 and tracker.tracked < 20
+
+
+def test_a_circle_grid_is_tracked_too(checkpoint):  # noqa: F811
+    """Circles are refined as the full search refines them (the dark blob's centroid), with no
+    saddle test; ids and positions follow the board."""
+    import segmenty
+    from segmenty.predict import geometry as geo
+
+    spec = "circles:4x11:asym:15"
+    pattern = segmenty.load_pattern(spec, dpi=40)
+    quad = np.array([[150, 20], [330, 30], [340, 340], [140, 330]], np.float64)
+    predictor = Predictor(checkpoint, size=480, refine=False)
+    network = MovingNetwork()
+    network.mask_names, network.pattern_spec = ["mask", "circles"], spec
+    predictor.backend, predictor.mask_names, predictor.pattern_spec = network, ["mask", "circles"], spec
+    tracker = Tracker(predictor, every=100)
+    for k in range(6):
+        place = moved(quad, k)
+        photo, truth, layout, mask = render(spec, place, shape=(360, 480))
+        hom = geo.homography(pattern.outline, place)
+        network.show(mask, cv2.warpPerspective(pattern.masks["circles"].astype(np.float32), hom, (480, 360)))
+        pred = tracker.predict(photo)
+        assert pred.detected and len(pred.points) == 44 and pred.points.identity == "layout"
+        exact = truth_lookup(truth, layout)
+        assert all(np.linalg.norm(p - exact[tuple(i)]) < 0.5 for p, i in zip(pred.points.xy, pred.points.ids.tolist()))
+    assert tracker.tracked == 5
