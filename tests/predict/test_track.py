@@ -10,10 +10,7 @@ from segmenty.predict import Predictor
 from segmenty.predict.points import find_grid_points, saddle_contrast, saddle_point
 from segmenty.predict.track import Tracker, grid_vectors, saddle_contrasts, saddle_points
 
-from test_points import BOARD, BoardNetwork, checkpoint, heat_from, render, truth_lookup  # noqa: F401
-
-__all__ = ["checkpoint"]
-
+from .test_points import BOARD, BoardNetwork, heat_from, render, truth_lookup
 
 def moved(quad, k: int, pan=(3.0, 1.5)) -> np.ndarray:
     """The board at frame k of a smooth pan with a slow zoom and turn (a few px a frame)."""
@@ -40,7 +37,7 @@ class MovingNetwork(BoardNetwork):
 
 
 @pytest.fixture()
-def tracker(checkpoint):  # noqa: F811
+def tracker(checkpoint):
     predictor = Predictor(checkpoint, size=480, refine=False)
     network = MovingNetwork()
     predictor.backend = network
@@ -72,7 +69,7 @@ def test_vectorised_saddle_fit_and_test_agree_with_the_point_by_point_ones():
 
 def test_tracking_keeps_ids_and_positions_on_a_moving_board(tracker):
     tracker, network = tracker
-    errors, full_calls = [], 0
+    errors = []
     for k, (photo, truth, layout, mask) in enumerate(frames(12)):
         network.show(mask, heat_from(truth, photo.shape[:2]))
         pred = tracker.predict(photo)
@@ -110,7 +107,7 @@ def test_a_full_search_every_n_frames(tracker):
     assert tracker.tracked == 9 - 3  # full searches at frames 0, 4, 8
 
 
-def test_stream_tracks_when_asked(checkpoint):  # noqa: F811
+def test_stream_tracks_when_asked(checkpoint):
     predictor = Predictor(checkpoint, size=480, refine=False)
     network = MovingNetwork()
     predictor.backend = network
@@ -147,7 +144,7 @@ def test_ids_stay_the_boards_own_when_it_leaves_the_frame_across_full_searches(t
     assert partial >= 6 and tracker.tracked < 20
 
 
-def test_a_circle_grid_is_tracked_too(checkpoint):  # noqa: F811
+def test_a_circle_grid_is_tracked_too():
     """Circles are refined as the full search refines them (the dark blob's centroid), with no
     saddle test; ids and positions follow the board."""
     import segmenty
@@ -156,10 +153,9 @@ def test_a_circle_grid_is_tracked_too(checkpoint):  # noqa: F811
     spec = "circles:4x11:asym:15"
     pattern = segmenty.load_pattern(spec, dpi=40)
     quad = np.array([[150, 20], [330, 30], [340, 340], [140, 330]], np.float64)
-    predictor = Predictor(checkpoint, size=480, refine=False)
     network = MovingNetwork()
     network.mask_names, network.pattern_spec = ["mask", "circles"], spec
-    predictor.backend, predictor.mask_names, predictor.pattern_spec = network, ["mask", "circles"], spec
+    predictor = Predictor(network, size=480, refine=False)  # a stand-in network, handed in as the backend
     tracker = Tracker(predictor, every=100)
     for k in range(6):
         place = moved(quad, k)

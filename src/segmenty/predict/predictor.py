@@ -34,6 +34,7 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 from pathlib import Path
 
 import cv2
@@ -176,6 +177,20 @@ class _Judgement:
     zoom_box: tuple | None = None        # where a first look wants a closer one (zoom_box)
 
 
+@runtime_checkable
+class Backend(Protocol):
+    """What a Predictor needs of a network: probabilities for a batch, what its channels are,
+    the board it was trained for, its training size and the multiple its input must be."""
+
+    mask_names: list[str]
+    pattern_spec: str
+    size: int
+    stride: int
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """N×3×H×W float32 in [0, 1] -> N×M×H×W probabilities."""
+
+
 class _TorchModel:
     """A LoadedModel behind the same small interface as OnnxModel (probabilities out)."""
 
@@ -237,8 +252,8 @@ class Predictor:
     """A trained model ready to predict photos.
 
     run_or_model: a run folder, a .pt checkpoint, a .onnx file from `segmenty export` (run by
-                  onnxruntime on the CPU), an already loaded LoadedModel (used where it is) or
-                  OnnxModel (e.g. with its own thread count).
+                  onnxruntime on the CPU), an already loaded LoadedModel (used where it is), or
+                  any `Backend` (an OnnxModel with its own thread count, a stand-in network).
     device:       'auto', 'cpu', 'cuda', 'cuda:N' (PyTorch models only).
     size:         working resolution, the long side in pixels (default: the training size),
                   rounded up to a multiple of the network's stride.
@@ -296,10 +311,10 @@ class Predictor:
                  pattern: str | None = None):
         if backend not in ("auto", "onnx", "torch"):
             raise UsageError(f"--backend {backend}: expected auto, onnx or torch")
-        if isinstance(run_or_model, LoadedModel):
-            self.backend = _TorchModel(run_or_model, _model_device(run_or_model))
-        elif isinstance(run_or_model, OnnxModel):
+        if isinstance(run_or_model, Backend):  # an OnnxModel, or any network (a test's stand-in)
             self.backend = run_or_model
+        elif isinstance(run_or_model, LoadedModel):
+            self.backend = _TorchModel(run_or_model, _model_device(run_or_model))
         elif Path(run_or_model).suffix.lower() == ".onnx":
             self.backend = OnnxModel(run_or_model)
         else:
