@@ -103,3 +103,65 @@ def test_the_cli_starts_without_loading_torch():
     code = "import sys; from segmenty.cli import build_parser; build_parser(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def imported_modules(path: Path, source: str | None = None) -> set[str]:
+    """The segmenty modules a file imports, lazily or not (`from .x import y` counts as x, or as
+    x.y where y is a module)."""
+    tree = ast.parse(path.read_text() if source is None else source)
+    name = module_name(path)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            target = (package[:len(package) - node.level + 1] if node.level else []) + \
+                (node.module.split(".") if node.module else [])
+            for alias in node.names:
+                full = ".".join(target + [alias.name])
+                found.add(full if full in MODULES else ".".join(target))
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {m for m in found if m in MODULES and m != name}
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Circles of modules importing each other; a package importing its own modules (its
+    __init__ re-exporting them) is no circle."""
+    circles, done = [], set()
+
+    def walk(module: str, stack: list[str]) -> None:
+        for other in sorted(graph.get(module, ())):
+            if other in stack:
+                circle = stack[stack.index(other):]
+                if not any(all(m.startswith(c + ".") or m == c for m in circle) for c in circle):
+                    circles.append(circle)
+            elif other not in done:
+                walk(other, stack + [other])
+        done.add(module)
+
+    for module in sorted(graph):
+        if module not in done:
+            walk(module, [module])
+    return circles
+
+
+def test_no_two_modules_import_each_other():
+    """Not even lazily: a lazy import is still a dependency, and a circle means two modules
+    are one idea split in two or a stage reaching up."""
+    graph = {name: imported_modules(path) for name, path in MODULES.items()}
+    assert import_circles(graph) == []
+
+
+def test_the_circle_check_can_fail():
+    probe = "def f():\n    from .predictor import Predictor\n"
+    graph = {name: imported_modules(path) for name, path in MODULES.items()}
+    graph["segmenty.predict.onnx"] = imported_modules(MODULES["segmenty.predict.onnx"], probe)
+    assert any("segmenty.predict.onnx" in c for c in import_circles(graph))

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from segmenty.predict import Predictor
+from segmenty.predict import Predictor, predict_stream
 from segmenty.predict.points import find_grid_points, saddle_contrast, saddle_point
 from segmenty.predict.track import Tracker, grid_vectors, saddle_contrasts, saddle_points
 
@@ -120,7 +120,7 @@ def test_stream_tracks_when_asked(checkpoint):
     # the stand-in network shows the last frame's board: the same board in every frame here
     photo, truth, layout, mask = rendered[0]
     network.show(mask, heat_from(truth, photo.shape[:2]))
-    streamed = list(predictor.stream(iter([rendered[0][0]] * 5), track=10))
+    streamed = list(predict_stream(predictor, iter([rendered[0][0]] * 5), track=10))
     assert len(streamed) == 5 and all(p.detected for _, p in streamed)
     ids = [p.points.ids.tolist() for _, p in streamed]
     assert all(i == ids[0] for i in ids)

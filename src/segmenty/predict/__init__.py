@@ -4,7 +4,8 @@ from .geometry import OutlineFit, fit_outline, homography, rectify
 from .onnx import OnnxModel, export_onnx
 from .points import GridLayout, GridPoints, find_grid_points, grid_geometry, grid_layout
 from .predictor import DetectionRule, Prediction, Predictor
+from .stream import predict_stream
 from .track import Tracker
 
 __all__ = ["DetectionRule", "GridLayout", "GridPoints", "OnnxModel", "OutlineFit", "Prediction", "Predictor",
-           "Tracker", "export_onnx", "find_grid_points", "fit_outline", "grid_geometry", "grid_layout", "homography", "rectify"]
+           "Tracker", "export_onnx", "predict_stream", "find_grid_points", "fit_outline", "grid_geometry", "grid_layout", "homography", "rectify"]

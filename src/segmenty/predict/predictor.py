@@ -42,7 +42,6 @@ import numpy as np
 
 from ..errors import SegmentyError, UsageError
 from ..hardware import check_device_name, cuda_may_be_present, resolve_device
-from ..io import prefetch
 from ..patterns import Pattern, load_pattern
 from ..patterns.family import FAMILIES, family_preset
 from ..runs import LoadedModel, load_model, resolve_checkpoint
@@ -417,28 +416,6 @@ class Predictor:
         for r in results:
             r.ms = ms
         return results
-
-    def stream(self, frames: Iterable[np.ndarray], workers: int | None = 1,
-               track: int = 0) -> Iterator[tuple[np.ndarray, Prediction]]:
-        """(frame, its Prediction) for each frame of `frames` (RGB uint8 arrays: a video's, say),
-        in order. The next frames are pulled from `frames` by a background thread while the
-        network works on this one, so their decoding overlaps prediction; memory stays flat.
-        `workers` > 1 (None: a worker a core) predicts in that many processes (pool.py): more
-        frames a second, each Prediction's masks copied back from its worker.
-        `track` > 1: the frames are one video, and a grid pattern's points are followed from
-        frame to frame (track.py), with a full search when that fails and every `track`
-        frames; in this process (each frame needs the last), `workers` unused."""
-        if track and track > 1:
-            from .track import Tracker
-
-            tracker = Tracker(self, every=track)
-            for rgb in prefetch(frames):
-                yield rgb, tracker.predict(rgb)
-            return
-        from .pool import PredictorPool, predict_frame
-
-        with PredictorPool(self, workers) as pool:
-            yield from pool.map(predict_frame, prefetch(frames))
 
     def rectify(self, rgb: np.ndarray, prediction: Prediction) -> np.ndarray | None:
         """The photo warped to the pattern sheet (front-on view), or None without a homography."""

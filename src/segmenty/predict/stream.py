@@ -10,17 +10,43 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
 
 from ..errors import SegmentyError
-from ..io import VIDEO_SUFFIXES
+from ..io import VIDEO_SUFFIXES, prefetch
 
 _DONE = object()
 # Video file suffixes `segmenty predict` opens as videos (anything else is read as a photo).
 VIDEO_CODEC = "mp4v"  # MPEG-4 Part 2 in an .mp4 container: in every OpenCV build, no licences needed
+
+
+def predict_stream(predictor, frames: Iterable[np.ndarray], workers: int | None = 1,
+                   track: int = 0) -> Iterator[tuple[np.ndarray, object]]:
+    """(frame, its Prediction) for each frame of `frames` (RGB uint8 arrays: a video's, say),
+    in order, by `predictor` (a Predictor). The next frames are pulled from `frames` by a
+    background thread while the network works on this one, so their decoding overlaps
+    prediction; memory stays flat. `workers` > 1 (None: a worker a core) predicts in that many
+    processes (pool.py): more frames a second, each Prediction's masks copied back from its
+    worker. `track` > 1: the frames are one video, and a grid pattern's points are followed
+    from frame to frame (track.py), with a full search when that fails and every `track`
+    frames; in this process (each frame needs the last), `workers` unused.
+
+    A function of this module rather than a Predictor method: streaming sits above the
+    Predictor (it uses the pool of Predictors and the tracker), which imports neither."""
+    if track and track > 1:
+        from .track import Tracker
+
+        tracker = Tracker(predictor, every=track)
+        for rgb in prefetch(frames):
+            yield rgb, tracker.predict(rgb)
+        return
+    from .pool import PredictorPool, predict_frame
+
+    with PredictorPool(predictor, workers) as pool:
+        yield from pool.map(predict_frame, prefetch(frames))
 
 
 class BackgroundWriter:
