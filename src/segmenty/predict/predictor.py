@@ -32,7 +32,6 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from pathlib import Path
@@ -384,34 +383,26 @@ class Predictor:
         network call (the results equal one-by-one prediction)."""
         start = time.perf_counter()
         probs = self._run(images)
-        judged = [self._judge(p, rgb.shape[:2]) for rgb, p in zip(images, probs)]
+        results = self._conclude(images, probs, [self._judge(p, rgb.shape[:2]) for rgb, p in zip(images, probs)])
         looked = [self.size] * len(images)
         for scale in FINER_SCALES if self.multiscale else ():
-            # Boards too small to resolve at the working size: the photos still without one,
-            # again at a finer scale, never beyond their own resolution (fully convolutional:
-            # the whole photo, no tiles).
+            # Boards too small to resolve at the working size: the photos still without one
+            # (nothing found, or a region that proved no board), again at a finer scale, never
+            # beyond their own resolution (fully convolutional: the whole photo, no tiles).
             again: dict[int, list[int]] = {}
-            for i, j in enumerate(judged):
+            for i, r in enumerate(results):
                 own = -(-max(images[i].shape[:2]) // self.backend.stride) * self.backend.stride
                 working = min(scale * self.size, own)
-                if not j.detected and working > looked[i]:
+                if not r.detected and working > looked[i]:
                     again.setdefault(working, []).append(i)
             for working, indices in again.items():
                 for i, p in zip(indices, self._run([images[i] for i in indices], working)):
                     looked[i] = working
                     finer = self._judge(p, images[i].shape[:2], working=working)
                     if finer.detected:
-                        probs[i], judged[i] = p, finer
-        if self.refine:
-            boxes = {i: j.zoom_box for i, j in enumerate(judged) if j.detected and j.zoom_box is not None}
-            crops = self._run([images[i][y0:y1, x0:x1] for i, (x0, y0, x1, y1) in boxes.items()])
-            for (i, box), crop in zip(boxes.items(), crops):
-                # A board must pass the rule seen whole and seen close up: the second verdict
-                # is the one that stands.
-                judged[i] = self._judge(probs[i], images[i].shape[:2], (box, crop), judged[i].working)
-        results = [self._finish(j, rgb.shape[:2]) for rgb, j in zip(images, judged)]
-        if self.points:
-            results = [self._with_points(r, rgb, j) for r, rgb, j in zip(results, images, judged)]
+                        found = self._conclude([images[i]], [p], [finer])[0]
+                        if found.detected:
+                            results[i] = found
         ms = (time.perf_counter() - start) * 1000 / max(1, len(images))
         for r in results:
             r.ms = ms
@@ -426,6 +417,20 @@ class Predictor:
         return geo.rectify(rgb, prediction.homography, (w, h))
 
     # -- internals -------------------------------------------------------------------------
+
+    def _conclude(self, images: list[np.ndarray], probs: list[np.ndarray], judged: list) -> list[Prediction]:
+        """Predictions from one look's verdicts: a detected board seen again close up (`refine`:
+        it must pass the rule both times, the second verdict stands), then its geometry and,
+        for grid patterns, its points (which may still say it is no board)."""
+        if self.refine:
+            boxes = {i: j.zoom_box for i, j in enumerate(judged) if j.detected and j.zoom_box is not None}
+            crops = self._run([images[i][y0:y1, x0:x1] for i, (x0, y0, x1, y1) in boxes.items()])
+            for (i, box), crop in zip(boxes.items(), crops):
+                judged[i] = self._judge(probs[i], images[i].shape[:2], (box, crop), judged[i].working)
+        results = [self._finish(j, rgb.shape[:2]) for rgb, j in zip(images, judged)]
+        if self.points:
+            results = [self._with_points(r, rgb, j) for r, rgb, j in zip(results, images, judged)]
+        return results
 
     def _run(self, images: list[np.ndarray], size: int | None = None) -> list[np.ndarray]:
         """The network's M×h×w probabilities for each photo at working resolution (long side
