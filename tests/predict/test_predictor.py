@@ -585,19 +585,3 @@ def test_a_pytorch_model_is_not_shared_out(checkpoint):
     with PredictorPool(Predictor(checkpoint, backend="torch"), workers=4) as pool:
         assert pool.workers == 1
         assert list(pool.map(lambda predictor, k: k * 2, range(3))) == [0, 2, 4]
-
-
-def test_scattered_grid_points_are_no_board():
-    """A board, whole or cut by the frame, shows its points densely; 8 peaks spread over a 4x4
-    span of ids (a tree crown against the sky did this) are not a board."""
-    from segmenty.predict.points import GridPoints
-    from segmenty.predict.predictor import _density
-
-    def grid(ids):
-        ids = np.array(ids)
-        return GridPoints(ids * 10.0, ids, np.ones(len(ids)), (9, 6), True, "relative")
-
-    full = [(c, r) for c in range(3) for r in range(3)]
-    scattered = [(0, 0), (1, 0), (3, 0), (0, 2), (2, 1), (3, 3), (1, 3), (2, 3)]
-    assert _density(grid(full)) == 1.0 and _density(grid(scattered)) == 0.5
-    assert _density(grid(scattered)) < DetectionRule().min_grid_density <= _density(grid(full[:6]))
