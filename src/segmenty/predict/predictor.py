@@ -94,9 +94,6 @@ class DetectionRule:
     min_grid_points: for a grid pattern (chessboard, ChArUco, circle grid), the points found
                      in the region must form a grid of the pattern with at least this many
                      (points.py); the mask, outline and homography then come from the points.
-    min_grid_density: and they fill at least this share of the grid nodes between their
-                     extreme ids: a board, whole or cut by the frame, shows its points densely;
-                     a tree crown against the sky once lined up 8 peaks over a 4x4 span (0.5).
     snap_fill:       when the pattern's `mask` is a quadrilateral (every built-in pattern's
                      is) and the fitted outline covers the region this well (fill), the `mask`
                      map becomes the outline itself: straight sides and sharp corners where
@@ -110,7 +107,6 @@ class DetectionRule:
     suppress: bool = True
     min_features: int = 2
     min_grid_points: int = 6
-    min_grid_density: float = 0.6
     snap_fill: float | None = 0.9
 
 
@@ -573,7 +569,7 @@ class Predictor:
                             np.ones((2 * reach + 1,) * 2, np.uint8)).astype(bool)
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         found = find_grid_points(gray, result.masks[layout.feature_mask], layout, region)
-        if found is None or len(found) < self.rule.min_grid_points or _density(found) < self.rule.min_grid_density:
+        if found is None or len(found) < self.rule.min_grid_points:
             result.detected, result.outline, result.homography = False, None, None
             return self._suppress(result, None)
         result.points = found
@@ -628,12 +624,6 @@ def _grid_layout(spec: str) -> GridLayout | None:
     """The pattern's grid of points (None for patterns without one), built once."""
     geometry = _pattern_geometry(spec)
     return grid_layout(geometry.pattern) if geometry else None
-
-
-def _density(points: GridPoints) -> float:
-    """The share of the grid nodes between the points' extreme ids that hold a point."""
-    span = points.ids.max(axis=0) - points.ids.min(axis=0) + 1
-    return len(points.ids) / float(span[0] * span[1])
 
 
 def _model_device(loaded: LoadedModel):
