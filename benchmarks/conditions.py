@@ -255,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sets", default="udacity,opencv")
     p.add_argument("--conditions", default=",".join(CONDITIONS), help="comma-separated subset")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--negatives-only", action="store_true",
+                   help="score only the degraded negatives (false detections; a quicker check)")
     args = p.parse_args(argv)
     predictor = Predictor.open(args.model, "chessboard:10x7")
     sets = {"udacity": (args.real / "chessboard-10x7", None, args.real / "negatives"),
@@ -269,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.sets.split(","):
             start = time.perf_counter()
             photos, negatives = load_set(name, *sets[name], Path(tmp) / name)
+            photos = [] if args.negatives_only else photos
             print(f"{name}: {len(photos)} photos ({sum(p.truth_corners is not None for p in photos)} with SB "
                   f"corners), {len(negatives)} negatives, loaded in {time.perf_counter() - start:.0f} s", flush=True)
             for condition in wanted:

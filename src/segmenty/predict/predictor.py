@@ -64,6 +64,7 @@ ZOOM_MIN_GAIN = 1.25
 # a board a tenth of a 1280-px photo spans 16 px at 160 px, too few for its squares, and 64 px
 # at 4x (training scenes hold boards of ~30-160); a board of 5-px squares needs every pixel.
 FINER_SCALES = (2, 4, 8, 16, 32)
+FINER_MIN_GRID_POINTS = 12  # what a grid found only by a finer look must show (DetectionRule's is 6)
 
 
 @dataclass(frozen=True)
@@ -401,7 +402,11 @@ class Predictor:
                     finer = self._judge(p, images[i].shape[:2], working=working)
                     if finer.detected:
                         found = self._conclude([images[i]], [p], [finer])[0]
-                        if found.detected:
+                        # A board only a finer look resolves is far away, so seen whole: it
+                        # must show more of its grid than a close, cut one (a tree crown
+                        # against the sky lined up 8 peaks at a photo's own resolution).
+                        if found.detected and (found.points is None
+                                               or len(found.points) >= FINER_MIN_GRID_POINTS):
                             results[i] = found
         ms = (time.perf_counter() - start) * 1000 / max(1, len(images))
         for r in results:
