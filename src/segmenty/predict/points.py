@@ -354,15 +354,7 @@ def refine_points(gray: np.ndarray, xy: np.ndarray, spacing: np.ndarray, kind: s
             if found is not None:
                 out[i], ok[i] = found, True
     else:
-        windows = np.clip(np.minimum(np.round(SUBPIX_WINDOW * spacing), np.floor(border) - 2),
-                          MIN_SUBPIX_WINDOW, MAX_SUBPIX_WINDOW).astype(int)
-        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_MAX_ITER, 50, 0.005)
-        usable = border >= MIN_SUBPIX_WINDOW + 2
-        for win in np.unique(windows[usable]):
-            sel = np.nonzero(usable & (windows == win))[0]
-            pts = xy[sel].astype(np.float32).reshape(-1, 1, 2)
-            out[sel] = cv2.cornerSubPix(gray, pts, (int(win), int(win)), (-1, -1), criteria).reshape(-1, 2)
-            ok[sel] = True
+        subpix_corners(gray, xy, spacing, border, out, ok)
         # cornerSubPix converges from a rough start; the saddle fit is then the more precise
         # (rendered scenes with exact corners, benchmarks/README.md: median error 0.07 px
         # against cornerSubPix's 0.12 px).
@@ -374,6 +366,22 @@ def refine_points(gray: np.ndarray, xy: np.ndarray, spacing: np.ndarray, kind: s
     ok &= moved <= MAX_REFINE_SHIFT * spacing
     ok &= (out[:, 0] >= 0) & (out[:, 1] >= 0) & (out[:, 0] <= w - 1) & (out[:, 1] <= h - 1)
     return out, ok
+
+
+def subpix_corners(gray: np.ndarray, xy: np.ndarray, spacing: np.ndarray, border: np.ndarray,
+                   out: np.ndarray, ok: np.ndarray) -> None:
+    """cornerSubPix on every point whose window fits the photo (`border`: its distance to the
+    frame), one call per window size (a window follows the spacing); writes the refined
+    positions into `out` and marks them in `ok`."""
+    windows = np.clip(np.minimum(np.round(SUBPIX_WINDOW * spacing), np.floor(border) - 2),
+                      MIN_SUBPIX_WINDOW, MAX_SUBPIX_WINDOW).astype(int)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_MAX_ITER, 50, 0.005)
+    usable = border >= MIN_SUBPIX_WINDOW + 2
+    for win in np.unique(windows[usable]):
+        sel = np.nonzero(usable & (windows == win))[0]
+        pts = xy[sel].astype(np.float32).reshape(-1, 1, 2)
+        out[sel] = cv2.cornerSubPix(gray, pts, (int(win), int(win)), (-1, -1), criteria).reshape(-1, 2)
+        ok[sel] = True
 
 
 def saddle_point(gray: np.ndarray, p: np.ndarray, spacing: float) -> np.ndarray | None:

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .points import (BLOB, MAX_REFINE_SHIFT, MAX_SUBPIX_WINDOW, MIN_SADDLE_CONTRAST, MIN_SUBPIX_WINDOW,
-                     SADDLE, SADDLE_FIT_BLUR, SADDLE_FIT_SHIFT, SADDLE_FIT_WINDOW, SADDLE_OFFSET, SUBPIX_WINDOW,
-                     GridPoints, _QUADRATIC_POWERS, grid_geometry, refine_points)
+from .points import (BLOB, MAX_REFINE_SHIFT, MIN_SADDLE_CONTRAST, SADDLE, SADDLE_FIT_BLUR, SADDLE_FIT_SHIFT,
+                     SADDLE_FIT_WINDOW, SADDLE_OFFSET, GridPoints, _QUADRATIC_POWERS, grid_geometry, refine_points,
+                     subpix_corners)
 
 # A frame is tracked when at least this share of the previous frame's points is found again
 # (fewer: the board is leaving or covered, and a full search says what is left of it).
@@ -256,15 +256,7 @@ def refine_saddles(gray: np.ndarray, xy: np.ndarray, spacing: np.ndarray) -> tup
         return out, ok
     h, w = gray.shape
     border = np.minimum.reduce([xy[:, 0], xy[:, 1], w - 1 - xy[:, 0], h - 1 - xy[:, 1]])
-    windows = np.clip(np.minimum(np.round(SUBPIX_WINDOW * spacing), np.floor(border) - 2),
-                      MIN_SUBPIX_WINDOW, MAX_SUBPIX_WINDOW).astype(int)
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_MAX_ITER, 50, 0.005)
-    usable = border >= MIN_SUBPIX_WINDOW + 2
-    for win in np.unique(windows[usable]):
-        sel = np.nonzero(usable & (windows == win))[0]
-        pts = xy[sel].astype(np.float32).reshape(-1, 1, 2)
-        out[sel] = cv2.cornerSubPix(gray, pts, (int(win), int(win)), (-1, -1), criteria).reshape(-1, 2)
-        ok[sel] = True
+    subpix_corners(gray, xy, spacing, border, out, ok)
     fitted = saddle_points(gray, out, spacing, ok)
     good = np.isfinite(fitted).all(axis=1) & (np.linalg.norm(fitted - out, axis=1) <= SADDLE_FIT_SHIFT * spacing)
     out[good] = fitted[good]
