@@ -585,3 +585,26 @@ def test_a_pytorch_model_is_not_shared_out(checkpoint):
     with PredictorPool(Predictor(checkpoint, backend="torch"), workers=4) as pool:
         assert pool.workers == 1
         assert list(pool.map(lambda predictor, k: k * 2, range(3))) == [0, 2, 4]
+
+
+@pytest.mark.parametrize("points, found", [(54, True), (8, False)])
+def test_a_grid_only_a_finer_look_finds_must_show_enough_points(checkpoint, points, found):
+    """A board only a finer look resolves is far away and seen whole: a handful of points
+    there (foliage against the sky once gave 8) is not a board; a whole board's 54 are."""
+    from segmenty.predict.points import GridPoints
+    from segmenty.predict.predictor import FINER_MIN_GRID_POINTS
+
+    pattern = segmenty.load_pattern(PATTERN)
+    quad = np.array([[1000, 700], [1200, 690], [1205, 840], [995, 845]], np.float64)  # too small at 256 px
+    rgb = board_photo(geo.homography(pattern.outline, quad), shape=(1536, 2048))
+    predictor = fake_predictor(checkpoint, backend=SeesOnlyResolvedBoards(), points=True)
+
+    def with_points(result, photo, judged):  # the grid the points' search would report
+        if result.detected:
+            ids = np.stack(np.unravel_index(np.arange(points), (6, 9)), axis=1)[:, ::-1].astype(np.int32)
+            result.points = GridPoints(ids * 10.0, ids, np.ones(points), (9, 6), points < 54, "relative")
+        return result
+
+    predictor._with_points = with_points
+    assert (points >= FINER_MIN_GRID_POINTS) == found
+    assert predictor.predict(rgb).detected == found
