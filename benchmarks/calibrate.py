@@ -22,6 +22,12 @@ calibration  ../shared/real/chessboard-10x7 calibrated from segmenty's points, f
 halves       Each photo cut through the board's centre (left, right, top, bottom halves, the
              points shifted back to the whole photo's pixels): a calibration from these
              partial views alone against the whole-photo calibration.
+weights      Each point weighted by its sigma (calib.weighted, `calibrate --weighted`) against every
+             point alike (the default), on both real sets (Udacity; OpenCV's left and right cameras), as
+             photos and with a motion-blurred copy of each photo added (5-11 px, any direction;
+             the copies that survive the blur filter kept, as a video's blurred frames would
+             be): RMS, held-out RMS on OpenCV SB's points (the camera fitted without that photo
+             and its copy), focal length, principal point, std of fx, and the solve's time.
 rendered     Rendered scenes (chessboard:10x7, the default recipe without occluders, blur and
              noise of their own) at several levels of added blur and noise: detection rate,
              corners found, median error against the exact corners (the synthesis moves them
@@ -44,7 +50,7 @@ from segmenty.predict import Predictor, grid_layout
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_REAL = REPO.parent / "shared" / "real"
-SECTIONS = ("corners", "calibration", "halves", "rendered")
+SECTIONS = ("corners", "calibration", "halves", "weights", "rendered")
 
 
 def sb_to_ours(k: np.ndarray) -> np.ndarray:
@@ -111,15 +117,18 @@ def real_views(predictor, layout, photos: list[Path]) -> dict:
     return views
 
 
-def cross_held_out(views: list, layout, reference: list, model: str = "pinhole") -> float:
+def cross_held_out(views: list, layout, reference: list, model: str = "pinhole", leave=None,
+                   weighted: bool = False) -> float:
     """RMS over the views `reference` (OpenCV SB's) has, each left out in turn: the camera from
-    `views` without that photo, the pose from the reference points, their reprojection."""
+    `views` without that photo (`leave(view, ref)`: whether a view is of it; by default the
+    same name), the pose from the reference points, their reprojection."""
+    leave = leave or (lambda v, ref: v.name == ref.name)
     squared, count = 0.0, 0
     for ref in reference:
         if not ref.usable:
             continue
-        train = [v for v in views if v.usable and v.name != ref.name]
-        camera = calibrate_views(train, layout, model, held_out=False, reject_outliers=False)
+        train = [v for v in views if v.usable and not leave(v, ref)]
+        camera = calibrate_views(train, layout, model, held_out=False, reject_outliers=False, weighted=weighted)
         obj, img = correspondences(ref, layout)
         ok, rvec, tvec = cv2.solvePnP(obj.astype(np.float64), img.astype(np.float64), camera.camera_matrix,
                                       camera.dist_coeffs)
@@ -193,6 +202,55 @@ def halves_section(predictor, layout, folder: Path, whole: dict) -> None:
     print(f"\nfocal length halves / whole (segmenty): fx {halves.focal[0] / ref.focal[0] - 1:+.2%}, "
           f"fy {halves.focal[1] / ref.focal[1] - 1:+.2%}; halves / whole (OpenCV SB): "
           f"fx {halves.focal[0] / sb.focal[0] - 1:+.2%}, fy {halves.focal[1] / sb.focal[1] - 1:+.2%}")
+
+
+# -- weights ----------------------------------------------------------------------------------------
+
+def _motion_blur(rgb: np.ndarray, length: int, angle: float) -> np.ndarray:
+    kernel = np.zeros((length, length), np.float32)
+    kernel[length // 2, :] = 1
+    centre = (length / 2 - 0.5, length / 2 - 0.5)
+    kernel = cv2.warpAffine(kernel, cv2.getRotationMatrix2D(centre, angle, 1), (length, length))
+    return cv2.filter2D(rgb, -1, kernel / kernel.sum())
+
+
+def weights_section(predictor, layout, sets: dict[str, list[Path]], seed: int) -> None:
+    from segmenty.calib.select import board_blur, drop_blurred
+    from segmenty.calib.weighted import point_sigma
+
+    print("\n## Points weighted by their sigma against points alike\n")
+    print("| set | views | solver | views used | RMS (px) | held-out RMS on SB's points (px) | fx, fy (px) "
+          "| cx, cy (px) | std fx (px) | calibrate_views (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    rng = np.random.default_rng(seed)
+    for name, photos in sets.items():
+        weighted, reference = {"photos": [], "photos + blurred copies": []}, []
+        for path in photos:
+            rgb = read_image(path)
+            size = (rgb.shape[1], rgb.shape[0])
+            sb, _ = opencv_points(rgb, layout, "sb")
+            reference.append(view_from_points(str(path), size, sb))
+            blurred = _motion_blur(rgb, int(rng.integers(5, 12)), float(rng.uniform(0, 180)))
+            for tag, image in (("", rgb), ("#blurred", blurred)):
+                view = view_from_points(str(path) + tag, size, predictor.predict(image).points)
+                if view.usable:
+                    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+                    view.sigma, view.blur = point_sigma(gray, view.points.xy), board_blur(gray, view)
+                weighted["photos + blurred copies"].append(view)
+                if not tag:
+                    weighted["photos"].append(view)
+        reference = [r for r in reference if r.usable]
+        for label, views in weighted.items():
+            views = drop_blurred(views)
+            for solver, on in (("points alike", False), ("weighted", True)):
+                start = time.perf_counter()
+                cal = calibrate_views(views, layout, weighted=on)
+                seconds = time.perf_counter() - start
+                held = cross_held_out(views, layout, reference, leave=lambda v, ref: v.name.split("#")[0] == ref.name,
+                                      weighted=on)
+                print(f"| {name} | {label} | {solver} | {len(cal.used)} of {len(cal.views)} | {cal.rms:.3f} | {held:.3f} "
+                      f"| {cal.focal[0]:.1f}, {cal.focal[1]:.1f} | {cal.principal_point[0]:.1f}, "
+                      f"{cal.principal_point[1]:.1f} | {cal.std['fx']:.2f} | {seconds:.1f} |")
 
 
 # -- rendered scenes ------------------------------------------------------------------------------
@@ -288,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
         whole = calibration_section(predictor, layout, udacity)
     if "halves" in sections:
         halves_section(predictor, layout, udacity, whole)
+    if "weights" in sections:
+        samples = args.real / "opencv-samples" / "chessboard-10x7"
+        weights_section(predictor, layout, {
+            "udacity": list_images(udacity),
+            "opencv left": [p for p in list_images(samples) if p.name.startswith("left")],
+            "opencv right": [p for p in list_images(samples) if p.name.startswith("right")]}, args.seed)
     if "rendered" in sections:
         rendered_section(predictor, layout, args.scenes, args.size, args.seed)
     print(f"\n({time.perf_counter() - start:.0f} s)")

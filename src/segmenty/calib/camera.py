@@ -4,7 +4,9 @@ The views' points and their ids become OpenCV's image and object points (the pat
 geometry, in millimetres, z = 0; a partial view with relative ids is a board of its own, which
 a planar calibration does not mind), and `cv2.calibrateCamera` (pinhole with OpenCV's 5
 distortion coefficients, or its 8-coefficient rational model) or `cv2.fisheye.calibrate`
-solves for the camera. Views whose reprojection error stands far out (a wrong point, motion
+solves for the camera; `weighted` refines the pinhole and rational cameras with each point
+weighted by its sigma (calib.weighted; off by default: measured no better on the real sets,
+benchmarks/README.md). Views whose reprojection error stands far out (a wrong point, motion
 blur) are dropped with the reason and the camera solved again.
 
 The held-out error tells how well the camera predicts views it was not fitted to: each view is
@@ -29,6 +31,7 @@ from ..errors import SegmentyError, UsageError
 from ..io import atomic_path, atomic_write_text
 from ..predict.points import GridLayout
 from .views import View
+from .weighted import solve_weighted
 
 CAMERA_MODELS = ("pinhole", "rational", "fisheye")
 MIN_VIEWS = 3
@@ -61,7 +64,9 @@ class Calibration:
                      "border": share of the image's outer 10% band}.
     std:            one standard deviation of each intrinsic parameter (fx, fy, cx, cy, then
                     the distortion terms) from cv2.calibrateCameraExtended, scaled by the
-                    fit's residual; empty for the fisheye model (OpenCV gives none).
+                    fit's residual (from the weighted Jacobian when the points were weighted);
+                    empty for the fisheye model (OpenCV gives none).
+    weighted:       whether each point was weighted by its sigma (calib.weighted).
     """
 
     model: str
@@ -73,6 +78,7 @@ class Calibration:
     held_out_rms: float | None = None
     coverage: dict = field(default_factory=dict)
     std: dict = field(default_factory=dict)
+    weighted: bool = False
     rvecs: list = field(default_factory=list, repr=False)
     tvecs: list = field(default_factory=list, repr=False)
 
@@ -110,7 +116,7 @@ class Calibration:
                 "camera_matrix": np.round(self.camera_matrix, 6).tolist(),
                 "dist_coeffs": np.round(self.dist_coeffs.ravel(), 8).tolist(),
                 "dist_order": _dist_order(self.model),
-                "rms": round(self.rms, 4),
+                "rms": round(self.rms, 4), "weighted": self.weighted,
                 "held_out_rms": None if self.held_out_rms is None else round(self.held_out_rms, 4),
                 "coverage": {k: round(v, 4) for k, v in self.coverage.items()},
                 "std": {k: round(v, 6) for k, v in self.std.items()},
@@ -129,9 +135,11 @@ def correspondences(view: View, layout: GridLayout) -> tuple[np.ndarray, np.ndar
 
 
 def calibrate_views(views: list[View], layout: GridLayout, model: str = "pinhole", held_out: bool = True,
-                    reject_outliers: bool = True) -> Calibration:
-    """Solve the camera from the usable views (see the module doc). SegmentyError when fewer
-    than MIN_VIEWS views are usable or the solver fails; the message names the views."""
+                    reject_outliers: bool = True, weighted: bool = False) -> Calibration:
+    """Solve the camera from the usable views (see the module doc); with `weighted`, each
+    point weighted by its sigma (View.sigma, measured on every view; calib.weighted).
+    SegmentyError when fewer than MIN_VIEWS views are usable, a view lacks its sigmas for a
+    weighted solve or the solver fails; the message names the views."""
     if model not in CAMERA_MODELS:
         raise UsageError(f"--camera {model}: unknown camera model (valid: {', '.join(CAMERA_MODELS)})")
     sizes = {v.image_size for v in views if v.usable}
@@ -147,10 +155,14 @@ def calibrate_views(views: list[View], layout: GridLayout, model: str = "pinhole
                         {"used": True, "points": len(v.points), "partial": v.points.partial,
                          "identity": v.points.identity}) for v in views}
     usable = [v for v in views if v.usable]
+    weighted = weighted and model != "fisheye"  # OpenCV's fisheye solver stays unweighted (module doc)
+    unmeasured = [v.name for v in usable if v.sigma is None] if weighted else []
+    if unmeasured:
+        raise SegmentyError(f"{unmeasured[0]}: its points carry no sigma to weight by (weighted.point_sigma)")
     image_size = Counter(v.image_size for v in usable).most_common(1)[0][0] if usable else (0, 0)
     for _ in range(OUTLIER_ROUNDS + 1):
         _check_enough(usable, views)
-        result = _solve(usable, layout, model, image_size)
+        result = _solve(usable, layout, model, image_size, weighted)
         errors = _per_view_rms(usable, layout, model, result)
         median = float(np.median(errors))
         limit = max(OUTLIER_FLOOR_PX, OUTLIER_FACTOR * median)
@@ -168,10 +180,10 @@ def calibrate_views(views: list[View], layout: GridLayout, model: str = "pinhole
     for v, e in zip(usable, errors):
         records[v.name]["rms"] = round(float(e), 4)
     calibration = Calibration(model, image_size, camera, dist, float(rms), records, std=std, rvecs=list(rvecs),
-                              tvecs=list(tvecs))
+                              tvecs=list(tvecs), weighted=weighted)
     calibration.coverage = coverage(usable, image_size)
     if held_out:
-        calibration.held_out_rms = _held_out(usable, layout, model, image_size, records)
+        calibration.held_out_rms = _held_out(usable, layout, model, image_size, records, weighted)
     return calibration
 
 
@@ -200,7 +212,7 @@ def _check_attitudes(rvecs, count: int) -> None:
                             "be found; add views with the board tilted 20-45 degrees from the others")
 
 
-def _solve(views: list[View], layout: GridLayout, model: str, image_size: tuple[int, int]):
+def _solve(views: list[View], layout: GridLayout, model: str, image_size: tuple[int, int], weighted: bool = False):
     """(rms, K, dist, rvecs, tvecs, std) from OpenCV's solver for the model; std names each
     intrinsic's standard deviation (calibrateCameraExtended; none for fisheye)."""
     obj, img = zip(*(correspondences(v, layout) for v in views))
@@ -217,8 +229,15 @@ def _solve(views: list[View], layout: GridLayout, model: str, image_size: tuple[
             flags = cv2.CALIB_RATIONAL_MODEL if model == "rational" else 0
             rms, camera, dist, rvecs, tvecs, deviations, _, _ = cv2.calibrateCameraExtended(
                 list(obj), list(img), image_size, None, None, flags=flags)
+            deviations = np.asarray(deviations).ravel()
+            if weighted:
+                dist = np.asarray(dist, np.float64).ravel()[:len(_dist_order(model))]
+                camera, dist, rvecs, tvecs, deviations = solve_weighted(obj, img, [v.sigma for v in views], camera,
+                                                                        dist, rvecs, tvecs)
+                rms = _rms(np.concatenate([project(o, r, t, camera, dist, model) for o, r, t in zip(obj, rvecs, tvecs)]),
+                           np.concatenate(img))
             names = ["fx", "fy", "cx", "cy"] + _dist_order(model)
-            std = {n: float(d) for n, d in zip(names, np.asarray(deviations).ravel())}
+            std = {n: float(d) for n, d in zip(names, deviations)}
     except cv2.error as exc:
         detail = " ".join(str(exc).split())[-160:]
         raise SegmentyError(f"calibrate: OpenCV's {model} solver failed on {len(views)} views ({detail}); "
@@ -273,7 +292,7 @@ def _pose(obj: np.ndarray, img: np.ndarray, camera: np.ndarray, dist: np.ndarray
 
 
 def _held_out(views: list[View], layout: GridLayout, model: str, image_size: tuple[int, int],
-              records: dict) -> float | None:
+              records: dict, weighted: bool = False) -> float | None:
     """Reprojection RMS of each view (or fold) with the camera fitted to the others; per-view
     figures go into `records`."""
     n = len(views)
@@ -285,7 +304,7 @@ def _held_out(views: list[View], layout: GridLayout, model: str, image_size: tup
         test = [v for i, v in enumerate(views) if i % folds == fold]
         train = [v for i, v in enumerate(views) if i % folds != fold]
         try:
-            _, camera, dist, *_ = _solve(train, layout, model, image_size)
+            _, camera, dist, *_ = _solve(train, layout, model, image_size, weighted)
         except SegmentyError:
             continue
         for v in test:
@@ -352,14 +371,18 @@ def write_camera(calibration: Calibration, out: str | os.PathLike, extra: dict |
 
 
 def write_points(views: list[View], layout: GridLayout, path: str | os.PathLike) -> None:
-    """points.json: every usable view's ids, image points and object points (mm), enough to
-    run cv2.calibrateCamera again without segmenty."""
+    """points.json: every usable view's ids, image points, object points (mm) and, when
+    measured, each point's sigma (px), enough to run cv2.calibrateCamera (or a weighted solver)
+    again without segmenty."""
     records = []
     for v in views:
         if not v.usable:
             continue
         obj, img = correspondences(v, layout)
-        records.append({"name": v.name, "partial": v.points.partial, "identity": v.points.identity,
-                        "ids": v.points.ids.tolist(), "image_points": np.round(img.astype(np.float64), 4).tolist(),
-                        "object_points_mm": np.round(obj.astype(np.float64), 4).tolist()})
+        record = {"name": v.name, "partial": v.points.partial, "identity": v.points.identity,
+                  "ids": v.points.ids.tolist(), "image_points": np.round(img.astype(np.float64), 4).tolist(),
+                  "object_points_mm": np.round(obj.astype(np.float64), 4).tolist()}
+        if v.sigma is not None:
+            record["sigma_px"] = np.round(v.sigma, 4).tolist()
+        records.append(record)
     atomic_write_text(path, json.dumps({"views": records}) + "\n")

@@ -60,7 +60,8 @@ def cross_validation(cal: Calibration, views: list[View], layout: GridLayout) ->
         return None
     halves = used[0::2], used[1::2]
     try:
-        a, b = (calibrate_views(h, layout, cal.model, held_out=False, reject_outliers=False) for h in halves)
+        a, b = (calibrate_views(h, layout, cal.model, held_out=False, reject_outliers=False,
+                                       weighted=cal.weighted) for h in halves)
     except SegmentyError:
         return None
     diff = projection_difference(a, b)

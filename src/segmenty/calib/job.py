@@ -20,6 +20,7 @@ from . import crossval, plots
 from .camera import Calibration, calibrate_views, write_camera, write_points
 from .formats import write_formats
 from .select import board_blur, drop_blurred, select_views
+from .weighted import point_sigma
 from .views import View, detect_views, iter_frames, opencv_detector, opencv_views
 
 # OpenCV's side of the comparison: threads, and frames it may run ahead of segmenty.
@@ -87,7 +88,8 @@ def trust_rows(cross: dict) -> list:
 def collect_views(sources, predictor, layout: GridLayout, every: int, compare: bool, method: str,
                   keep=None) -> tuple[list[View], list[View] | None]:
     """segmenty's views of every frame and (with `compare`) OpenCV's, each with its board's
-    blur; one pass over the frames (a video is not held in memory). `keep(index, rgb, view)`
+    blur and each point's sigma (weighted.point_sigma: written to points.json, weighted by with
+    --weighted); one pass over the frames (a video is not held in memory). `keep(index, rgb, view)`
     is called for each frame (the caller keeps the frames it wants to draw)."""
     views: list[View] = []
     classical: list[View] | None = [] if compare else None
@@ -103,6 +105,9 @@ def collect_views(sources, predictor, layout: GridLayout, every: int, compare: b
             if rgb is not None:
                 gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
                 view.blur = board_blur(gray, view)
+                for v in (view, other):
+                    if v is not None and v.usable:
+                        v.sigma = point_sigma(gray, v.points.xy)
                 if other is not None:
                     other.blur = board_blur(gray, other)
             views.append(view)
@@ -128,33 +133,36 @@ def choose(views: list[View], count: int | None, layout: GridLayout) -> list[Vie
 
 def run_calibration(sources: list[str | os.PathLike], layout: GridLayout, predictor, out: str | os.PathLike,
                     model: str = "pinhole", every: int = 1, compare: bool = True, opencv_method: str = "sb",
-                    describe: dict | None = None, views_count: int | None = None) -> CalibrationReport:
+                    describe: dict | None = None, views_count: int | None = None,
+                    weighted: bool = False) -> CalibrationReport:
     """Calibrate the camera that took `sources` (photos, folders, videos: every `every`-th
     frame) from the points `predictor` (a Predictor of a model for this pattern) finds; with
     `compare`, also from OpenCV's own detector on the same frames; with `views_count`, from
-    that many views chosen for sharpness and coverage. Writes into `out`: camera.json,
+    that many views chosen for sharpness and coverage; with `weighted`, each point weighted by its
+    sigma (calib.weighted; both sides of the comparison alike). Writes into `out`: camera.json,
     camera.yaml, camera_info.yaml (ROS), camera.cameramodel (mrcal), camchain.yaml (Kalibr),
     points.json, coverage.png, errors.png, crossval.png, comparison.md."""
     out = check_out_dir(out)
     views, classical = collect_views(sources, predictor, layout, every, compare, opencv_method)
-    return calibrate_and_write(views, classical, layout, out, model, opencv_method, describe, views_count)
+    return calibrate_and_write(views, classical, layout, out, model, opencv_method, describe, views_count,
+                               weighted=weighted)
 
 
 def calibrate_and_write(views: list[View], classical: list[View] | None, layout: GridLayout, out: Path,
                         model: str = "pinhole", opencv_method: str = "sb", describe: dict | None = None,
                         views_count: int | None = None, calibration: Calibration | None = None,
                         opencv: Calibration | None = None, opencv_error: str | None = None,
-                        formats: bool = True) -> CalibrationReport:
+                        formats: bool = True, weighted: bool = False) -> CalibrationReport:
     """One camera's calibrations (unless given: a rig's refined cameras), pictures and files
     in `out` (see run_calibration)."""
     views = choose(views, views_count, layout)
     detector = opencv_detector(layout, opencv_method)
     if classical is not None:
         classical = choose(classical, views_count, layout)
-    calibration = calibration or calibrate_views(views, layout, model)
+    calibration = calibration or calibrate_views(views, layout, model, weighted=weighted)
     if classical is not None and opencv is None and opencv_error is None:
         try:
-            opencv = calibrate_views(classical, layout, model)
+            opencv = calibrate_views(classical, layout, model, weighted=weighted)
         except SegmentyError as exc:
             opencv_error = str(exc).removeprefix("calibrate: ")
     cross = {id(calibration): crossval.cross_validation(calibration, views, layout)}

@@ -105,9 +105,10 @@ def pair_views(left: list[View], right: list[View]) -> list[tuple[str, View, Vie
     return [(f"{Path(a.name).name} + {Path(b.name).name}", a, b) for a, b in zip(left, right)]
 
 
-def _mono(views: list[View], layout: GridLayout, model: str, side: str, held_out: bool) -> Calibration:
+def _mono(views: list[View], layout: GridLayout, model: str, side: str, held_out: bool,
+          weighted: bool = False) -> Calibration:
     try:
-        return calibrate_views(views, layout, model, held_out=held_out)
+        return calibrate_views(views, layout, model, held_out=held_out, weighted=weighted)
     except SegmentyError as exc:
         raise SegmentyError(f"{side} camera: {str(exc).removeprefix('calibrate: ')}") from None
 
@@ -139,19 +140,20 @@ def _keys(ids: np.ndarray, layout: GridLayout) -> np.ndarray:
 
 
 def calibrate_stereo(left: list[View], right: list[View], layout: GridLayout, model: str = "pinhole",
-                     held_out: bool = True, joint: bool = True) -> StereoCalibration:
+                     held_out: bool = True, joint: bool = True, weighted: bool = False) -> StereoCalibration:
     """Solve both cameras and the rig (see the module doc). With `joint` (the default) the
     pose found with the cameras fixed is refined together with both cameras' intrinsics on the
     common pairs (as Kalibr and mrcal solve a rig), which halves the pose's error from the
     intrinsics' own; the cameras' RMS is then their views' with the refined intrinsics, their
     held-out error and standard deviations stay their own calibration's. SegmentyError, naming
     the camera or the pairs, when either camera cannot be calibrated or too few pairs share
-    points."""
+    points. `weighted`: each camera's own calibration weights its points by their sigmas (the
+    rig's pose is OpenCV's stereoCalibrate, unweighted)."""
     if model == "fisheye":
         raise UsageError("--camera fisheye: stereo calibration supports pinhole and rational cameras")
     pairs = pair_views(left, right)
-    left_cal = _mono(left, layout, model, "left", held_out)
-    right_cal = _mono(right, layout, model, "right", held_out)
+    left_cal = _mono(left, layout, model, "left", held_out, weighted)
+    right_cal = _mono(right, layout, model, "right", held_out, weighted)
     if left_cal.image_size != right_cal.image_size:
         (lw, lh), (rw, rh) = left_cal.image_size, right_cal.image_size
         raise SegmentyError(f"--right: the right camera's photos are {rw}x{rh}, the left camera's {lw}x{lh}; "

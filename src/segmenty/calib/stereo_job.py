@@ -79,7 +79,7 @@ def _pair_choice(left: list[View], right: list[View], count: int | None, layout:
 
 def run_stereo(left_sources: list, right_sources: list, layout: GridLayout, predictor, out: str | os.PathLike,
                model: str = "pinhole", every: int = 1, compare: bool = True, opencv_method: str = "sb",
-               describe: dict | None = None, views_count: int | None = None) -> StereoReport:
+               describe: dict | None = None, views_count: int | None = None, weighted: bool = False) -> StereoReport:
     """Calibrate a two-camera rig from paired photos or videos (see the module doc)."""
     out = check_out_dir(out)
     left, left_cv = collect_views(left_sources, predictor, layout, every, compare, opencv_method)
@@ -87,13 +87,13 @@ def run_stereo(left_sources: list, right_sources: list, layout: GridLayout, pred
     if len(left) != len(right):  # before the work below: the same check calibrate_stereo makes
         calibrate_stereo(left, right, layout, model)
     left, right = _pair_choice(left, right, views_count, layout)
-    stereo = calibrate_stereo(left, right, layout, model)
+    stereo = calibrate_stereo(left, right, layout, model, weighted=weighted)
     detector = opencv_detector(layout, opencv_method)
     opencv, opencv_error = None, None
     if compare:
         left_cv, right_cv = _pair_choice(left_cv, right_cv, views_count, layout)
         try:
-            opencv = calibrate_stereo(left_cv, right_cv, layout, model)
+            opencv = calibrate_stereo(left_cv, right_cv, layout, model, weighted=weighted)
         except SegmentyError as exc:
             opencv_error = str(exc)
     cameras, files, skipped = {}, [], {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -34,6 +34,8 @@ class View:
     reason:      why the view gives no points ('' when it does).
     offset:      (x, y) of the crop the points were found in (they are already shifted by it).
     blur:        the width (px) of the board's edges in the photo (select.board_blur), when measured.
+    sigma:       each point's positional standard deviation (px; weighted.point_sigma), when
+                 measured: the calibration weights each point by it.
     """
 
     name: str
@@ -42,6 +44,7 @@ class View:
     reason: str = ""
     offset: tuple[int, int] = (0, 0)
     blur: float | None = None
+    sigma: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def usable(self) -> bool:

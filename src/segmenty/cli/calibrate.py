@@ -38,6 +38,9 @@ def register(sub) -> None:
                    help="training time when a detector has to be trained (no --model)")
     p.add_argument("--no-opencv", dest="compare", action="store_false",
                    help="skip the side-by-side calibration from OpenCV's own detector")
+    p.add_argument("--weighted", action="store_true",
+                   help="weight each point by its uncertainty (its sigma, measured on the photo and scaled up "
+                        "for views that stray) instead of all alike; both sides of the comparison")
     p.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda or cuda:N (PyTorch models)")
 
 
@@ -68,13 +71,15 @@ def cmd_calibrate(args) -> int:
         from ..calib import run_stereo
 
         report = run_stereo(args.inputs, args.right, layout, predictor, out, model=args.camera, every=args.every,
-                            compare=args.compare, describe=describe, views_count=args.views)
+                            compare=args.compare, describe=describe, views_count=args.views,
+                            weighted=args.weighted)
         print(report.table())
         print(f"stereo.json, stereo.yaml, camchain.yaml, rectified.png, comparison.md; left/ and right/: "
               f"camera.json, camera_info.yaml, camera.cameramodel, pictures -> {out}")
     else:
         report = run_calibration(args.inputs, layout, predictor, out, model=args.camera, every=args.every,
-                                 compare=args.compare, describe=describe, views_count=args.views)
+                                 compare=args.compare, describe=describe, views_count=args.views,
+                            weighted=args.weighted)
         print(report.table())
         print(f"camera.json, camera.yaml, camera_info.yaml, camera.cameramodel, camchain.yaml, points.json, "
               f"coverage.png, errors.png, crossval.png, comparison.md -> {out}")
