@@ -40,7 +40,7 @@ def dump(model: str, out: Path, size: tuple[int, int] | None, options: dict) -> 
     from segmenty.io import read_image
     from segmenty.predict import Predictor
 
-    predictor = Predictor(model, **options)
+    predictor = Predictor.open(model, **options)  # a run, a checkpoint, or a shipped board's spec
     record = {}
     for name, path, truth in photos():
         rgb = read_image(path)
@@ -59,7 +59,8 @@ def dump(model: str, out: Path, size: tuple[int, int] | None, options: dict) -> 
                             xy=pts.xy if pts is not None else np.zeros((0, 2), np.float32),
                             identity=pts.identity if pts is not None else "",
                             outline=p.outline if p.outline is not None else np.full((4, 2), np.nan))
-    np.save(out, record, allow_pickle=True)
+    with open(out, "wb") as f:  # np.save on a path would append .npy to the name asked for
+        np.save(f, record, allow_pickle=True)
     print(f"{len(record)} photos -> {out}")
 
 

@@ -38,12 +38,25 @@ SETS = {"udacity": REAL / "chessboard-10x7", "opencv": REAL / "opencv-samples" /
 
 
 def load_before(rev: str):
-    """points.py of revision `rev`, imported as a sibling module (its relative imports work)."""
-    source = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:src/segmenty/predict/points.py"],
-                            capture_output=True, text=True, check=True).stdout
-    path = Path(tempfile.mkdtemp()) / "points_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("segmenty.predict._points_before", path)
+    """The points' stage of revision `rev` (points.py, or the points/ package from the split
+    on), imported beside the current one (its relative imports work)."""
+    def show(path: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{path}"], capture_output=True, text=True,
+                              check=True).stdout
+
+    listing = subprocess.run(["git", "-C", str(REPO), "ls-tree", "--name-only", rev, "src/segmenty/predict/points/"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    folder = Path(tempfile.mkdtemp()) / "_points_before"
+    folder.mkdir()
+    if listing:  # a package: each module copied, the package imported
+        for name in listing:
+            (folder / Path(name).name).write_text(show(name))
+        path, search = folder / "__init__.py", [str(folder)]
+    else:
+        path, search = folder / "points.py", None
+        path.write_text(show("src/segmenty/predict/points.py"))
+    spec = importlib.util.spec_from_file_location("segmenty.predict._points_before", path,
+                                                  submodule_search_locations=search)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

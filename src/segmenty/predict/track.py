@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 
 from .points import (BLOB, MAX_REFINE_SHIFT, MIN_SADDLE_CONTRAST, SADDLE, SADDLE_FIT_BLUR, SADDLE_FIT_SHIFT,
-                     SADDLE_FIT_WINDOW, SADDLE_OFFSET, GridPoints, _QUADRATIC_POWERS, grid_geometry, refine_points,
-                     subpix_corners)
+                     SADDLE_FIT_WINDOW, SADDLE_OFFSET, GridPoints, grid_geometry, refine_points, subpix_corners)
+from .points.candidates import _QUADRATIC_POWERS
 
 # A frame is tracked when at least this share of the previous frame's points is found again
 # (fewer: the board is leaving or covered, and a full search says what is left of it).

@@ -1,0 +1,344 @@
+"""The board's geometry from its points (`grid_geometry`): the cells between the points, the
+board's margins beyond the outer points measured on the photo, extended to the frame where the
+board is cut by it; its mask, outline and homography, so that the geometry is the grid's, not
+a blob's.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .grid import GridLayout, GridPoints, SADDLE
+from .lattice import _mean_rows
+
+def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int],
+                  support: np.ndarray | None = None, gray: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mask H×W float32 in {0, 1}, outline 4×2 float32, homography 3×3 sheet px -> photo px)
+    of the board from its points.
+
+    The mask is the pattern's `mask` area around the seen points: every cell of the pattern's
+    lattice that touches a seen point, the outer ring of cells reaching the pattern's own
+    margin beyond the outermost points (a chessboard's squares end one square beyond its inner
+    corners, a circle grid's outline half a spacing beyond its centres). Cells are drawn
+    between the points themselves and, beyond them, points extrapolated along the grid's rows
+    and columns (quadratically where three seen points allow), so the mask follows lens
+    curvature; it is clipped to the frame. A partial view of squares whose rows of points stop
+    short of the frame (the points nearest the frame are the hardest to find) is extended a
+    row of squares at a time towards it while the pattern has rows to spare, the network's
+    `support` map (its `mask` probability) says board there, and on the photo `gray` the new
+    row's squares alternate dark and bright like the board's (paper beyond the board's edge
+    does not). The outline is the corners of that area (for a
+    whole board, the board's outline; for a partial one, its visible part's); the homography
+    is the least-squares fit of every point to its sheet position (for relative ids, a sheet
+    placed where the ids say)."""
+    h, w = shape
+    coords = layout.coords[layout.rows_of(points.ids)]
+    seen = {tuple(c): p.astype(np.float64) for c, p in zip(coords.tolist(), points.xy)}
+    low, high = coords.min(axis=0), coords.max(axis=0)
+    cells = {(x + dx, y + dy) for x, y in seen for dx in (-1, 0) for dy in (-1, 0)}
+    # Where the photo shows the printed squares end beyond the outermost points (and how far:
+    # a board cut inside its outer squares), the board ends there.
+    squares = gray is not None and layout.kind == SADDLE and layout.appearance
+    measured = _measured_margins(gray, _fill_nodes(seen, _cell_nodes(cells)), low, high) if squares else {}
+    if support is not None and gray is not None and points.partial and layout.appearance:
+        before = (low.copy(), high.copy())
+        low, high = _extend_to_frame(seen, cells, low, high, layout, support, gray, closed=set(measured))
+        if squares and not (np.array_equal(low, before[0]) and np.array_equal(high, before[1])):
+            # the rows added on an open side are its new outer squares: read where they end
+            more = _measured_margins(gray, _fill_nodes(seen, _cell_nodes(cells)), low, high)
+            measured.update({side: m for side, m in more.items() if side not in measured})
+    corners = [(low[0] - 1, low[1] - 1), (high[0] + 1, low[1] - 1), (high[0] + 1, high[1] + 1),
+               (low[0] - 1, high[1] + 1)]
+    pos = _fill_nodes(seen, _cell_nodes(cells) | set(corners))
+    sheet = layout.sheet_xy[layout.rows_of(points.ids)]
+    homography, _ = cv2.findHomography(sheet.astype(np.float64), points.xy.astype(np.float64), 0)
+    homography = np.eye(3) if homography is None else homography / homography[2, 2]
+    for c in corners:
+        if c not in pos:  # unreachable from the seen points: the plane's estimate
+            sheet_c = layout.sheet_xy[0] + layout.step_px * (np.array(c, np.float64) - layout.coords[0])
+            pos[c] = cv2.perspectiveTransform(sheet_c.reshape(1, 1, 2), homography).reshape(2)
+    # Beyond the outermost points the area ends at the pattern's margin (1 step for a board),
+    # or where the photo shows the printed squares end (a board cut inside its outer squares).
+    margins = {side: measured.get(side, layout.margin) for side in SIDES}
+    if any(abs(m - 1.0) > 1e-6 for m in margins.values()):
+        full = dict(pos)
+        for node in list(pos):
+            inner = (min(max(node[0], low[0]), high[0]), min(max(node[1], low[1]), high[1]))
+            if inner == node or inner not in full:
+                continue
+            moved = full[inner].copy()
+            for axis, beyond in ((0, node[0] - inner[0]), (1, node[1] - inner[1])):
+                if beyond:
+                    edge = (node[0], inner[1]) if axis == 0 else (inner[0], node[1])
+                    side = ("left", "right")[int(beyond > 0)] if axis == 0 else ("top", "bottom")[int(beyond > 0)]
+                    if edge in full:
+                        moved += margins[side] * (full[edge] - full[inner])
+            pos[node] = moved
+    mask = _draw_cells(cells, pos, (h, w))
+    outline = [pos[c] for c in corners]
+    return mask.astype(np.float32), np.array(outline, np.float32), homography
+
+SIDES = ("left", "right", "top", "bottom")
+
+
+# The most a row of seen points may bend per step (share of the spacing) to be continued
+# quadratically beyond its end; more is a misplaced point: continued straight.
+MAX_ROW_BEND = 0.25
+
+
+# The outer squares' extent is read from profiles across them sampled at these fractions of a
+# square beyond the outermost points (a little past the full square, to see what lies beyond).
+EXTENT_SAMPLES = np.linspace(0.0, 1.15, 24)
+
+
+# An extent is measured only where the dark outer squares' profile rises by at least this
+# share of the board's own dark-bright contrast past their end (else: the full square).
+EXTENT_MIN_STEP = 0.35
+
+MIN_EXTENT = 0.25
+
+
+def _measured_margins(gray: np.ndarray, pos: dict, low: np.ndarray, high: np.ndarray) -> dict[str, float]:
+    """How far the printed squares reach beyond the outermost points on each side of the
+    board, in squares (1: whole squares; less: a board printed with its outer squares cut, as
+    OpenCV's sample board), read from the photo where that side's outer squares are in the
+    frame: the mean profile, from the points outwards, across the outer squares that are dark
+    (they end where the paper, a frame or a backing begins; white squares may merge with a
+    white margin and say nothing). A side without that evidence keeps a whole square."""
+    h, w = gray.shape
+    out: dict[str, float] = {}
+    board = _profile_levels(gray, pos, low, high)
+    if len(board) < 4:
+        return out
+    dark_level, bright_level = np.percentile(board, 25), np.percentile(board, 75)
+    contrast = bright_level - dark_level
+    if contrast <= 0:
+        return out
+    for side in SIDES:
+        axis = 0 if side in ("left", "right") else 1
+        sign = -1 if side in ("left", "top") else 1
+        edge = low[axis] if sign < 0 else high[axis]
+        other = 1 - axis
+        profiles = []
+        for t in range(int(low[other]), int(high[other])):
+            inner_a = (edge, t) if axis == 0 else (t, edge)
+            inner_b = (edge, t + 1) if axis == 0 else (t + 1, edge)
+            outer_a = (edge + sign, t) if axis == 0 else (t, edge + sign)
+            outer_b = (edge + sign, t + 1) if axis == 0 else (t + 1, edge + sign)
+            if not all(n in pos for n in (inner_a, inner_b, outer_a, outer_b)):
+                continue
+            a, b = np.asarray(pos[inner_a]), np.asarray(pos[inner_b])
+            da, db = np.asarray(pos[outer_a]) - a, np.asarray(pos[outer_b]) - b
+            # across the middle half of the square, from the points' line outwards
+            s = np.linspace(0.25, 0.75, 5)[:, None, None]
+            k = EXTENT_SAMPLES[None, :, None]
+            xy = (a + s * (b - a)) + k * (da + s * (db - da))
+            if (xy[..., 0] < 0).any() or (xy[..., 1] < 0).any() or (xy[..., 0] > w - 1).any() or \
+                    (xy[..., 1] > h - 1).any():
+                continue
+            values = cv2.remap(gray, xy[..., 0].astype(np.float32), xy[..., 1].astype(np.float32),
+                               cv2.INTER_LINEAR).astype(np.float64).mean(axis=0)
+            profiles.append(values)
+        if not profiles:
+            continue
+        profiles = np.array(profiles)
+        near = profiles[:, (EXTENT_SAMPLES > 0.1) & (EXTENT_SAMPLES < 0.25)].mean(axis=1)
+        dark = profiles[near < (dark_level + bright_level) / 2]
+        if not len(dark):
+            continue
+        profile = np.median(dark, axis=0)
+        level = float(np.median(profile[(EXTENT_SAMPLES > 0.1) & (EXTENT_SAMPLES < 0.25)]))
+        # Where the dark square ends, what follows is brighter (white paper, a grey frame),
+        # if only for a strip of paper: the brightest point past the square's start.
+        beyond = float(profile[EXTENT_SAMPLES > 0.1].max())
+        if beyond - level < EXTENT_MIN_STEP * contrast:
+            continue  # nothing brighter beyond: no evidence, a whole square
+        half = (level + beyond) / 2
+        above = np.flatnonzero(profile > half)
+        above = above[EXTENT_SAMPLES[above] > 0.1]
+        if not len(above):
+            continue
+        i = int(above[0])
+        t0, t1, v0, v1 = EXTENT_SAMPLES[i - 1], EXTENT_SAMPLES[i], profile[i - 1], profile[i]
+        extent = t0 + (t1 - t0) * (half - v0) / max(v1 - v0, 1e-9)
+        out[side] = float(np.clip(extent, MIN_EXTENT, 1.0))
+    return out
+
+
+def _profile_levels(gray: np.ndarray, pos: dict, low: np.ndarray, high: np.ndarray) -> list[float]:
+    """The brightness at the centre of each square between the seen points (the board's own
+    dark and bright levels)."""
+    h, w = gray.shape
+    levels = []
+    for x in range(int(low[0]), int(high[0])):
+        for y in range(int(low[1]), int(high[1])):
+            cell = [(x, y), (x + 1, y), (x + 1, y + 1), (x, y + 1)]
+            if all(c in pos for c in cell):
+                cx, cy = np.mean([pos[c] for c in cell], axis=0)
+                if 0 <= cx < w and 0 <= cy < h:
+                    levels.append(float(gray[int(cy), int(cx)]))
+    return levels
+
+
+def _cell_nodes(cells: set) -> set:
+    return {(x + dx, y + dy) for x, y in cells for dx in (0, 1) for dy in (0, 1)}
+
+
+def _cell_quad(cell: tuple[int, int], pos: dict, shape: tuple[int, int]) -> np.ndarray | None:
+    """The lattice cell's quad (named by its top-left node) in 1/16 px, as OpenCV's fill takes
+    it; None unless its four nodes have sane positions."""
+    x, y = cell
+    corners = [(x, y), (x + 1, y), (x + 1, y + 1), (x, y + 1)]
+    if not all(c in pos for c in corners):
+        return None
+    quad = np.array([pos[c] for c in corners])
+    if not (np.isfinite(quad).all() and np.abs(quad).max() < 8 * max(shape)):
+        return None
+    return np.round(quad * 16).astype(np.int32)
+
+
+def _draw_cells(cells, pos: dict, shape: tuple[int, int]) -> np.ndarray:
+    """H×W uint8: 1 inside the lattice cells (named by their top-left node) whose four nodes
+    have positions."""
+    mask = np.zeros(shape, np.uint8)
+    for cell in cells:
+        quad = _cell_quad(cell, pos, shape)
+        if quad is not None:
+            cv2.fillConvexPoly(mask, quad, 1, cv2.LINE_8, 4)  # 1/16 px
+    return mask
+
+
+def _extend_to_frame(seen: dict, cells: set, low: np.ndarray, high: np.ndarray, layout: GridLayout,
+                     support: np.ndarray, gray: np.ndarray, closed: set = frozenset()) -> tuple[np.ndarray, np.ndarray]:
+    """Add whole rows (columns) of squares beyond the margin ring on each side of a partial
+    view (but the `closed` sides, where the photo shows the squares end), in place in `cells`,
+    while the pattern has rows to spare and the new row, where it is in the frame, is board by
+    the network's `support` (mean > 0.5) and alternates dark and bright on the photo. Returns
+    the box of points the cells now stand for."""
+    low, high = low.copy(), high.copy()
+    span = layout.coords.max(axis=0) - layout.coords.min(axis=0)
+    pos = _fill_nodes(seen, _cell_nodes(cells))
+    contrast = _square_contrast(gray, cells, pos)  # `cells` are still the seen points' squares here
+    for axis in (0, 1):
+        other = 1 - axis
+        for direction in (-1, 1):
+            if SIDES[2 * axis + (direction > 0)] in closed:
+                continue
+            while high[axis] - low[axis] < span[axis] and contrast > 0:
+                index = low[axis] - 2 if direction < 0 else high[axis] + 1
+                row = [(index, t) if axis == 0 else (t, index) for t in range(int(low[other]) - 1, int(high[other]) + 1)]
+                pos = _fill_nodes(seen, _cell_nodes(cells | set(row)))
+                drawn = _draw_cells(row, pos, support.shape).astype(bool)
+                if not drawn.any() or float(support[drawn].mean()) <= 0.5 or \
+                        not _alternates(gray, row, pos, 0.5 * contrast):
+                    break
+                cells |= set(row)
+                if direction < 0:
+                    low[axis] -= 1
+                else:
+                    high[axis] += 1
+    return low, high
+
+
+def _cell_means(gray: np.ndarray, row, pos: dict, min_pixels: int = 12) -> list[float | None]:
+    """Each cell's mean brightness over its pixels in the frame (None: too few there). Each
+    cell is drawn in its own box, not a frame-sized mask (the same pixels: the fill is shifted
+    by whole pixels)."""
+    h, w = gray.shape
+    out = []
+    for cell in row:
+        quad = _cell_quad(cell, pos, (h, w))
+        mean = None
+        if quad is not None:
+            (lx, ly), (hx, hy) = quad.min(axis=0) // 16, quad.max(axis=0) // 16
+            x0, y0, x1, y1 = max(0, int(lx) - 1), max(0, int(ly) - 1), min(w, int(hx) + 2), min(h, int(hy) + 2)
+            if x1 > x0 and y1 > y0:
+                drawn = np.zeros((y1 - y0, x1 - x0), np.uint8)
+                cv2.fillConvexPoly(drawn, quad - np.array([16 * x0, 16 * y0], np.int32), 1, cv2.LINE_8, 4)
+                inside = gray[y0:y1, x0:x1][drawn.astype(bool)]
+                # (whole numbers: their sum is exact, as ndarray.mean's)
+                mean = float(inside.sum(dtype=np.int64)) / len(inside) if len(inside) >= min_pixels else None
+        out.append(mean)
+    return out
+
+
+def _square_contrast(gray: np.ndarray, cells: set, pos: dict) -> float:
+    """The median brightness step between neighbouring squares among `cells` (0 if none)."""
+    means = dict(zip(cells, _cell_means(gray, list(cells), pos)))
+    steps = [abs(means[c] - means[(c[0] + 1, c[1])]) for c in cells
+             if (c[0] + 1, c[1]) in means and means[c] is not None and means[(c[0] + 1, c[1])] is not None]
+    return float(np.median(steps)) if steps else 0.0
+
+
+def _alternates(gray: np.ndarray, row: list, pos: dict, threshold: float) -> bool:
+    """The row's squares seen in the frame alternate dark and bright, each step at least
+    `threshold` (at least one step seen)."""
+    means = _cell_means(gray, row, pos)
+    steps = [b - a for a, b in zip(means[:-1], means[1:]) if a is not None and b is not None]
+    if not steps:
+        return False
+    signs = np.sign(steps)
+    return bool(all(abs(d) >= threshold for d in steps) and all(signs[1:] * signs[:-1] < 0))
+
+
+def _fill_nodes(seen: dict, needed: set) -> dict:
+    """Positions for every needed lattice node: the seen ones, then the others from their
+    neighbours, best rule first: between two known nodes (any of the four directions,
+    diagonals included), continuing a row of three seen nodes (quadratic: follows the lens'
+    curvature), continuing a row of two known nodes, completing a parallelogram."""
+    pos = dict(seen)
+    missing = set(needed) - set(pos)
+    while missing:
+        found = {}
+        for rule in range(4):
+            for n in missing:
+                x, y = n
+                estimates = []
+                if rule == 0:
+                    for dx, dy in _BETWEEN:
+                        a, b = (x - dx, y - dy), (x + dx, y + dy)
+                        if a in pos and b in pos:
+                            estimates.append((pos[a] + pos[b]) / 2)
+                elif rule == 1:
+                    for dx, dy in _STRAIGHT:
+                        a, b, c = (x - dx, y - dy), (x - 2 * dx, y - 2 * dy), (x - 3 * dx, y - 3 * dy)
+                        if a in seen and b in seen and c in seen:
+                            sa, sb, sc = seen[a], seen[b], seen[c]
+                            bend = sa - 2 * sb + sc
+                            # A lens bends a row gently; a bend of more than a few % of the
+                            # spacing is a point off its place, which a quadratic would amplify.
+                            if np.linalg.norm(bend) <= MAX_ROW_BEND * np.linalg.norm(sa - sb):
+                                estimates.append(3 * sa - 3 * sb + sc)
+                            else:
+                                estimates.append(2 * sa - sb)
+                elif rule == 2:
+                    for dx, dy in _STRAIGHT:
+                        a, b = (x - dx, y - dy), (x - 2 * dx, y - 2 * dy)
+                        if a in pos and b in pos:
+                            estimates.append(2 * pos[a] - pos[b])
+                else:
+                    for dx, dy in _STRAIGHT:
+                        a = (x - dx, y - dy)
+                        if a not in pos:
+                            continue
+                        for ex, ey in ((dy, dx), (-dy, -dx)):
+                            side, corner = (x + ex, y + ey), (a[0] + ex, a[1] + ey)
+                            if side in pos and corner in pos:
+                                estimates.append(pos[a] + pos[side] - pos[corner])
+                if estimates:
+                    found[n] = _mean_rows(estimates)
+            if found:
+                break
+        if not found:
+            break
+        pos.update(found)
+        missing -= set(found)
+    return pos
+
+
+# _fill_nodes' directions, in the order its estimates are averaged: the pairs a node lies
+# between (its two axes and diagonals), and the four steps along rows and columns.
+_BETWEEN = ((1, 0), (0, 1), (1, 1), (1, -1))
+
+_STRAIGHT = ((1, 0), (0, 1), (-1, 0), (0, -1))
