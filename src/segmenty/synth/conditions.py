@@ -24,7 +24,8 @@ import cv2
 import numpy as np
 
 from .scene import Scene
-from .steps import Range, _noise_tile, _NOISE_STD, _uniform
+from .steps.base import Range, _uniform
+from .steps.photo import _NOISE_STD, _noise_tile
 
 
 @dataclass
