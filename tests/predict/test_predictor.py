@@ -16,7 +16,7 @@ from segmenty.errors import UsageError
 from segmenty.predict import DetectionRule, Predictor, predict_stream
 from segmenty.viz import draw_overlay
 from segmenty.predict import geometry as geo
-from segmenty.predict import predictor as predictor_module
+from segmenty.predict import verdict as verdict_module
 from segmenty.runs import load_model
 
 PATTERN = "chessboard:10x7"
@@ -162,16 +162,14 @@ class BrightIsBoard:
         return np.concatenate([bright, np.zeros_like(bright)], axis=1)
 
 
-def fake_predictor(checkpoint, backend=None, feature_check=False, **kw) -> Predictor:
+def fake_predictor(backend=None, feature_check=False, **kw) -> Predictor:
     """A Predictor over a stand-in network; its empty `corners` map would fail the feature
     check (DetectionRule.min_features), so that is off unless `feature_check`, and the grid
     points (no photo here is a real chessboard) unless `points=True`."""
     if not feature_check:
         kw["rule"] = dataclasses.replace(kw.get("rule") or DetectionRule(), min_features=0)
     kw.setdefault("points", False)  # its dots are no chessboard: grid points are tests/test_points.py's
-    predictor = Predictor(checkpoint, size=256, **kw)
-    predictor.backend = backend or BrightIsBoard()
-    return predictor
+    return Predictor(backend or BrightIsBoard(), size=256, **kw)
 
 
 class BrightWithCorners(BrightIsBoard):
@@ -183,7 +181,7 @@ class BrightWithCorners(BrightIsBoard):
 
 
 @pytest.mark.parametrize("dots, detected", [(0, False), (1, False), (2, True), (6, True)])
-def test_a_board_must_show_its_point_features(checkpoint, dots, detected):
+def test_a_board_must_show_its_point_features(dots, detected):
     """A board-shaped region with fewer than `min_features` corner blobs is not a board (a
     textured scene painted as one); with them, it is."""
     pattern = segmenty.load_pattern(PATTERN)
@@ -191,7 +189,7 @@ def test_a_board_must_show_its_point_features(checkpoint, dots, detected):
     rgb = board_photo(geo.homography(pattern.outline, truth))
     for k in range(dots):
         cv2.circle(rgb, (220 + 40 * k, 240), 5, (255, 0, 0), -1)
-    predictor = fake_predictor(checkpoint, backend=BrightWithCorners(), feature_check=True)
+    predictor = fake_predictor(backend=BrightWithCorners(), feature_check=True)
     pred = predictor.predict(rgb)
     assert pred.fill > 0.95 and pred.detected == detected
     assert (pred.outline is not None) == detected
@@ -199,7 +197,7 @@ def test_a_board_must_show_its_point_features(checkpoint, dots, detected):
         assert pred.masks["mask"].max() == 0.0  # suppressed like any photo without a board
 
 
-def test_feature_check_is_off_for_a_pattern_without_a_feature_grid(checkpoint):
+def test_feature_check_is_off_for_a_pattern_without_a_feature_grid():
     """The `segmenty` pattern's parts are lines and one centre mark: no grid of point
     features, so its detections do not depend on them."""
     class Page(BrightIsBoard):
@@ -214,7 +212,7 @@ def test_feature_check_is_off_for_a_pattern_without_a_feature_grid(checkpoint):
     board = cv2.warpPerspective(pattern.masks["mask"].astype(np.float32), geo.homography(pattern.outline, truth),
                                 (640, 480))
     rgb = np.repeat((board * 255).round().astype(np.uint8)[..., None], 3, axis=2)
-    predictor = fake_predictor(checkpoint, backend=Page(), feature_check=True)
+    predictor = fake_predictor(backend=Page(), feature_check=True)
     assert predictor.predict(rgb).detected
 
 
@@ -224,13 +222,13 @@ def board_photo(hom, shape=(480, 640)):
     return np.repeat((board * 255).round().astype(np.uint8)[..., None], 3, axis=2)
 
 
-def test_board_is_detected_with_its_outline_and_homography(checkpoint):
+def test_board_is_detected_with_its_outline_and_homography():
     pattern = segmenty.load_pattern(PATTERN)
     truth = np.array([[150, 120], [470, 90], [500, 380], [130, 350]], np.float64)
     hom = geo.homography(pattern.outline, truth)
     rgb = board_photo(hom)
     cv2.circle(rgb, (40, 440), 15, (255, 255, 255), -1)  # a bright spot away from the board
-    predictor = fake_predictor(checkpoint)
+    predictor = fake_predictor()
     pred = predictor.predict(rgb)
     assert pred.detected and pred.score > 0.8 and pred.fill > 0.95
     # the spot is cleared (suppress), the board kept
@@ -248,7 +246,7 @@ def test_board_is_detected_with_its_outline_and_homography(checkpoint):
     assert overlay.shape == rgb.shape and overlay.dtype == np.uint8
 
 
-def test_non_board_blobs_are_not_detected_and_masks_cleared(checkpoint):
+def test_non_board_blobs_are_not_detected_and_masks_cleared():
     rng = np.random.default_rng(4)
     rgb = np.zeros((480, 640, 3), np.uint8)
     centre = np.array([320.0, 240.0])
@@ -256,11 +254,11 @@ def test_non_board_blobs_are_not_detected_and_masks_cleared(checkpoint):
         centre += rng.normal(0, 20, 2)
         cv2.circle(rgb, tuple(int(v) for v in centre.round()), int(rng.integers(8, 25)), (255, 255, 255), -1)
     # the shape check alone must reject it (the fake network is confident everywhere)
-    pred = fake_predictor(checkpoint, rule=DetectionRule(min_fill=0.8)).predict(rgb)
+    pred = fake_predictor(rule=DetectionRule(min_fill=0.8)).predict(rgb)
     assert not pred.detected and pred.outline is None and pred.homography is None
     assert pred.area_fraction > 0.01 and pred.fill < 0.8
     assert pred.masks["mask"].max() == 0.0
-    raw = fake_predictor(checkpoint, rule=DetectionRule(suppress=False)).predict(rgb)
+    raw = fake_predictor(rule=DetectionRule(suppress=False)).predict(rgb)
     assert raw.masks["mask"].max() > 0.9
 
 
@@ -291,25 +289,25 @@ class CoarseBrightIsBoard(BrightIsBoard):
 def test_zoom_box_is_a_square_around_the_board_inside_the_photo():
     # pixel centres 100..199 and 100..159: the board spans pixel edges 99.5..199.5, 99.5..159.5
     board = np.array([[99.5, 99.5], [199.5, 99.5], [199.5, 159.5], [99.5, 159.5]], np.float32)
-    x0, y0, x1, y1 = predictor_module.zoom_box(board, (480, 640))
+    x0, y0, x1, y1 = verdict_module.zoom_box(board, (480, 640))
     assert x1 - x0 == y1 - y0 == 150  # ZOOM_MARGIN times the longer side
     assert (x0 + x1) / 2 == 150 and (y0 + y1) / 2 == 130  # centred on the board: slices 75..225, 55..205
     # cut by the frame's top-left corner: the visible part (pixels 0..59 x 0..39) decides
-    x0, y0, x1, y1 = predictor_module.zoom_box(board - 140, (480, 640))
+    x0, y0, x1, y1 = verdict_module.zoom_box(board - 140, (480, 640))
     assert (x0, y0) == (0, 0) and x1 - x0 == y1 - y0 == 90
     big = np.array([[100, 100], [500, 100], [500, 400], [100, 400]], np.float32)
-    assert predictor_module.zoom_box(big, (480, 640)) is None  # big already: little to gain
+    assert verdict_module.zoom_box(big, (480, 640)) is None  # big already: little to gain
 
 
-def test_zoomed_second_look_sharpens_a_small_board(checkpoint):
+def test_zoomed_second_look_sharpens_a_small_board():
     pattern = segmenty.load_pattern(PATTERN)
     truth_quad = np.array([[400, 300], [520, 290], [530, 380], [395, 385]], np.float64)
     rgb = board_photo(geo.homography(pattern.outline, truth_quad))
     truth = rgb[..., 0] > 127
     ious = {}
     for refine in (False, True):
-        predictor = fake_predictor(checkpoint, refine=refine, rule=DetectionRule(snap_fill=None))
-        predictor.backend = backend = CoarseBrightIsBoard()
+        backend = CoarseBrightIsBoard()
+        predictor = fake_predictor(refine=refine, rule=DetectionRule(snap_fill=None), backend=backend)
         pred = predictor.predict(rgb)
         assert pred.detected
         ious[refine] = np.logical_and(pred.masks["mask"] > 0.5, truth).sum() / np.logical_or(
@@ -330,11 +328,11 @@ class DoubtfulUpClose(BrightIsBoard):
         return super().run(batch) * (1.0 if self.calls == 1 else 0.6)
 
 
-def test_a_board_must_pass_the_rule_in_both_looks(checkpoint):
+def test_a_board_must_pass_the_rule_in_both_looks():
     pattern = segmenty.load_pattern(PATTERN)
     rgb = board_photo(geo.homography(pattern.outline, np.array([[400, 300], [520, 290], [530, 380], [395, 385]])))
-    predictor = fake_predictor(checkpoint)
-    predictor.backend = backend = DoubtfulUpClose()
+    backend = DoubtfulUpClose()
+    predictor = fake_predictor(backend=backend)
     pred = predictor.predict(rgb)
     # the first look found it, the close look doubted; the finer looks at 512 and the photo's
     # own 640 px (a region that proved no board leaves the photo without one) doubt too
@@ -348,15 +346,15 @@ def iou(a, b):
     return np.logical_and(a, b).sum() / np.logical_or(a, b).sum()
 
 
-def test_mask_snaps_to_the_outline_of_a_quadrilateral_pattern(checkpoint):
+def test_mask_snaps_to_the_outline_of_a_quadrilateral_pattern():
     pattern = segmenty.load_pattern(PATTERN)
     truth_quad = np.array([[150, 120], [470, 90], [500, 380], [130, 350]], np.float64)
     rgb = board_photo(geo.homography(pattern.outline, truth_quad))
     truth = rgb[..., 0] > 127
     masks = {}
     for snap in (None, 0.9):
-        predictor = fake_predictor(checkpoint, refine=False, rule=DetectionRule(snap_fill=snap))
-        predictor.backend = CoarseBrightIsBoard()  # rounded corners, soft edges
+        # rounded corners, soft edges
+        predictor = fake_predictor(refine=False, rule=DetectionRule(snap_fill=snap), backend=CoarseBrightIsBoard())
         pred = predictor.predict(rgb)
         assert pred.detected
         masks[snap] = pred.masks["mask"]
@@ -367,7 +365,7 @@ def test_mask_snaps_to_the_outline_of_a_quadrilateral_pattern(checkpoint):
     assert abs(np.count_nonzero(masks[0.9] > 0.5) - area) < 0.01 * area
 
 
-def test_only_quadrilateral_masks_snap(checkpoint, tmp_path):
+def test_only_quadrilateral_masks_snap(tmp_path):
     """A pattern whose mask is a disc (a round logo, say) keeps the network's mask."""
     folder = tmp_path / "disc"
     (folder / "masks").mkdir(parents=True)
@@ -377,31 +375,29 @@ def test_only_quadrilateral_masks_snap(checkpoint, tmp_path):
     sheet[disc > 0] = 0
     Image.fromarray(sheet).save(folder / "pattern.png")
     Image.fromarray(disc).save(folder / "masks" / "mask.png")
-    assert predictor_module._pattern_geometry(PATTERN).quadrilateral
-    assert not predictor_module._pattern_geometry(str(folder)).quadrilateral
+    assert verdict_module.board_knowledge(PATTERN).quadrilateral
+    assert not verdict_module.board_knowledge(str(folder)).quadrilateral
 
     photo = np.zeros((480, 640, 3), np.uint8)
     cv2.circle(photo, (320, 240), 150, (255, 255, 255), -1, cv2.LINE_AA)
     # any fill passes, any fill snaps: only the pattern's shape can keep the mask a disc
-    predictor = fake_predictor(checkpoint, refine=False, rule=DetectionRule(min_fill=0.0, snap_fill=0.0))
     backend = BrightIsBoard()
     backend.pattern_spec, backend.mask_names = str(folder), ["mask"]
     backend.run = lambda batch: batch.mean(axis=1, keepdims=True)
-    predictor.backend = backend
+    predictor = fake_predictor(refine=False, rule=DetectionRule(min_fill=0.0, snap_fill=0.0), backend=backend)
     pred = predictor.predict(photo)
     assert pred.detected
     assert iou(pred.masks["mask"] > 0.5, photo[..., 0] > 127) > 0.97  # still the disc
 
 
-def test_batch_with_and_without_boards_equals_one_by_one(checkpoint):
+def test_batch_with_and_without_boards_equals_one_by_one():
     """The zoomed-in pass runs for some photos of a batch only: results stay with their photo."""
     pattern = segmenty.load_pattern(PATTERN)
     small = board_photo(geo.homography(pattern.outline, np.array([[400, 300], [520, 290], [530, 380], [395, 385]])))
     tall = board_photo(geo.homography(pattern.outline, np.array([[60, 300], [200, 310], [190, 420], [50, 400]])),
                        shape=(640, 360))
     images = [small, np.zeros((300, 500, 3), np.uint8), tall, small[:, ::-1].copy()]
-    predictor = fake_predictor(checkpoint)
-    predictor.backend = CoarseBrightIsBoard()
+    predictor = fake_predictor(backend=CoarseBrightIsBoard())
     batch = predictor.predict_batch(images)
     assert [p.detected for p in batch] == [True, False, True, True]
     for rgb, b in zip(images, batch):
@@ -444,7 +440,7 @@ class SeesOnlyResolvedBoards(BrightIsBoard):
         return np.concatenate([seen, np.zeros_like(seen)], axis=1)
 
 
-def test_a_board_too_small_for_the_first_look_is_found_at_a_finer_scale(checkpoint):
+def test_a_board_too_small_for_the_first_look_is_found_at_a_finer_scale():
     pattern = segmenty.load_pattern(PATTERN)
     # 200 px wide in a 2048 px photo: 25 px at the 256 px first look, 50 at 512
     truth_quad = np.array([[1000, 700], [1200, 690], [1205, 840], [995, 845]], np.float64)
@@ -452,8 +448,8 @@ def test_a_board_too_small_for_the_first_look_is_found_at_a_finer_scale(checkpoi
     truth = rgb[..., 0] > 127
     found = {}
     for multiscale in (False, True):
-        predictor = fake_predictor(checkpoint, multiscale=multiscale)
-        predictor.backend = backend = SeesOnlyResolvedBoards()
+        backend = SeesOnlyResolvedBoards()
+        predictor = fake_predictor(multiscale=multiscale, backend=backend)
         pred = predictor.predict(rgb)
         found[multiscale] = pred.detected and segmenty.scores.iou(pred.masks["mask"] > 0.5, truth) > 0.9
         if multiscale:
@@ -461,10 +457,10 @@ def test_a_board_too_small_for_the_first_look_is_found_at_a_finer_scale(checkpoi
     assert found == {False: False, True: True}
 
 
-def test_finer_looks_only_where_the_photo_allows_and_nothing_was_found(checkpoint):
-    predictor = fake_predictor(checkpoint)
-    predictor.backend = backend = SeesOnlyResolvedBoards()
+def test_finer_looks_only_where_the_photo_allows_and_nothing_was_found():
+    backend = SeesOnlyResolvedBoards()
     # nothing there: 256, 512, then the photo's own 800 px (1024 would be beyond it), no more
+    predictor = fake_predictor(backend=backend)
     predictor.predict(np.zeros((600, 800, 3), np.uint8))
     assert backend.widths == [256, 512, 800]
 
@@ -588,7 +584,7 @@ def test_a_pytorch_model_is_not_shared_out(checkpoint):
 
 
 @pytest.mark.parametrize("points, found", [(54, True), (8, False)])
-def test_a_grid_only_a_finer_look_finds_must_show_enough_points(checkpoint, points, found):
+def test_a_grid_only_a_finer_look_finds_must_show_enough_points(points, found):
     """A board only a finer look resolves is far away and seen whole: a handful of points
     there (foliage against the sky once gave 8) is not a board; a whole board's 54 are."""
     from segmenty.predict.points import GridPoints
@@ -597,7 +593,7 @@ def test_a_grid_only_a_finer_look_finds_must_show_enough_points(checkpoint, poin
     pattern = segmenty.load_pattern(PATTERN)
     quad = np.array([[1000, 700], [1200, 690], [1205, 840], [995, 845]], np.float64)  # too small at 256 px
     rgb = board_photo(geo.homography(pattern.outline, quad), shape=(1536, 2048))
-    predictor = fake_predictor(checkpoint, backend=SeesOnlyResolvedBoards(), points=True)
+    predictor = fake_predictor(backend=SeesOnlyResolvedBoards(), points=True)
 
     def with_points(result, photo, judged):  # the grid the points' search would report
         if result.detected:

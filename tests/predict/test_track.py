@@ -37,10 +37,9 @@ class MovingNetwork(BoardNetwork):
 
 
 @pytest.fixture()
-def tracker(checkpoint):
-    predictor = Predictor(checkpoint, size=480, refine=False)
+def tracker():
     network = MovingNetwork()
-    predictor.backend = network
+    predictor = Predictor(network, size=480, refine=False)
     return Tracker(predictor, every=100), network
 
 
@@ -107,10 +106,9 @@ def test_a_full_search_every_n_frames(tracker):
     assert tracker.tracked == 9 - 3  # full searches at frames 0, 4, 8
 
 
-def test_stream_tracks_when_asked(checkpoint):
-    predictor = Predictor(checkpoint, size=480, refine=False)
+def test_stream_tracks_when_asked():
     network = MovingNetwork()
-    predictor.backend = network
+    predictor = Predictor(network, size=480, refine=False)
     rendered = list(frames(5))
 
     def video():

@@ -31,6 +31,8 @@ import numpy as np
 from .points import (BLOB, MAX_REFINE_SHIFT, MIN_SADDLE_CONTRAST, SADDLE, SADDLE_FIT_BLUR, SADDLE_FIT_SHIFT,
                      SADDLE_FIT_WINDOW, SADDLE_OFFSET, GridPoints, grid_geometry, refine_points, subpix_corners)
 from .points.candidates import _QUADRATIC_POWERS
+from .prediction import Prediction
+from .verdict import compose_maps
 
 # A frame is tracked when at least this share of the previous frame's points is found again
 # (fewer: the board is leaving or covered, and a full search says what is left of it).
@@ -61,11 +63,10 @@ class Tracker:
     `tracked` counts the frames that were tracked (the rest were searched in full)."""
 
     def __init__(self, predictor, every: int = FULL_EVERY):
-        from .predictor import _grid_layout
-
         self.predictor = predictor
         self.every = max(1, int(every))
-        self.layout = _grid_layout(predictor.pattern_spec) if predictor.pattern_spec and predictor.points else None
+        board = predictor.judge.board
+        self.layout = board.layout if board is not None and predictor.points else None
         self._state: _State | None = None
         self._since = 0
         self.tracked = 0
@@ -112,8 +113,6 @@ class Tracker:
                           previous.points.identity)
 
     def _track(self, rgb: np.ndarray, gray: np.ndarray):
-        from .predictor import Prediction, _compose_maps
-
         predictor, layout, state = self.predictor, self.layout, self._state
         found = track_points(state.gray, gray, state.points, layout.kind, state.reference)
         if found is None:
@@ -124,7 +123,7 @@ class Tracker:
         if keep.sum() < max(rule.min_grid_points, TRACK_MIN_SHARE * len(previous)):
             return None
         h, w = gray.shape
-        maps = _compose_maps(predictor._run([rgb])[0], None, (w, h), (w, h))
+        maps = compose_maps(predictor._run([rgb])[0], None, (w, h), (w, h))
         masks = dict(zip(predictor.mask_names, maps))
         board = masks["mask"]
         xy, ids = xy[keep], previous.ids[keep]
