@@ -35,7 +35,7 @@ def render(photo: np.ndarray, pattern, square_px: float, rng: np.random.Generato
     photo; and the homography sheet -> photo."""
     h, w = photo.shape[:2]
     sheet, mask = pattern.image, pattern.masks["mask"].astype(np.uint8) * 255
-    scale = square_px / (step_px or pattern.extra["square_px"])
+    scale = square_px / (step_px or pattern.grid.spacing_px)
     sh, sw = sheet.shape[:2]
     corners = np.float32([[0, 0], [sw, 0], [sw, sh], [0, sh]]) - 0.5
     angle = np.deg2rad(rng.uniform(-35, 35))
@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
                              interpolation=cv2.INTER_CUBIC) for ph in photos]
     looks = {"multi-scale": Predictor.open(args.run), "one scale": Predictor.open(args.run, multiscale=False)}
     pattern = looks["multi-scale"].pattern
-    if pattern is None or "square_px" not in pattern.extra:
+    if pattern is None or pattern.grid is None or pattern.grid.kind == "circles":
         p.error(f"--run {args.run}: its pattern has no squares to count")
-    cols, rows = pattern.extra["grid"]
+    cols, rows = pattern.grid.board
     inner = (cols - 1) * (rows - 1)
     rng = np.random.default_rng(args.seed)
     print(f"{args.per_size} scenes per size in {len(photos)} photos of {photos[0].shape[1]}x{photos[0].shape[0]} "

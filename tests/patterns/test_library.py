@@ -104,7 +104,7 @@ def test_circles_mask_is_exactly_the_black_pixels_and_inside_the_outline():
 @pytest.mark.parametrize("dpi", [100, 300, 72])
 def test_whole_pixel_squares_keep_the_physical_scale(spec, square_mm, dpi):
     p = segmenty.load_pattern(spec, dpi)
-    assert p.extra["square_px"] / p.dpi * 25.4 == pytest.approx(square_mm)
+    assert p.grid.spacing_px / p.dpi * 25.4 == pytest.approx(square_mm)
 
 
 # --- spec parsing --------------------------------------------------------------------------------

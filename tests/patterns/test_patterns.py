@@ -41,7 +41,7 @@ def test_chessboard_found_by_opencv_at_keypoints():
 def test_chessboard_mask_is_squares_area():
     p = segmenty.load_pattern("chessboard:10x7:25")
     ys, xs = np.nonzero(p.masks["mask"])
-    s = p.extra["square_px"]
+    s = int(p.grid.spacing_px)
     assert xs.min() == s and xs.max() == s + 10 * s - 1
     assert ys.min() == s and ys.max() == s + 7 * s - 1
     assert p.size_mm == pytest.approx((300.0, 225.0))

@@ -217,7 +217,7 @@ def test_a_board_whose_outer_squares_are_cut_ends_where_the_photo_shows_them_end
     the mask ends where the dark outer squares end (on a grey frame or on white paper alike);
     without it, a whole square beyond the points (the pattern's own margin)."""
     pattern = segmenty.load_pattern("chessboard:10x7", dpi=DPI)
-    s = pattern.extra["square_px"]
+    s = int(pattern.grid.spacing_px)
     sheet = pattern.image.copy()
     sheet[:, :s + s // 2] = background  # the left and right columns cut to half a square
     sheet[:, -(s + s // 2):] = background

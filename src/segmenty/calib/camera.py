@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import SegmentyError, UsageError
 from ..io import atomic_path, atomic_write_text
-from ..predict.points import GridLayout
+from ..patterns.grid import GridLayout
 from .views import View
 from .weighted import solve_weighted
 

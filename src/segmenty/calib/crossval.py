@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import SegmentyError
-from ..predict.points import GridLayout
+from ..patterns.grid import GridLayout
 from .camera import Calibration, border_band, calibrate_views, project, undistort
 from .views import View
 

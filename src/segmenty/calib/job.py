@@ -15,7 +15,7 @@ import cv2
 
 from ..errors import SegmentyError
 from ..io import atomic_write_text, check_out_dir, write_image
-from ..predict.points import GridLayout
+from ..patterns.grid import GridLayout
 from . import crossval, plots
 from .camera import Calibration, calibrate_views, write_camera, write_points
 from .formats import write_formats

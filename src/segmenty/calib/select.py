@@ -23,7 +23,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..predict.points import GridLayout
+from ..patterns.grid import GridLayout
 from .camera import border_band, correspondences, coverage_mask
 from .views import View
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import SegmentyError, UsageError
 from ..io import atomic_path, atomic_write_text
-from ..predict.points import GridLayout
+from ..patterns.grid import GridLayout
 from .camera import OUTLIER_FACTOR, OUTLIER_FLOOR_PX, Calibration, calibrate_views, correspondences, project, undistort
 from .views import View
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import SegmentyError
 from ..io import atomic_write_text, check_out_dir, write_image
-from ..predict.points import GridLayout
+from ..patterns.grid import GridLayout
 from . import plots
 from .formats import kalibr_camchain, kalibr_problem, write_formats
 from .job import OPENCV, SEGMENTY, CalibrationReport, calibrate_and_write, choose, collect_views

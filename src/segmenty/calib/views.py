@@ -18,7 +18,8 @@ import numpy as np
 from ..errors import SegmentyError
 from ..io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image
 from ..patterns.charuco import charuco_board
-from ..predict.points import BLOB, MIN_GRID_POINTS, GridLayout, GridPoints
+from ..patterns.grid import BLOB, GridLayout
+from ..predict.points import MIN_GRID_POINTS, GridPoints
 
 # A view with fewer points (or all on one row) cannot constrain a camera model well.
 MIN_VIEW_POINTS = MIN_GRID_POINTS

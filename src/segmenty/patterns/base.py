@@ -24,6 +24,48 @@ MM_PER_INCH = 25.4
 MAX_SHEET_PIXELS = MAX_PIXELS
 
 
+GRID_KINDS = ("chessboard", "charuco", "circles")
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """The grid of points a board prints, as its builder states it (the one owner of this fact).
+
+    kind:        "chessboard", "charuco" or "circles".
+    board:       (columns, rows) of the spec: squares of a board, circles of a grid.
+    ids:         keypoint name -> (column, row) of each point of the grid, in keypoint order.
+                 The ids' convention: a chessboard's inner corner ``corner_RR_CC`` is (CC, RR),
+                 (0, 0) the inner corner of the black top-left square, columns along the C
+                 side; a ChArUco corner of id k is (k % (C-1), k // (C-1)) (OpenCV's ids);
+                 a circle ``circle_RR_CC`` is (CC, RR), OpenCV's findCirclesGrid order.
+    spacing_px:  sheet pixels between neighbouring points along a row (square side; circle
+                 spacing; an asymmetric grid's same-row circles are two spacings apart).
+    spacing_mm:  the same, printed.
+    dictionary:  a ChArUco board's ArUco dictionary, else None.
+    asymmetric:  a circle grid whose odd rows are shifted by one spacing.
+    """
+
+    kind: str
+    board: tuple[int, int]
+    ids: dict = field(compare=False)
+    spacing_px: float
+    spacing_mm: float
+    dictionary: str | None = None
+    asymmetric: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in GRID_KINDS:
+            raise ValueError(f"GridSpec: kind '{self.kind}' is not one of {', '.join(GRID_KINDS)}")
+        if not self.ids or self.spacing_px <= 0 or self.spacing_mm <= 0:
+            raise ValueError("GridSpec: needs points and a positive spacing")
+
+
+def row_col_id(name: str) -> tuple[int, int]:
+    """The (column, row) id of a grid keypoint named ``<kind>_RR_CC`` (corner_02_05 -> (5, 2))."""
+    _, row, col = name.rsplit("_", 2)
+    return int(col), int(row)
+
+
 @dataclass
 class Pattern:
     """A printable pattern.
@@ -35,6 +77,7 @@ class Pattern:
                 outline (OUTLINE_KEYPOINTS, clockwise from top-left) and ``center``.
     size_mm:    physical (width, height) of the sheet in millimetres.
     spec:       the spec string that builds it again.
+    grid:       the grid of points a board prints (GridSpec), None for other patterns.
     """
 
     image: np.ndarray
@@ -44,6 +87,7 @@ class Pattern:
     spec: str
     description: str = ""
     extra: dict = field(default_factory=dict)
+    grid: GridSpec | None = None
 
     def __post_init__(self) -> None:
         h, w = self.image.shape[:2]
@@ -128,7 +172,7 @@ def check_arg_count(spec: str, args: list[str], most: int, usage: str) -> None:
 
 
 @dataclass(frozen=True)
-class GridSpec:
+class SpecFields:
     """The fields of a ``KIND:CxR[:WORD][:MM]`` spec; `word` and `mm` are None when left out."""
 
     spec: str
@@ -139,7 +183,7 @@ class GridSpec:
 
 
 def parse_grid_spec(kind: str, args: list[str], usage: str, default_grid: str, *,
-                    takes_word: bool = False) -> GridSpec:
+                    takes_word: bool = False) -> SpecFields:
     """Parse the fields after ``KIND:`` of a grid pattern: a grid (default `default_grid`),
     then an optional WORD (if `takes_word`) and an optional size in mm, either of which may be
     left out: they are told apart by whether they parse as a number (``5x7:30``, ``5x7:asym``)."""
@@ -151,7 +195,7 @@ def parse_grid_spec(kind: str, args: list[str], usage: str, default_grid: str, *
     mm = parse_mm(spec, fields.pop(0)) if fields else None
     if fields:
         raise UsageError(f"pattern '{spec}': unexpected field '{fields[0]}' (usage: {usage})")
-    return GridSpec(spec, cols, rows, word, mm)
+    return SpecFields(spec, cols, rows, word, mm)
 
 
 def _is_number(text: str) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 
 from ..errors import UsageError, unknown_name
-from .base import Pattern, parse_grid_spec, register_pattern
+from .base import GridSpec, Pattern, parse_grid_spec, register_pattern
 from .chessboard import DEFAULT_SQUARE_MM, board_pattern, board_square_px
 
 USAGE = "charuco:CxR[:DICT][:SQUARE_MM], e.g. charuco:5x7:DICT_6X6_250:25"
@@ -67,10 +67,11 @@ def build_charuco(args: list[str], dpi: float) -> Pattern:
     image = board.generateImage((cols * s, rows * s), marginSize=0, borderBits=MARKER_BORDER_BITS)
     # With the square length given in pixels, OpenCV's corner positions are board pixel edges;
     # the corner's index in this list is its ChArUco id.
-    corners = {f"charuco_{i:03d}": (float(x), float(y))
-               for i, (x, y, _z) in enumerate(board.getChessboardCorners())}
+    xy = board.getChessboardCorners()
+    corners = {f"charuco_{i:03d}": (float(x), float(y)) for i, (x, y, _z) in enumerate(xy)}
+    ids = {f"charuco_{i:03d}": (i % (cols - 1), i // (cols - 1)) for i in range(len(xy))}
     return board_pattern(image, corners, s, square_mm,
                          f"charuco:{cols}x{rows}:{dictionary_name}:{square_mm:g}",
                          f"ChArUco {cols}x{rows} squares of {square_mm:g} mm, {dictionary_name}",
-                         {"grid": (cols, rows), "dictionary": dictionary_name,
-                          "marker_px": s * MARKER_PER_SQUARE})
+                         GridSpec("charuco", (cols, rows), ids, float(s), float(square_mm), dictionary_name),
+                         {"marker_px": s * MARKER_PER_SQUARE})

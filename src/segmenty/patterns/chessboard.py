@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (Pattern, box_keypoints, box_mask, check_sheet_pixels, disc_mask, length_px,
+from .base import (GridSpec, Pattern, box_keypoints, row_col_id, box_mask, check_sheet_pixels, disc_mask, length_px,
                    parse_grid_spec, register_pattern)
 
 USAGE = "chessboard:CxR[:SQUARE_MM], e.g. chessboard:10x7:25"
@@ -36,7 +36,7 @@ def inner_corners(cols: int, rows: int, s: int) -> dict[str, tuple[float, float]
 
 
 def board_pattern(board: np.ndarray, corners: dict[str, tuple[float, float]], square_px: int,
-                  square_mm: float, spec: str, description: str, extra: dict) -> Pattern:
+                  square_mm: float, spec: str, description: str, grid: GridSpec, extra: dict | None = None) -> Pattern:
     """A sheet with `board` (gray uint8, whole squares of `square_px`) on white paper with a
     one-square margin.
 
@@ -59,8 +59,7 @@ def board_pattern(board: np.ndarray, corners: dict[str, tuple[float, float]], sq
     }
     px_per_mm = square_px / square_mm  # the real scale after rounding the square to whole pixels
     return Pattern(image, masks, keypoints, (w / px_per_mm, h / px_per_mm), spec,
-                   description=description,
-                   extra={**extra, "square_px": square_px, "square_mm": square_mm})
+                   description=description, extra=dict(extra or {}), grid=grid)
 
 
 @register_pattern("chessboard", "calibration chessboard of C x R squares with a one-square white "
@@ -71,6 +70,8 @@ def build_chessboard(args: list[str], dpi: float) -> Pattern:
     s = board_square_px(fields.spec, cols, rows, square_mm, dpi)
     squares = np.where(np.add.outer(np.arange(rows), np.arange(cols)) % 2 == 1, 255, 0).astype(np.uint8)
     board = squares.repeat(s, axis=0).repeat(s, axis=1)
-    return board_pattern(board, inner_corners(cols, rows, s), s, square_mm,
-                         f"chessboard:{cols}x{rows}:{square_mm:g}",
-                         f"chessboard {cols}x{rows} squares of {square_mm:g} mm", {"grid": (cols, rows)})
+    corners = inner_corners(cols, rows, s)
+    ids = {name: row_col_id(name) for name in corners}
+    return board_pattern(board, corners, s, square_mm, f"chessboard:{cols}x{rows}:{square_mm:g}",
+                         f"chessboard {cols}x{rows} squares of {square_mm:g} mm",
+                         GridSpec("chessboard", (cols, rows), ids, float(s), float(square_mm)))

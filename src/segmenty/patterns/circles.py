@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError, unknown_name
-from .base import (Pattern, box_keypoints, box_mask, check_sheet_pixels, disc_mask, length_px,
+from .base import (GridSpec, Pattern, box_keypoints, row_col_id, box_mask, check_sheet_pixels, disc_mask, length_px,
                    parse_grid_spec, register_pattern)
 
 USAGE = "circles:CxR[:asym][:SPACING_MM], e.g. circles:7x5 or circles:4x11:asym:15"
@@ -69,6 +69,7 @@ def build_circles(args: list[str], dpi: float) -> Pattern:
     return Pattern(image, masks, keypoints, (w / px_per_mm, h / px_per_mm), canonical,
                    description=f"{'asymmetric' if asymmetric else 'symmetric'} circle grid {cols}x{rows}, "
                                f"spacing {spacing_mm:g} mm",
-                   extra={"grid": (cols, rows), "asymmetric": asymmetric, "spacing_px": d,
-                          "spacing_mm": spacing_mm, "radius_px": RADIUS_PER_SPACING * d})
+                   extra={"radius_px": RADIUS_PER_SPACING * d},
+                   grid=GridSpec("circles", (cols, rows), {name: row_col_id(name) for name in centres},
+                                 float(d), float(spacing_mm), asymmetric=asymmetric))
 

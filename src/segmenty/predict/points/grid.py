@@ -1,18 +1,16 @@
-"""The grid a pattern prints and the points seen of it: `GridLayout` (the pattern's grid of
-points, read from its keypoints: kind, size, sheet positions, ids, millimetres) and
-`GridPoints` (one photo's points with their ids and confidences).
+"""The points seen of a board in one photo (`GridPoints`: positions, ids, confidences, how the
+ids were found). The grid a board prints is the pattern's (patterns/grid.py: `GridLayout`,
+`grid_layout`, re-exported here for the points' modules).
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from ...patterns import Pattern
+from ...patterns.grid import BLOB, SADDLE, GridLayout, grid_layout
 
-SADDLE, BLOB = "saddle", "blob"
+__all__ = ["BLOB", "IDENTITIES", "SADDLE", "GridLayout", "GridPoints", "grid_layout"]
 
 IDENTITIES = ("squares", "markers", "layout", "convention", "relative")
 
@@ -75,119 +73,3 @@ class GridPoints:
                 "identity": self.identity, "absolute": self.absolute,
                 "xy": np.round(self.xy.astype(np.float64), 3).tolist(), "ids": self.ids.tolist(),
                 "confidence": np.round(self.confidence.astype(np.float64), 3).tolist()}
-
-
-@dataclass(frozen=True)
-class GridLayout:
-    """A grid pattern's points as this module needs them (built by `grid_layout`).
-
-    kind:         SADDLE (chessboard or ChArUco inner corners) or BLOB (circle centres).
-    feature_mask: the network mask whose blobs mark the points.
-    grid:         (columns, rows) of ids.
-    ids:          K×2 int (column, row) of every point, in the pattern's keypoint order.
-    names:        the pattern keypoint name of each.
-    sheet_xy:     K×2 float64 sheet pixels of each.
-    coords:       K×2 int: each point on the integer lattice of the sheet (x, y in steps from
-                  the first point): (col, row) for rectangular grids, (2 col + row % 2, row)
-                  for an asymmetric circle grid.
-    basis:        2×2 int, columns = the two nearest-neighbour steps in `coords` units (what
-                  grid growth finds in a photo): the unit steps, or the diagonals of an
-                  asymmetric grid.
-    step_px:      one `coords` unit on the sheet in pixels (square side, circle spacing).
-    margin:       the `mask` outline's distance beyond the outermost points, in steps (1 for a
-                  board's squares area, 0.5 for a circle grid's outline).
-    mm_per_px:    the sheet's scale.
-    appearance:   the sheet's brightness around a point depends on the point (squares): a
-                  whole view's orientation can be read from it.
-    charuco:      (cols, rows, dictionary name) of a ChArUco board, else None.
-    sheet_gray:   the printed sheet in gray (what the photo's squares are compared with).
-    """
-
-    kind: str
-    feature_mask: str
-    grid: tuple[int, int]
-    ids: np.ndarray
-    names: tuple[str, ...]
-    sheet_xy: np.ndarray
-    coords: np.ndarray
-    basis: np.ndarray
-    step_px: float
-    margin: float
-    mm_per_px: float
-    appearance: bool
-    charuco: tuple | None = None
-    sheet_gray: np.ndarray | None = field(default=None, compare=False, repr=False)
-    index: dict = field(default_factory=dict, compare=False, repr=False)  # coords -> row
-
-    def __post_init__(self) -> None:
-        self.index.update({tuple(c): i for i, c in enumerate(self.coords.tolist())})
-
-    @property
-    def count(self) -> int:
-        return len(self.ids)
-
-    def rows_of(self, ids: np.ndarray) -> np.ndarray:
-        """Rows of the layout arrays for N×2 ids (each must exist)."""
-        cols = self.grid[0]
-        lookup = self._id_lookup()
-        return lookup[np.asarray(ids)[:, 1] * cols + np.asarray(ids)[:, 0]]
-
-    def _id_lookup(self) -> np.ndarray:
-        lookup = np.full(self.grid[0] * self.grid[1], -1, np.int64)
-        lookup[self.ids[:, 1] * self.grid[0] + self.ids[:, 0]] = np.arange(self.count)
-        return lookup
-
-    def object_points(self, ids: np.ndarray) -> np.ndarray:
-        """N×3 float32 board coordinates in millimetres (z = 0) of points with these ids, the
-        first point of the grid at the origin: what cv2.calibrateCamera takes."""
-        rows = self.rows_of(ids)
-        xy = (self.sheet_xy[rows] - self.sheet_xy[self.rows_of(np.zeros((1, 2), int))[0]]) * self.mm_per_px
-        return np.concatenate([xy, np.zeros((len(xy), 1))], axis=1).astype(np.float32)
-
-_KEYPOINT_FORMS = {"chessboard": re.compile(r"corner_(\d+)_(\d+)$"), "circles": re.compile(r"circle_(\d+)_(\d+)$"),
-                   "charuco": re.compile(r"charuco_(\d+)$")}
-
-
-def grid_layout(pattern: Pattern) -> GridLayout | None:
-    """The grid of points of a built-in grid pattern (chessboard, ChArUco, circle grid); None
-    for any other pattern (the `segmenty` page, folder patterns), whose geometry stays the
-    mask's."""
-    kind = pattern.spec.split(":")[0]
-    if kind not in _KEYPOINT_FORMS or "grid" not in pattern.extra:
-        return None
-    cols, rows = pattern.extra["grid"]
-    form = _KEYPOINT_FORMS[kind]
-    names, ids = [], []
-    for name in pattern.keypoints:
-        m = form.match(name)
-        if not m:
-            continue
-        if kind == "charuco":
-            k = int(m.group(1))
-            ids.append((k % (cols - 1), k // (cols - 1)))
-        else:
-            ids.append((int(m.group(2)), int(m.group(1))))
-        names.append(name)
-    if not names:
-        return None
-    ids = np.array(ids, np.int64)
-    sheet_xy = np.array([pattern.keypoints[n] for n in names], np.float64)
-    mm_per_px = pattern.size_mm[0] / pattern.image.shape[1]
-    outline = pattern.outline.astype(np.float64)
-    if kind == "circles":
-        step = float(pattern.extra["spacing_px"])
-        asymmetric = bool(pattern.extra.get("asymmetric"))
-        coords = np.stack([2 * ids[:, 0] + ids[:, 1] % 2, ids[:, 1]], axis=1) if asymmetric else ids.copy()
-        basis = np.array([[1, -1], [1, 1]]) if asymmetric else np.eye(2, dtype=np.int64)
-        grid, point_kind, mask_name, appearance = (cols, rows), BLOB, "circles", False
-    else:
-        step = float(pattern.extra["square_px"])
-        coords, basis = ids.copy(), np.eye(2, dtype=np.int64)
-        grid, point_kind, mask_name, appearance = (cols - 1, rows - 1), SADDLE, "corners", True
-    # The outline's distance beyond the outermost points, from the pattern's own geometry.
-    margin = float(min(sheet_xy[:, 0].min() - outline[:, 0].min(), sheet_xy[:, 1].min() - outline[:, 1].min(),
-                       outline[:, 0].max() - sheet_xy[:, 0].max(), outline[:, 1].max() - sheet_xy[:, 1].max()) / step)
-    charuco = (cols, rows, pattern.extra["dictionary"]) if kind == "charuco" else None
-    sheet_gray = cv2.cvtColor(pattern.image, cv2.COLOR_RGB2GRAY) if appearance else None
-    return GridLayout(point_kind, mask_name, grid, ids, tuple(names), sheet_xy, coords, basis, step, margin,
-                      mm_per_px, appearance, charuco, sheet_gray)
