@@ -97,7 +97,7 @@ def corners_section(predictor, layout, folders: list[Path]) -> None:
 
 
 def _method(rgb, layout) -> str:
-    from segmenty.eval.label import Detector, detect_grid
+    from segmenty.classical import Detector, detect_grid
 
     found = detect_grid(rgb, Detector("chessboard", *layout.grid))
     return found[1] if found else ""

@@ -18,18 +18,20 @@ ALLOWED = {
     "viz": set(),
     "scores": set(),
     "patterns": set(),
+    "video": set(),                      # video files in and out (OpenCV)
+    "classical": {"patterns"},           # OpenCV's classical board detectors
     "synth": {"patterns"},
     "models": set(),
     "runs": {"models", "patterns", "synth", "scores"},
     "train": {"models", "patterns", "synth", "runs"},
     "predict": {"models", "patterns", "runs", "viz"},
-    "eval": {"patterns", "predict", "runs", "scores", "viz"},
+    "eval": {"patterns", "predict", "runs", "scores", "viz", "classical"},
     "report": {"patterns", "synth", "predict", "eval", "runs", "scores", "viz"},
     "jobs": {"patterns", "synth", "models", "runs", "train", "predict", "eval", "report", "scores", "viz"},
     "cli": {"patterns", "synth", "models", "runs", "train", "predict", "eval", "report", "scores", "viz", "jobs",
-            "calib"},
+            "calib", "classical", "video"},
 }
-ALLOWED["calib"] = {"patterns", "predict", "runs", "eval", "viz", "scores"}
+ALLOWED["calib"] = {"patterns", "predict", "runs", "viz", "scores", "classical", "video"}
 
 
 def component(path: Path) -> str:

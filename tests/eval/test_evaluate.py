@@ -10,7 +10,8 @@ import pytest
 import segmenty
 from segmenty.cli import main
 from segmenty.eval.evaluate import evaluate, half_views, iou
-from segmenty.eval.label import extend_grid, label_image, label_images, parse_detector
+from segmenty.classical import parse_detector
+from segmenty.eval.label import extend_grid, label_image, label_images
 from segmenty.io import read_mask, write_image
 from tests.conftest import write_checkpoint
 

@@ -13,7 +13,7 @@ from PIL import Image
 import segmenty
 from segmenty.cli import main
 from segmenty.errors import UsageError
-from segmenty.predict import DetectionRule, Predictor, predict_stream
+from segmenty.predict import DetectionRule, Predictor
 from segmenty.viz import draw_overlay
 from segmenty.predict import geometry as geo
 from segmenty.predict import verdict as verdict_module
@@ -529,26 +529,6 @@ def test_a_video_that_cannot_be_opened_is_one_line(checkpoint, tmp_path, capsys)
     assert main(["predict", str(checkpoint), str(tmp_path / "broken.mp4"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "broken.mp4" in err[0]
-
-
-def test_stream_gives_each_frame_with_what_predict_gives(checkpoint):
-    predictor = Predictor(checkpoint, rule=DetectionRule(suppress=False))
-    frames = [rgb_noise(40, 56, seed=k) for k in range(4)]
-    streamed = list(predict_stream(predictor, iter(frames)))
-    assert len(streamed) == 4
-    for rgb, (frame, pred) in zip(frames, streamed):
-        assert frame is rgb
-        assert np.array_equal(pred.masks["mask"], predictor.predict(rgb).masks["mask"])
-
-
-def test_stream_in_worker_processes_gives_the_frames_in_order_with_the_same_masks(checkpoint):
-    predictor = Predictor(checkpoint, rule=DetectionRule(suppress=False))
-    frames = [rgb_noise(40, 56, seed=k) for k in range(5)]
-    streamed = list(predict_stream(predictor, iter(frames), workers=2))
-    assert len(streamed) == 5
-    for rgb, (frame, pred) in zip(frames, streamed):
-        assert np.array_equal(frame, rgb)
-        assert np.array_equal(pred.masks["mask"], predictor.predict(rgb).masks["mask"])
 
 
 def test_worker_processes_write_what_one_process_writes(checkpoint, tmp_path, capsys):

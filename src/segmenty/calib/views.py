@@ -15,9 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..classical import Detector, detect_grid, find_charuco, find_chessboard_classic, find_circles
 from ..errors import SegmentyError
 from ..io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image
-from ..patterns.charuco import charuco_board
+from ..video import open_video, read_video_frame, video_frames
 from ..patterns.grid import BLOB, GridLayout
 from ..predict.points import MIN_GRID_POINTS, GridPoints
 
@@ -85,22 +86,16 @@ def _expand(sources: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def _video_frames(path: Path, every: int) -> Iterator[tuple[str, np.ndarray | None, str]]:
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
+    try:
+        capture = open_video(str(path))
+    except SegmentyError:
         yield str(path), None, f"{path}: cannot be opened as a video"
         return
-    index, read_any = 0, False
+    read_any = False
     try:
-        while True:
-            ok = capture.grab()  # grab without decoding the frames that are skipped
-            if not ok:
-                break
-            if index % every == 0:
-                ok, bgr = capture.retrieve()
-                if ok and bgr is not None:
-                    read_any = True
-                    yield f"{path}#{index}", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), ""
-            index += 1
+        for index, rgb in video_frames(capture, every):
+            read_any = True
+            yield f"{path}#{index}", rgb, ""
     finally:
         capture.release()
     if not read_any:
@@ -156,19 +151,19 @@ def opencv_points(rgb: np.ndarray, layout: GridLayout, method: str = "sb") -> tu
     the detector `segmenty label` uses; "classic": findChessboardCorners + cornerSubPix only,
     the one most calibration tutorials use. ChArUco: CharucoDetector (partial boards too, ids
     from the markers). Circle grids: findCirclesGrid."""
-    from ..eval.label import Detector, detect_grid, find_chessboard_classic
-
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
     cols, rows = layout.grid
     name = opencv_detector(layout, method)
     if layout.charuco is not None:
-        return _opencv_charuco(gray, layout)
-    if layout.kind == BLOB:
-        flags = cv2.CALIB_CB_ASYMMETRIC_GRID if layout.basis[0, 1] != 0 else cv2.CALIB_CB_SYMMETRIC_GRID
-        ok, centres = cv2.findCirclesGrid(gray, (cols, rows), flags=flags)
-        if not ok:
+        found = find_charuco(gray, *layout.charuco)
+        if found is None:
             return None, name
-        xy = centres.reshape(-1, 2)
+        xy, ids = found
+        return GridPoints(xy, ids, np.ones(len(ids)), layout.grid, len(ids) < layout.count, "markers"), name
+    if layout.kind == BLOB:
+        xy = find_circles(gray, (cols, rows), asymmetric=layout.basis[0, 1] != 0)
+        if xy is None:
+            return None, name
     elif method == "classic":
         corners = find_chessboard_classic(gray, (cols, rows))
         if corners is None:
@@ -183,18 +178,6 @@ def opencv_points(rgb: np.ndarray, layout: GridLayout, method: str = "sb") -> tu
     k = np.arange(len(xy))
     ids = np.stack([k % cols, k // cols], axis=1)
     return GridPoints(xy, ids, np.ones(len(xy)), layout.grid, False, "layout"), name
-
-
-def _opencv_charuco(gray: np.ndarray, layout: GridLayout) -> tuple[GridPoints | None, str]:
-    cols, rows, dictionary = layout.charuco
-    board = charuco_board(cols, rows, dictionary)
-    corners, ids, _, _ = cv2.aruco.CharucoDetector(board).detectBoard(gray)
-    if ids is None or len(ids) < 4:
-        return None, "CharucoDetector"
-    k = ids.ravel()
-    ids2 = np.stack([k % (cols - 1), k // (cols - 1)], axis=1)
-    return GridPoints(corners.reshape(-1, 2), ids2, np.ones(len(k)), layout.grid, len(k) < layout.count,
-                      "markers"), "CharucoDetector"
 
 
 def opencv_views(frames: Iterable[tuple[str, np.ndarray | None, str]], layout: GridLayout,
@@ -214,11 +197,5 @@ def read_frame(name: str) -> np.ndarray:
     """The RGB photo or video frame a View's name (`photo.jpg`, `video.mp4#120`) stands for."""
     path, _, index = name.rpartition("#")
     if path and index.isdigit() and Path(path).suffix.lower() in VIDEO_SUFFIXES:
-        capture = cv2.VideoCapture(path)
-        capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
-        ok, bgr = capture.read()
-        capture.release()
-        if not ok:
-            raise SegmentyError(f"{path}: frame {index} cannot be decoded")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return read_video_frame(path, int(index))
     return read_image(name)

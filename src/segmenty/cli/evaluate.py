@@ -33,7 +33,8 @@ def cmd_label(args) -> int:
     from pathlib import Path
 
     from ..errors import SegmentyError
-    from ..eval.label import label_images, parse_detector
+    from ..classical import parse_detector
+    from ..eval.label import label_images
     from ..io import expand_inputs
 
     detector = parse_detector(args.detector)  # before reading any photo: a typo fails fast

@@ -80,7 +80,7 @@ def register(sub) -> None:
 
 def _predict(args) -> int:
     from ..predict import DetectionRule, Predictor
-    from ..predict.stream import is_video
+    from ..video import is_video
 
     out = check_out_dir(args.out)
     videos = [s for s in args.inputs if is_video(str(s))]
@@ -153,34 +153,35 @@ def _predict_photos(predictor, files: list[Path], out: Path, args) -> int:
     return len(failed)
 
 
-def _annotate_frame(predictor, job: tuple) -> tuple:
-    """Predict one video frame (in a worker), write its masks when asked; (its index, its
-    annotated frame, its prediction's summary)."""
-    index, rgb, masks_dir = job
-    return _draw_frame(predictor, index, rgb, predictor.predict(rgb), masks_dir)
+@dataclass(frozen=True)
+class FrameDrawer:
+    """`predict_stream`'s `then` for a video: a predicted frame's masks written when asked, and
+    (its frame index, its annotated frame, its prediction's summary), made where the frame was
+    predicted (a worker), so the masks need not cross back."""
 
+    masks_dir: Path | None
+    every: int
 
-def _draw_frame(predictor, index: int, rgb, pred, masks_dir) -> tuple:
-    """A predicted frame's masks written when asked; (its index, its annotated frame, its
-    prediction's summary)."""
-    from ..viz import draw_overlay
+    def __call__(self, predictor, position: int, rgb, pred) -> tuple:
+        from ..viz import draw_overlay
 
-    if masks_dir is not None:
-        for name, prob in pred.masks.items():
-            write_image(masks_dir / f"{index:07d}_{name}.png", np.round(prob * 255).astype(np.uint8))
-    return index, draw_overlay(rgb, pred, predictor.mask_names), pred.summary()
+        index = position * self.every
+        if self.masks_dir is not None:
+            for name, prob in pred.masks.items():
+                write_image(self.masks_dir / f"{index:07d}_{name}.png", np.round(prob * 255).astype(np.uint8))
+        return index, draw_overlay(rgb, pred, predictor.mask_names), pred.summary()
 
 
 def _predict_video(predictor, source: str, out: Path, args) -> None:
     """`<stem>_overlay.mp4` (the predicted frames annotated), `<stem>.jsonl` (a line per
-    predicted frame) and with --masks `<stem>_masks/<frame>_<mask>.png`."""
+    predicted frame) and with --masks `<stem>_masks/<frame>_<mask>.png`: the frames through
+    `predict_stream` (workers, or tracking with --track), written in order behind."""
     import itertools
 
     import cv2
 
-    from ..io import prefetch
-    from ..predict.pool import PredictorPool
-    from ..predict.stream import VIDEO_CODEC, BackgroundWriter, VideoWriter, open_video, video_frames
+    from ..predict.stream import BackgroundWriter, predict_stream
+    from ..video import VIDEO_CODEC, VideoWriter, open_video, video_frames
 
     capture = open_video(source)
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
@@ -196,29 +197,16 @@ def _predict_video(predictor, source: str, out: Path, args) -> None:
             video.write(overlay)
             lines.write(json.dumps({"frame": index, "time_s": round(index / fps, 4), **summary}) + "\n")
 
-        frames = video_frames(capture, args.every)
+        frames = (rgb for _, rgb in video_frames(capture, args.every))
         if args.max_frames:
             frames = itertools.islice(frames, args.max_frames)
-        jobs = ((index, rgb, masks_dir) for index, rgb in prefetch(frames))
         try:
-            if args.track > 1:
-                # Tracking: each frame starts from the last one's points, so frames are predicted
-                # here in order; drawing and writing overlap it in the writer's thread.
-                from ..predict.track import Tracker
-
-                tracker = Tracker(predictor, every=args.track)
-                with BackgroundWriter(lambda job: write(_draw_frame(predictor, *job))) as writer:
-                    for index, rgb, masks in jobs:
-                        pred = tracker.predict(rgb)
-                        writer.submit((index, rgb, pred, masks))
-                        count += 1
-                        found += pred.detected
-            else:
-                with BackgroundWriter(write) as writer, PredictorPool(predictor, args.workers) as pool:
-                    for index, overlay, summary in pool.map(_annotate_frame, jobs):
-                        writer.submit((index, overlay, summary))
-                        count += 1
-                        found += summary["detected"]
+            with BackgroundWriter(write) as writer:
+                for job in predict_stream(predictor, frames, args.workers, args.track,
+                                          then=FrameDrawer(masks_dir, args.every)):
+                    writer.submit(job)
+                    count += 1
+                    found += job[2]["detected"]
         finally:
             video.close()
             capture.release()

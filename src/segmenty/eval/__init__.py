@@ -1,6 +1,7 @@
 """Measuring on real photos: classical auto-labels (`label`) and model scores (`evaluate`)."""
 from .evaluate import EvalResult, Score, evaluate, iou
-from .label import Detector, LabelResult, label_images, parse_detector
+from ..classical import Detector, parse_detector
+from .label import LabelResult, label_images
 
 __all__ = ["EvalResult", "Score", "evaluate", "iou", "Detector", "LabelResult", "label_images",
            "parse_detector"]

@@ -36,6 +36,12 @@ def charuco_board(cols: int, rows: int, dictionary_name: str, square: float = 1.
     return cv2.aruco.CharucoBoard((cols, rows), float(square), square * MARKER_PER_SQUARE, dictionary)
 
 
+def charuco_colrow(corner_id: int, cols: int) -> tuple[int, int]:
+    """The (column, row) of ChArUco corner `corner_id` on a board of `cols` squares a row (its
+    inner corners run row by row, `cols` - 1 to a row): the one owner of this convention."""
+    return corner_id % (cols - 1), corner_id // (cols - 1)
+
+
 def parse_dictionary(spec: str, text: str) -> str:
     """``DICT_6X6_250`` or ``6x6_250`` (any case) -> the canonical name ``DICT_6X6_250``."""
     name = text.upper()
@@ -69,7 +75,7 @@ def build_charuco(args: list[str], dpi: float) -> Pattern:
     # the corner's index in this list is its ChArUco id.
     xy = board.getChessboardCorners()
     corners = {f"charuco_{i:03d}": (float(x), float(y)) for i, (x, y, _z) in enumerate(xy)}
-    ids = {f"charuco_{i:03d}": (i % (cols - 1), i // (cols - 1)) for i in range(len(xy))}
+    ids = {f"charuco_{i:03d}": charuco_colrow(i, cols) for i in range(len(xy))}
     return board_pattern(image, corners, s, square_mm,
                          f"charuco:{cols}x{rows}:{dictionary_name}:{square_mm:g}",
                          f"ChArUco {cols}x{rows} squares of {square_mm:g} mm, {dictionary_name}",

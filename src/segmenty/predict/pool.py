@@ -46,8 +46,14 @@ def _call(job: Callable, item):
 
 
 def predict_frame(predictor: Predictor, rgb):
-    """The job of `Predictor.stream`: the frame and its Prediction."""
+    """The job of `predict_stream`: the frame and its Prediction."""
     return rgb, predictor.predict(rgb)
+
+
+def predict_then(predictor: Predictor, job: tuple):
+    """The job of `predict_stream(..., then=...)`: `then` applied to the frame's Prediction here."""
+    then, position, rgb = job
+    return then(predictor, position, rgb, predictor.predict(rgb))
 
 
 def default_workers(predictor: Predictor) -> int:

@@ -1,30 +1,31 @@
-"""Video in and out, and writing results off the prediction's path.
+"""A stream of frames predicted (`predict_stream`: the one streaming path, the CLI's video
+too), and writing results off the prediction's path (`BackgroundWriter`).
 
-Decoding, prediction and writing results each wait on different things (OpenCV's codecs,
+Decoding, prediction, drawing and writing each wait on different things (OpenCV's codecs,
 the workers of predict/pool.py, the disk), and the heavy parts release the GIL, so they
-overlap when each runs in its own thread: `segmenty.io.prefetch` decodes ahead, and
-`BackgroundWriter` writes the annotated video and the JSON lines in order behind (bounded
-queues keep memory flat however long the stream).
+overlap when each runs in its own thread: `segmenty.io.prefetch` decodes ahead, `then` runs
+where the prediction was made (a worker) or in a thread beside the tracker, and
+`BackgroundWriter` writes in order behind (bounded queues keep memory flat however long the
+stream). Video files themselves are segmenty/video.py's.
 """
 from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
-import cv2
 import numpy as np
 
-from ..errors import SegmentyError
-from ..io import VIDEO_SUFFIXES, prefetch
+from ..io import prefetch
 
 _DONE = object()
-# Video file suffixes `segmenty predict` opens as videos (anything else is read as a photo).
-VIDEO_CODEC = "mp4v"  # MPEG-4 Part 2 in an .mp4 container: in every OpenCV build, no licences needed
+THEN_AHEAD = 4  # tracked frames whose `then` may be pending in its thread
 
 
-def predict_stream(predictor, frames: Iterable[np.ndarray], workers: int | None = 1,
-                   track: int = 0) -> Iterator[tuple[np.ndarray, object]]:
+def predict_stream(predictor, frames: Iterable[np.ndarray], workers: int | None = 1, track: int = 0,
+                   then: Callable | None = None) -> Iterator:
     """(frame, its Prediction) for each frame of `frames` (RGB uint8 arrays: a video's, say),
     in order, by `predictor` (a Predictor). The next frames are pulled from `frames` by a
     background thread while the network works on this one, so their decoding overlaps
@@ -34,19 +35,37 @@ def predict_stream(predictor, frames: Iterable[np.ndarray], workers: int | None 
     from frame to frame (track.py), with a full search when that fails and every `track`
     frames; in this process (each frame needs the last), `workers` unused.
 
+    `then(predictor, position, rgb, prediction)` (a module-level function or picklable object,
+    `position` the frame's place in the stream from 0): its result is yielded instead, computed
+    where the prediction was made (in its worker: a drawn frame and a summary cross back
+    instead of the masks) or, when tracking, in a thread beside the tracker.
+
     A function of this module rather than a Predictor method: streaming sits above the
     Predictor (it uses the pool of Predictors and the tracker), which imports neither."""
     if track and track > 1:
         from .track import Tracker
 
         tracker = Tracker(predictor, every=track)
-        for rgb in prefetch(frames):
-            yield rgb, tracker.predict(rgb)
+        if then is None:
+            for rgb in prefetch(frames):
+                yield rgb, tracker.predict(rgb)
+            return
+        pending: deque = deque()
+        with ThreadPoolExecutor(1, thread_name_prefix="segmenty-then") as side:
+            for position, rgb in enumerate(prefetch(frames)):
+                pending.append(side.submit(then, predictor, position, rgb, tracker.predict(rgb)))
+                if len(pending) > THEN_AHEAD:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
         return
-    from .pool import PredictorPool, predict_frame
+    from .pool import PredictorPool, predict_frame, predict_then
 
     with PredictorPool(predictor, workers) as pool:
-        yield from pool.map(predict_frame, prefetch(frames))
+        if then is None:
+            yield from pool.map(predict_frame, prefetch(frames))
+        else:
+            yield from pool.map(predict_then, ((then, i, rgb) for i, rgb in enumerate(prefetch(frames))))
 
 
 class BackgroundWriter:
@@ -92,52 +111,3 @@ class BackgroundWriter:
         else:  # already failing: stop the thread, keep the first error
             self._jobs.put(_DONE)
             self._thread.join()
-
-
-def is_video(source: str) -> bool:
-    """A camera index (digits) or a file with a video suffix."""
-    return source.isdigit() or source.lower().endswith(VIDEO_SUFFIXES)
-
-
-def open_video(source: str) -> cv2.VideoCapture:
-    """An opened cv2.VideoCapture of a video file or a camera index; SegmentyError otherwise."""
-    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
-    if not capture.isOpened():
-        what = f"camera {source}" if source.isdigit() else source
-        raise SegmentyError(f"{what}: cannot be opened as a video (missing, unreadable or a codec OpenCV lacks)")
-    return capture
-
-
-def video_frames(capture: cv2.VideoCapture, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
-    """(frame index, RGB frame) of every `every`-th frame; frames skipped are grabbed, not decoded."""
-    index = 0
-    while True:
-        if index % every:
-            if not capture.grab():
-                return
-        else:
-            ok, bgr = capture.read()
-            if not ok:
-                return
-            yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        index += 1
-
-
-class VideoWriter:
-    """An annotated video (VIDEO_CODEC in .mp4), opened on the first frame (its size)."""
-
-    def __init__(self, path: str, fps: float):
-        self.path, self.fps = path, fps if fps and fps > 0 else 30.0
-        self._writer: cv2.VideoWriter | None = None
-
-    def write(self, rgb: np.ndarray) -> None:
-        if self._writer is None:
-            h, w = rgb.shape[:2]
-            self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*VIDEO_CODEC), self.fps, (w, h))
-            if not self._writer.isOpened():
-                raise SegmentyError(f"{self.path}: cannot write a {VIDEO_CODEC} video here")
-        self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
