@@ -54,6 +54,11 @@ class Score:
         return cls(**{f.name: row[f.name] for f in fields(cls)})
 
 
+# A pixel whose probability is over this belongs to the mask: every stage's default (predict's
+# --threshold, evaluation, training's metrics).
+MASK_THRESHOLD = 0.5
+
+
 @dataclass
 class EvalResult:
     model: str

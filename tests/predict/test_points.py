@@ -279,10 +279,9 @@ class BoardNetwork:
         return out
 
 
-def test_prediction_carries_the_points_and_derives_its_geometry(checkpoint):
+def test_prediction_carries_the_points_and_derives_its_geometry():
     photo, truth, layout, truth_mask = render("chessboard:10x7", BOARD)
-    predictor = Predictor(checkpoint, size=480, refine=False)
-    predictor.backend = BoardNetwork(truth_mask, heat_from(truth, photo.shape[:2]))
+    predictor = Predictor(BoardNetwork(truth_mask, heat_from(truth, photo.shape[:2])), size=480, refine=False)
     pred = predictor.predict(photo)
     assert pred.detected and pred.points is not None and len(pred.points) == 54
     summary = json.loads(json.dumps(pred.summary()))
@@ -294,12 +293,11 @@ def test_prediction_carries_the_points_and_derives_its_geometry(checkpoint):
         pred.masks, pred.outline, pred.homography, True, pred.score), predictor.mask_names))
 
 
-def test_a_region_without_a_grid_of_points_is_not_a_board(checkpoint):
+def test_a_region_without_a_grid_of_points_is_not_a_board():
     photo, truth, layout, truth_mask = render("chessboard:10x7", BOARD)
     scattered = heat_from(np.random.default_rng(2).uniform([100, 80], [380, 280], (20, 2)), photo.shape[:2])
     for points_on, detected in ((True, False), (False, True)):
-        predictor = Predictor(checkpoint, size=480, refine=False, points=points_on)
-        predictor.backend = BoardNetwork(truth_mask, scattered)
+        predictor = Predictor(BoardNetwork(truth_mask, scattered), size=480, refine=False, points=points_on)
         pred = predictor.predict(photo)
         assert pred.detected == detected and pred.points is None
         if not detected:
@@ -311,8 +309,22 @@ def test_bad_points_field_is_refused():
         segmenty.Prediction({}, None, None, False, 0.0, points=[[1, 2]])
 
 
-def test_detection_rule_sets_the_smallest_grid(checkpoint):
+def test_detection_rule_sets_the_smallest_grid():
     photo, truth, layout, truth_mask = render("chessboard:10x7", BOARD)
-    predictor = Predictor(checkpoint, size=480, refine=False, rule=DetectionRule(min_grid_points=60))
-    predictor.backend = BoardNetwork(truth_mask, heat_from(truth, photo.shape[:2]))
+    predictor = Predictor(BoardNetwork(truth_mask, heat_from(truth, photo.shape[:2])), size=480, refine=False, rule=DetectionRule(min_grid_points=60))
     assert not predictor.predict(photo).detected  # 54 points < 60
+
+
+def test_the_rules_minimum_and_the_threshold_reach_the_points():
+    """find_grid_points takes the Predictor's DetectionRule.min_grid_points and --threshold:
+    five points make a grid for a rule of 4, not for the default 6; peaks at 0.35 are corners at
+    the default threshold (0.5: peaks over 0.3) and not at 0.7 (over 0.42)."""
+    photo, truth, layout, _ = render("chessboard:10x7", BOARD)
+    few = truth[layout.rows_of(np.array([[3, 2], [4, 2], [5, 2], [3, 3], [4, 3]]))]
+    heat = heat_from(few, photo.shape[:2])
+    assert find_grid_points(photo, heat, layout, search=False) is None
+    found = find_grid_points(photo, heat, layout, search=False, min_points=4)
+    assert found is not None and len(found) == 5
+    faint = 0.35 * heat_from(truth, photo.shape[:2]) / heat_from(truth, photo.shape[:2]).max()
+    assert len(find_grid_points(photo, faint, layout)) == 54
+    assert find_grid_points(photo, faint, layout, threshold=0.7) is None

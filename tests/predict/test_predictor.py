@@ -568,7 +568,6 @@ def test_a_grid_only_a_finer_look_finds_must_show_enough_points(points, found):
     """A board only a finer look resolves is far away and seen whole: a handful of points
     there (foliage against the sky once gave 8) is not a board; a whole board's 54 are."""
     from segmenty.predict.points import GridPoints
-    from segmenty.predict.predictor import FINER_MIN_GRID_POINTS
 
     pattern = segmenty.load_pattern(PATTERN)
     quad = np.array([[1000, 700], [1200, 690], [1205, 840], [995, 845]], np.float64)  # too small at 256 px
@@ -582,5 +581,5 @@ def test_a_grid_only_a_finer_look_finds_must_show_enough_points(points, found):
         return result
 
     predictor._with_points = with_points
-    assert (points >= FINER_MIN_GRID_POINTS) == found
+    assert (points >= DetectionRule().min_far_grid_points) == found
     assert predictor.predict(rgb).detected == found

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SegmentyError, UsageError
+from ..scores import MASK_THRESHOLD
 from ..io import atomic_path, atomic_write_text, check_out_dir, expand_inputs, read_image, write_image
 from .common import add_command, device_name, fraction, positive_int
 
@@ -35,7 +36,8 @@ def register(sub) -> None:
     p.add_argument("--size", type=positive_int, default=None,
                    help="working resolution, long side in pixels (default: the training size; "
                         "rounded up to the network's stride)")
-    p.add_argument("--threshold", type=fraction, default=0.5, help="mask probability threshold")
+    p.add_argument("--threshold", type=fraction, default=MASK_THRESHOLD,
+                   help="mask probability threshold: the board's region, the point blobs, where a cut board goes on")
     p.add_argument("--rectify", action="store_true",
                    help="also write <stem>_rectified.png, the pattern seen front-on (photos)")
     p.add_argument("--raw", action="store_true",

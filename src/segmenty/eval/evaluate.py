@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import SegmentyError
 from ..io import atomic_write_text, check_out_dir, list_images, read_image, read_mask, write_image
-from ..scores import EVAL_FILE, HALF_SIDES, EvalResult, Score, iou
+from ..scores import EVAL_FILE, HALF_SIDES, MASK_THRESHOLD, EvalResult, Score, iou
 from ..viz import caption, draw_overlay, fit_width, grid, truth_tile
 from .label import is_mask_file, mask_path
 
@@ -72,7 +72,7 @@ def score_view(predictor, rgb: np.ndarray, truth: np.ndarray | None, name: str, 
 
 def evaluate(predictor_or_path, images_dir: str | os.PathLike, masks_dir: str | os.PathLike,
              negatives_dir: str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None,
-             size: int | None = None, threshold: float = 0.5, refine: bool = True,
+             size: int | None = None, threshold: float = MASK_THRESHOLD, refine: bool = True,
              multiscale: bool = True) -> EvalResult:
     """Score a model on labelled real photos (and optional negatives).
 

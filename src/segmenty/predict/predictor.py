@@ -48,6 +48,7 @@ from ..hardware import check_device_name, cuda_may_be_present
 from ..patterns import Pattern, load_pattern
 from ..patterns.family import FAMILIES, family_preset
 from ..runs import LoadedModel
+from ..scores import MASK_THRESHOLD
 from . import geometry as geo
 from .backend import Backend, open_backend
 from .onnx import OnnxModel
@@ -61,7 +62,6 @@ from .verdict import (BoardKnowledge, DetectionRule, Judge, Look, Verdict, board
 # a board a tenth of a 1280-px photo spans 16 px at 160 px, too few for its squares, and 64 px
 # at 4x (training scenes hold boards of ~30-160); a board of 5-px squares needs every pixel.
 FINER_SCALES = (2, 4, 8, 16, 32)
-FINER_MIN_GRID_POINTS = 12  # what a grid found only by a finer look must show (DetectionRule's is 6)
 
 
 class Predictor:
@@ -122,7 +122,7 @@ class Predictor:
                    **{"backend": "torch" if on_gpu else "auto", **options})
 
     def __init__(self, run_or_model: str | os.PathLike | LoadedModel | OnnxModel | Backend, device: str = "auto",
-                 size: int | None = None, threshold: float = 0.5, rule: DetectionRule | None = None,
+                 size: int | None = None, threshold: float = MASK_THRESHOLD, rule: DetectionRule | None = None,
                  refine: bool = True, multiscale: bool = True, points: bool = True, backend: str = "auto",
                  pattern: str | None = None):
         self.backend = open_backend(run_or_model, device, backend)
@@ -202,10 +202,9 @@ class Predictor:
                     if finer.detected:
                         found = self._conclude([images[i]], [finer])[0]
                         # A board only a finer look resolves is far away, so seen whole: it
-                        # must show more of its grid than a close, cut one (a tree crown
-                        # against the sky lined up 8 peaks at a photo's own resolution).
+                        # must show more of its grid than a close, cut one.
                         if found.detected and (found.points is None
-                                               or len(found.points) >= FINER_MIN_GRID_POINTS):
+                                               or len(found.points) >= self.rule.min_far_grid_points):
                             results[i] = found
         ms = (time.perf_counter() - start) * 1000 / max(1, len(images))
         for r in results:
@@ -320,7 +319,8 @@ class Predictor:
         region = cv2.dilate((result.masks["mask"] > self.threshold).astype(np.uint8),
                             np.ones((2 * reach + 1,) * 2, np.uint8)).astype(bool)
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        found = find_grid_points(gray, result.masks[layout.feature_mask], layout, region)
+        found = find_grid_points(gray, result.masks[layout.feature_mask], layout, region,
+                                 threshold=self.threshold, min_points=self.rule.min_grid_points)
         if found is None or len(found) < self.rule.min_grid_points:
             result.detected, result.outline, result.homography = False, None, None
             return self._suppress(result, None)
@@ -331,7 +331,7 @@ class Predictor:
         if support.shape != (h, w):
             support = cv2.resize(support, (w, h), interpolation=cv2.INTER_LINEAR)
         result.masks["mask"], result.outline, result.homography = grid_geometry(
-            found, layout, (h, w), support, gray)
+            found, layout, (h, w), support, gray, self.threshold)
         return result
 
 

@@ -135,7 +135,7 @@ class Tracker:
                                                np.minimum(1.0, contrast[keep] / state.reference), 0.5)
         points = GridPoints(xy, ids, np.clip(confidence, 0, 1), layout.grid, len(xy) < layout.count,
                             previous.identity)
-        grid_mask, outline, homography = grid_geometry(points, layout, (h, w), board, gray)
+        grid_mask, outline, homography = grid_geometry(points, layout, (h, w), board, gray, predictor.threshold)
         inside = grid_mask > 0
         area = float(np.count_nonzero(inside)) / inside.size
         if not inside.any():

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import SegmentyError
 from ..patterns import Pattern, load_pattern
 from . import geometry as geo
-from .points import GridLayout, grid_layout
+from .points import MIN_GRID_POINTS, GridLayout, grid_layout
 
 # Outline fitting runs on the `mask` map at most this large (long side): enough for sub-pixel
 # lines after the network's much coarser working resolution, and bounded cost on 12 MP photos.
@@ -65,7 +65,11 @@ class DetectionRule:
                      for a board showed 0-1 corner blobs, boards and half views 2 or more).
     min_grid_points: for a grid pattern (chessboard, ChArUco, circle grid), the points found
                      in the region must form a grid of the pattern with at least this many
-                     (points.py); the mask, outline and homography then come from the points.
+                     (points/: `find_grid_points(min_points=...)`); the mask, outline and
+                     homography then come from the points.
+    min_far_grid_points: what a grid found only by a finer look must show: a board only a
+                     finer look resolves is far away, so seen whole (a tree crown against the
+                     sky lined up 8 peaks at a photo's own resolution).
     snap_fill:       when the pattern's `mask` is a quadrilateral (every built-in pattern's
                      is) and the fitted outline covers the region this well (fill), the `mask`
                      map becomes the outline itself: straight sides and sharp corners where
@@ -78,7 +82,8 @@ class DetectionRule:
     min_fill: float = 0.5
     suppress: bool = True
     min_features: int = 2
-    min_grid_points: int = 6
+    min_grid_points: int = MIN_GRID_POINTS
+    min_far_grid_points: int = 12
     snap_fill: float | None = 0.9
 
 

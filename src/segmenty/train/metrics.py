@@ -10,10 +10,12 @@ import math
 
 import torch
 
+from ..scores import MASK_THRESHOLD
+
 
 def confusion_counts(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """M×4 int64 counts (tp, fp, fn, tn) per mask channel at probability threshold 0.5."""
-    pred = logits > 0  # sigmoid(x) > 0.5  <=>  x > 0
+    """M×4 int64 counts (tp, fp, fn, tn) per mask channel at probability MASK_THRESHOLD."""
+    pred = logits > math.log(MASK_THRESHOLD / (1 - MASK_THRESHOLD))  # sigmoid(x) > t  <=>  x > logit(t)
     t = targets > 0.5
     dims = (0, 2, 3)
     tp = (pred & t).sum(dims)

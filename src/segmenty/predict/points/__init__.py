@@ -45,7 +45,7 @@ k // (C-1)) for ChArUco corner id k. Circles: (CC, RR) of ``circle_RR_CC``, Open
 
 Pure numpy/OpenCV (no torch): testable on rendered scenes and synthetic heat maps alone.
 """
-from .candidates import (MAX_REFINE_SHIFT, MAX_SUBPIX_WINDOW, MIN_SUBPIX_WINDOW, PEAK_THRESHOLD, SADDLE_FIT_BLUR,
+from .candidates import (MAX_REFINE_SHIFT, MAX_SUBPIX_WINDOW, MIN_SUBPIX_WINDOW, PEAK_SHARE, SADDLE_FIT_BLUR,
                          SADDLE_FIT_MIN_SHARE, SADDLE_FIT_SHIFT, SADDLE_FIT_WINDOW, SADDLE_OFFSET, SUBPIX_WINDOW,
                          heat_candidates, refine_points, saddle_contrast, saddle_point, saddle_points, subpix_corners)
 from .find import MIN_GRID_POINTS, MIN_SADDLE_CONTRAST, find_grid_points
@@ -55,7 +55,7 @@ from .identity import assign_ids, placements
 from .lattice import MATCH_RADIUS, grow_grid
 
 __all__ = ["BLOB", "IDENTITIES", "MATCH_RADIUS", "MAX_REFINE_SHIFT", "MAX_SUBPIX_WINDOW", "MIN_GRID_POINTS",
-           "MIN_SADDLE_CONTRAST", "MIN_SUBPIX_WINDOW", "PEAK_THRESHOLD", "SADDLE", "SADDLE_FIT_BLUR",
+           "MIN_SADDLE_CONTRAST", "MIN_SUBPIX_WINDOW", "PEAK_SHARE", "SADDLE", "SADDLE_FIT_BLUR",
            "SADDLE_FIT_MIN_SHARE", "SADDLE_FIT_SHIFT", "SADDLE_FIT_WINDOW", "SADDLE_OFFSET", "SUBPIX_WINDOW",
            "GridLayout", "GridPoints", "assign_ids", "find_grid_points", "grid_geometry", "grid_layout", "grow_grid",
            "heat_candidates", "placements", "refine_points", "saddle_contrast", "saddle_point", "saddle_points",

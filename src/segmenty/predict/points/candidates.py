@@ -11,6 +11,7 @@ import weakref
 import cv2
 import numpy as np
 
+from ...scores import MASK_THRESHOLD
 from .grid import BLOB, SADDLE
 
 # cornerSubPix's half window, as a share of the local spacing (the window then spans 0.6 of a
@@ -37,18 +38,19 @@ MAX_REFINE_SHIFT = 0.25
 # the diagonals (close to the corner: a ChArUco marker fills the middle of its white square).
 SADDLE_OFFSET = 0.22
 
-# Heat-map peaks lower than this are not candidates.
-PEAK_THRESHOLD = 0.3
+# Heat-map peaks lower than this share of the mask threshold are not candidates (a corner's
+# blob is small: its peak may stay under the threshold a mask region needs).
+PEAK_SHARE = 0.6
 
 
 def heat_candidates(heat: np.ndarray, region: np.ndarray | None = None, kind: str = SADDLE,
-                    threshold: float = PEAK_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
+                    threshold: float = MASK_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
     """Candidate points (K×2, photo px) and their heat (K) from a point heat map (H×W float in
     [0, 1]); only inside `region` (H×W bool) when given.
 
-    Saddle points: local maxima of the slightly smoothed map (two corners whose blobs touch on
-    a small board still give two peaks). Circles: centroids of the blobs above 0.5 (a disc's
-    plateau has no single peak)."""
+    Saddle points: local maxima of the slightly smoothed map over PEAK_SHARE × `threshold` (two
+    corners whose blobs touch on a small board still give two peaks). Circles: centroids of the
+    blobs over `threshold` (a disc's plateau has no single peak)."""
     heat = np.asarray(heat, np.float32)
     if region is not None:
         ys, xs = np.nonzero(region)
@@ -60,13 +62,13 @@ def heat_candidates(heat: np.ndarray, region: np.ndarray | None = None, kind: st
     window = heat[y0:y1, x0:x1]
     inside = region[y0:y1, x0:x1] if region is not None else None
     if kind == BLOB:
-        n, labels, stats, centroids = cv2.connectedComponentsWithStats((window > 0.5).astype(np.uint8))
+        n, labels, stats, centroids = cv2.connectedComponentsWithStats((window > threshold).astype(np.uint8))
         keep = [i for i in range(1, n) if inside is None or inside[int(round(centroids[i][1])), int(round(centroids[i][0]))]]
         xy = centroids[keep].reshape(-1, 2)
         strength = ndimage_max(window, labels, keep)
         return xy + np.array([x0, y0]), strength
     smooth = cv2.GaussianBlur(window, (0, 0), 1.0)
-    peaks = (smooth >= cv2.dilate(smooth, np.ones((5, 5), np.uint8))) & (smooth > threshold)
+    peaks = (smooth >= cv2.dilate(smooth, np.ones((5, 5), np.uint8))) & (smooth > PEAK_SHARE * threshold)
     if inside is not None:
         peaks &= inside
     ys, xs = np.nonzero(peaks)

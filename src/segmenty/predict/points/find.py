@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .grid import GridLayout, GridPoints, SADDLE
+from ...scores import MASK_THRESHOLD
 from .candidates import heat_candidates, refine_points, saddle_contrast
 from .lattice import _Lattice, _grow, _local_vectors, grow_grid
 from .identity import assign_ids
@@ -19,7 +20,8 @@ MIN_SADDLE_CONTRAST = 0.35
 # Heat-map peaks closer than this share of the typical spacing are one point.
 NMS_SHARE = 0.35
 
-# A view with fewer points than this is not a board (too few to check they form a grid).
+# A view with fewer points than this is not a board (too few to check they form a grid): the
+# default of DetectionRule.min_grid_points, which the Predictor passes as `min_points`.
 MIN_GRID_POINTS = 6
 
 # The grid may first grow this many rows or columns beyond the pattern's size (then the
@@ -45,15 +47,18 @@ def _spacing(xy: np.ndarray) -> np.ndarray:
 
 
 def find_grid_points(rgb: np.ndarray, heat: np.ndarray, layout: GridLayout,
-                     region: np.ndarray | None = None, search: bool = True) -> GridPoints | None:
+                     region: np.ndarray | None = None, search: bool = True, threshold: float = MASK_THRESHOLD,
+                     min_points: int = MIN_GRID_POINTS) -> GridPoints | None:
     """The board's points in a photo (RGB uint8 or gray H×W) from the network's point heat map
     (H×W in [0, 1], the photo's size); None when they do not form a grid of this pattern.
 
     region: where the board is (H×W bool), to ignore peaks elsewhere.
-    search: also look on the photo for points the grid predicts and the network missed."""
+    search: also look on the photo for points the grid predicts and the network missed.
+    threshold: the mask threshold (candidates: heat_candidates).
+    min_points: fewer points are no grid (the Predictor's DetectionRule.min_grid_points)."""
     gray = rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    candidates, strength = heat_candidates(heat, region, layout.kind)
-    if len(candidates) < MIN_GRID_POINTS:
+    candidates, strength = heat_candidates(heat, region, layout.kind, threshold)
+    if len(candidates) < min_points:
         return None
     # One corner can give two peaks a few pixels apart: keep the stronger, so that the spacing
     # (and with it the refinement window) is the grid's.
@@ -62,21 +67,21 @@ def find_grid_points(rgb: np.ndarray, heat: np.ndarray, layout: GridLayout,
     spacing = np.clip(spacing, 0.4 * np.median(spacing), 2.5 * np.median(spacing))
     refined, ok = refine_points(gray, candidates, spacing, layout.kind)
     candidates, strength = _dedupe(refined[ok], strength[ok], 0.2 * float(np.median(spacing)))
-    if len(candidates) < MIN_GRID_POINTS:
+    if len(candidates) < min_points:
         return None
     # Grown with room to spare, then cut to the pattern's size: a false point at the board's
     # edge found first must not keep a true row out.
     limit = _lattice_limit(layout)
     lattice = grow_grid(candidates, (limit[0] + GROWTH_SLACK, limit[1] + GROWTH_SLACK),
                         gray if layout.kind == SADDLE else None)
-    if lattice is None or len(lattice.pos) < MIN_GRID_POINTS:
+    if lattice is None or len(lattice.pos) < min_points:
         return None
     confidence = {node: float(strength[k]) for node, k in lattice.source.items()}
     evidence = dict(confidence)
     reference = 1.0
     if layout.kind == SADDLE:
         reference = _check_saddles(gray, lattice, confidence, evidence)
-        if len(lattice.pos) < MIN_GRID_POINTS:
+        if len(lattice.pos) < min_points:
             return None
     if search:
         def look(p, step, node):
@@ -99,7 +104,7 @@ def find_grid_points(rgb: np.ndarray, heat: np.ndarray, layout: GridLayout,
             return q[0], -1
         _grow(lattice, look)
     _trim(lattice, limit, evidence)
-    if len(lattice.pos) < MIN_GRID_POINTS:
+    if len(lattice.pos) < min_points:
         return None
     markers = _detect_markers(gray, layout, np.array(list(lattice.pos.values()))) if layout.charuco else None
     assigned = assign_ids(lattice.pos, layout, gray, markers)

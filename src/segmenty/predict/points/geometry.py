@@ -8,12 +8,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ...scores import MASK_THRESHOLD
 from .grid import GridLayout, GridPoints, SADDLE
 from .lattice import _mean_rows
 
 def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int],
-                  support: np.ndarray | None = None, gray: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  support: np.ndarray | None = None, gray: np.ndarray | None = None,
+                  threshold: float = MASK_THRESHOLD) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mask H×W float32 in {0, 1}, outline 4×2 float32, homography 3×3 sheet px -> photo px)
     of the board from its points.
 
@@ -26,7 +27,7 @@ def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int]
     curvature; it is clipped to the frame. A partial view of squares whose rows of points stop
     short of the frame (the points nearest the frame are the hardest to find) is extended a
     row of squares at a time towards it while the pattern has rows to spare, the network's
-    `support` map (its `mask` probability) says board there, and on the photo `gray` the new
+    `support` map (its `mask` probability, over `threshold` on average) says board there, and on the photo `gray` the new
     row's squares alternate dark and bright like the board's (paper beyond the board's edge
     does not). The outline is the corners of that area (for a
     whole board, the board's outline; for a partial one, its visible part's); the homography
@@ -43,7 +44,8 @@ def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int]
     measured = _measured_margins(gray, _fill_nodes(seen, _cell_nodes(cells)), low, high) if squares else {}
     if support is not None and gray is not None and points.partial and layout.appearance:
         before = (low.copy(), high.copy())
-        low, high = _extend_to_frame(seen, cells, low, high, layout, support, gray, closed=set(measured))
+        low, high = _extend_to_frame(seen, cells, low, high, layout, support, gray, threshold,
+                                     closed=set(measured))
         if squares and not (np.array_equal(low, before[0]) and np.array_equal(high, before[1])):
             # the rows added on an open side are its new outer squares: read where they end
             more = _measured_margins(gray, _fill_nodes(seen, _cell_nodes(cells)), low, high)
@@ -210,11 +212,12 @@ def _draw_cells(cells, pos: dict, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _extend_to_frame(seen: dict, cells: set, low: np.ndarray, high: np.ndarray, layout: GridLayout,
-                     support: np.ndarray, gray: np.ndarray, closed: set = frozenset()) -> tuple[np.ndarray, np.ndarray]:
+                     support: np.ndarray, gray: np.ndarray, threshold: float,
+                     closed: set = frozenset()) -> tuple[np.ndarray, np.ndarray]:
     """Add whole rows (columns) of squares beyond the margin ring on each side of a partial
     view (but the `closed` sides, where the photo shows the squares end), in place in `cells`,
     while the pattern has rows to spare and the new row, where it is in the frame, is board by
-    the network's `support` (mean > 0.5) and alternates dark and bright on the photo. Returns
+    the network's `support` (mean over `threshold`) and alternates dark and bright on the photo. Returns
     the box of points the cells now stand for."""
     low, high = low.copy(), high.copy()
     span = layout.coords.max(axis=0) - layout.coords.min(axis=0)
@@ -230,7 +233,7 @@ def _extend_to_frame(seen: dict, cells: set, low: np.ndarray, high: np.ndarray, 
                 row = [(index, t) if axis == 0 else (t, index) for t in range(int(low[other]) - 1, int(high[other]) + 1)]
                 pos = _fill_nodes(seen, _cell_nodes(cells | set(row)))
                 drawn = _draw_cells(row, pos, support.shape).astype(bool)
-                if not drawn.any() or float(support[drawn].mean()) <= 0.5 or \
+                if not drawn.any() or float(support[drawn].mean()) <= threshold or \
                         not _alternates(gray, row, pos, 0.5 * contrast):
                     break
                 cells |= set(row)
