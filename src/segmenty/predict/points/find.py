@@ -76,11 +76,11 @@ def find_grid_points(rgb: np.ndarray, heat: np.ndarray, layout: GridLayout,
                         gray if layout.kind == SADDLE else None)
     if lattice is None or len(lattice.pos) < min_points:
         return None
-    confidence = {node: float(strength[k]) for node, k in lattice.source.items()}
-    evidence = dict(confidence)
+    for record in lattice.nodes.values():
+        record.confidence = record.evidence = float(strength[record.source])
     reference = 1.0
     if layout.kind == SADDLE:
-        reference = _check_saddles(gray, lattice, confidence, evidence)
+        reference = _check_saddles(gray, lattice)
         if len(lattice.pos) < min_points:
             return None
     if search:
@@ -97,13 +97,12 @@ def find_grid_points(rgb: np.ndarray, heat: np.ndarray, layout: GridLayout,
                 contrast = saddle_contrast(gray, q[0], ex, ey)
                 if contrast is None or contrast < MIN_SADDLE_CONTRAST * reference:
                     return None
-                evidence[node] = min(1.0, contrast / reference)
+                evidence = min(1.0, contrast / reference)
             else:
-                evidence[node] = 0.5
-            confidence[node] = 0.5 * evidence[node]
-            return q[0], -1
+                evidence = 0.5
+            return q[0], -1, 0.5 * evidence, evidence
         _grow(lattice, look)
-    _trim(lattice, limit, evidence)
+    _trim(lattice, limit)
     if len(lattice.pos) < min_points:
         return None
     markers = _detect_markers(gray, layout, np.array(list(lattice.pos.values()))) if layout.charuco else None
@@ -114,7 +113,7 @@ def find_grid_points(rgb: np.ndarray, heat: np.ndarray, layout: GridLayout,
     nodes = list(lattice.pos)
     order = np.lexsort((ids[:, 0], ids[:, 1]))
     xy = np.array([lattice.pos[n] for n in nodes])[order]
-    conf = np.clip(np.array([confidence[n] for n in nodes]), 0, 1)[order]
+    conf = np.clip(np.array([lattice.nodes[n].confidence for n in nodes]), 0, 1)[order]
     return GridPoints(xy, ids[order], conf, layout.grid, partial, identity)
 
 
@@ -129,25 +128,25 @@ def _dedupe(xy: np.ndarray, strength: np.ndarray, radius: float) -> tuple[np.nda
     return xy[keep], strength[keep]
 
 
-def _check_saddles(gray: np.ndarray, lattice: _Lattice, confidence: dict, evidence: dict) -> float:
+def _check_saddles(gray: np.ndarray, lattice: _Lattice) -> float:
     """Drop grown nodes that are not corners on the photo (the squares around them do not
-    alternate) and record each kept node's contrast as a share of the board's median corner
-    contrast in `evidence`; returns that median, the yardstick for searched points."""
+    alternate) and weigh each kept node's evidence by its contrast as a share of the board's
+    median corner contrast; returns that median, the yardstick for searched points."""
     contrast = {n: saddle_contrast(gray, p, *_local_vectors(lattice, n)) for n, p in lattice.pos.items()}
     values = [c for c in contrast.values() if c]
     reference = max(float(np.median(values)) if values else 1.0, 1.0)
     for n, c in contrast.items():
+        record = lattice.nodes[n]
         if c is None:  # too close to the frame to tell: the network and the grid vouch for it
-            evidence[n] = 0.5 * confidence.get(n, 1.0)
+            record.evidence = 0.5 * record.confidence
         elif c < 0.5 * MIN_SADDLE_CONTRAST * reference:
-            del lattice.pos[n], lattice.source[n]
-            confidence.pop(n, None)
+            lattice.remove(n)
         else:
-            evidence[n] = min(1.0, c / reference) * confidence.get(n, 1.0)
+            record.evidence = min(1.0, c / reference) * record.confidence
     return reference
 
 
-def _trim(lattice: _Lattice, limit: tuple[int, int], evidence: dict) -> None:
+def _trim(lattice: _Lattice, limit: tuple[int, int]) -> None:
     """Cut the lattice's outermost rows or columns, the one with the least evidence first,
     until it fits the pattern (either way round)."""
     while lattice.pos:
@@ -161,9 +160,9 @@ def _trim(lattice: _Lattice, limit: tuple[int, int], evidence: dict) -> None:
             return
         axis = over[0]
         lines = {end: [n for n in lattice.pos if n[axis] == end] for end in (low[axis], high[axis])}
-        weakest = min(lines, key=lambda end: sum(evidence.get(n, 0.0) for n in lines[end]))
+        weakest = min(lines, key=lambda end: sum(lattice.nodes[n].evidence for n in lines[end]))
         for n in lines[weakest]:
-            del lattice.pos[n], lattice.source[n]
+            lattice.remove(n)
 
 
 def _detect_markers(gray: np.ndarray, layout: GridLayout, near: np.ndarray) -> tuple | None:

@@ -287,48 +287,15 @@ def _alternates(gray: np.ndarray, row: list, pos: dict, threshold: float) -> boo
 
 def _fill_nodes(seen: dict, needed: set) -> dict:
     """Positions for every needed lattice node: the seen ones, then the others from their
-    neighbours, best rule first: between two known nodes (any of the four directions,
-    diagonals included), continuing a row of three seen nodes (quadratic: follows the lens'
-    curvature), continuing a row of two known nodes, completing a parallelogram."""
+    neighbours, best rule first (FILL_RULES): each round places the missing nodes the best rule
+    that applies to any of them can place, then looks again."""
     pos = dict(seen)
     missing = set(needed) - set(pos)
     while missing:
         found = {}
-        for rule in range(4):
+        for rule in FILL_RULES:
             for n in missing:
-                x, y = n
-                estimates = []
-                if rule == 0:
-                    for dx, dy in _BETWEEN:
-                        a, b = (x - dx, y - dy), (x + dx, y + dy)
-                        if a in pos and b in pos:
-                            estimates.append((pos[a] + pos[b]) / 2)
-                elif rule == 1:
-                    for dx, dy in _STRAIGHT:
-                        a, b, c = (x - dx, y - dy), (x - 2 * dx, y - 2 * dy), (x - 3 * dx, y - 3 * dy)
-                        if a in seen and b in seen and c in seen:
-                            sa, sb, sc = seen[a], seen[b], seen[c]
-                            bend = sa - 2 * sb + sc
-                            # A lens bends a row gently; a bend of more than a few % of the
-                            # spacing is a point off its place, which a quadratic would amplify.
-                            if np.linalg.norm(bend) <= MAX_ROW_BEND * np.linalg.norm(sa - sb):
-                                estimates.append(3 * sa - 3 * sb + sc)
-                            else:
-                                estimates.append(2 * sa - sb)
-                elif rule == 2:
-                    for dx, dy in _STRAIGHT:
-                        a, b = (x - dx, y - dy), (x - 2 * dx, y - 2 * dy)
-                        if a in pos and b in pos:
-                            estimates.append(2 * pos[a] - pos[b])
-                else:
-                    for dx, dy in _STRAIGHT:
-                        a = (x - dx, y - dy)
-                        if a not in pos:
-                            continue
-                        for ex, ey in ((dy, dx), (-dy, -dx)):
-                            side, corner = (x + ex, y + ey), (a[0] + ex, a[1] + ey)
-                            if side in pos and corner in pos:
-                                estimates.append(pos[a] + pos[side] - pos[corner])
+                estimates = rule(n, pos, seen)
                 if estimates:
                     found[n] = _mean_rows(estimates)
             if found:
@@ -343,5 +310,62 @@ def _fill_nodes(seen: dict, needed: set) -> dict:
 # _fill_nodes' directions, in the order its estimates are averaged: the pairs a node lies
 # between (its two axes and diagonals), and the four steps along rows and columns.
 _BETWEEN = ((1, 0), (0, 1), (1, 1), (1, -1))
-
 _STRAIGHT = ((1, 0), (0, 1), (-1, 0), (0, -1))
+
+
+def _between(n, pos: dict, seen: dict) -> list:
+    """Midway between two known nodes (any of the four directions, diagonals included)."""
+    x, y = n
+    out = []
+    for dx, dy in _BETWEEN:
+        a, b = (x - dx, y - dy), (x + dx, y + dy)
+        if a in pos and b in pos:
+            out.append((pos[a] + pos[b]) / 2)
+    return out
+
+
+def _row_of_three(n, pos: dict, seen: dict) -> list:
+    """Continuing a row of three seen nodes (quadratic: follows the lens' curvature)."""
+    x, y = n
+    out = []
+    for dx, dy in _STRAIGHT:
+        a, b, c = (x - dx, y - dy), (x - 2 * dx, y - 2 * dy), (x - 3 * dx, y - 3 * dy)
+        if a in seen and b in seen and c in seen:
+            sa, sb, sc = seen[a], seen[b], seen[c]
+            bend = sa - 2 * sb + sc
+            # A lens bends a row gently; a bend of more than a few % of the spacing is a point
+            # off its place, which a quadratic would amplify.
+            if np.linalg.norm(bend) <= MAX_ROW_BEND * np.linalg.norm(sa - sb):
+                out.append(3 * sa - 3 * sb + sc)
+            else:
+                out.append(2 * sa - sb)
+    return out
+
+
+def _row_of_two(n, pos: dict, seen: dict) -> list:
+    """Continuing a row of two known nodes."""
+    x, y = n
+    out = []
+    for dx, dy in _STRAIGHT:
+        a, b = (x - dx, y - dy), (x - 2 * dx, y - 2 * dy)
+        if a in pos and b in pos:
+            out.append(2 * pos[a] - pos[b])
+    return out
+
+
+def _parallelogram(n, pos: dict, seen: dict) -> list:
+    """Completing a parallelogram of three known nodes."""
+    x, y = n
+    out = []
+    for dx, dy in _STRAIGHT:
+        a = (x - dx, y - dy)
+        if a not in pos:
+            continue
+        for ex, ey in ((dy, dx), (-dy, -dx)):
+            side, corner = (x + ex, y + ey), (a[0] + ex, a[1] + ey)
+            if side in pos and corner in pos:
+                out.append(pos[a] + pos[side] - pos[corner])
+    return out
+
+
+FILL_RULES = (_between, _row_of_three, _row_of_two, _parallelogram)

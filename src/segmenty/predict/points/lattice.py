@@ -5,6 +5,7 @@ where the network missed a point.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,24 +20,47 @@ MAX_SEEDS = 6
 _STEPS4 = ((1, 0), (-1, 0), (0, 1), (0, -1))
 
 
+@dataclass(slots=True)
+class Node:
+    """One grown point of the lattice: everything known of it, in one record.
+
+    xy:          its photo position.
+    source:      the candidate it was grown from, or -1 when the photo search found it.
+    confidence:  the network's heat at it (half the photo's evidence for a searched point).
+    evidence:    how well the photo and the network vouch for it (a share of the board's median
+                 corner contrast times the confidence, for saddles): what trimming keeps.
+    """
+
+    xy: np.ndarray
+    source: int
+    confidence: float = 1.0
+    evidence: float = 1.0
+
+
 class _Lattice:
-    """Integer lattice nodes -> photo positions, grown outwards from a seed."""
+    """Integer lattice nodes -> their records (`nodes`), grown outwards from a seed; `pos`
+    indexes their positions (the growth's hot path reads only those), kept by `add` and
+    `remove` alone."""
 
     def __init__(self, limit: tuple[int, int]):
+        self.nodes: dict[tuple[int, int], Node] = {}
         self.pos: dict[tuple[int, int], np.ndarray] = {}
-        self.source: dict[tuple[int, int], int] = {}  # candidate index, or -1 (found by search)
         self.limit = sorted(limit)  # the pattern's extents along the two lattice axes
         self._box: tuple | None = None  # (low i, low j, high i, high j, node count) of `pos`
 
-    def add(self, node, xy, source) -> None:
+    def add(self, node, xy, source: int, confidence: float = 1.0, evidence: float = 1.0) -> None:
         box = self._bounds() if node not in self.pos else None
-        self.pos[node] = np.asarray(xy, np.float64)
-        self.source[node] = source
+        record = Node(np.asarray(xy, np.float64), source, confidence, evidence)
+        self.nodes[node] = record
+        self.pos[node] = record.xy
         if box is not None:
             (li, lj, hi, hj, n) = box if box[4] else (node[0], node[1], node[0], node[1], 0)
             self._box = (min(li, node[0]), min(lj, node[1]), max(hi, node[0]), max(hj, node[1]), n + 1)
         else:
             self._box = None
+
+    def remove(self, node) -> None:
+        del self.nodes[node], self.pos[node]
 
     def _bounds(self) -> tuple:
         """The nodes' bounding box, kept as nodes are added (rebuilt when some were removed)."""
@@ -185,8 +209,8 @@ def _take_nearest(xy: np.ndarray, p: np.ndarray, step: float, used: set) -> tupl
 
 
 def _grow(lattice: _Lattice, find) -> int:
-    """Add frontier nodes while `find(predicted_xy, spacing, node) -> (xy, source) | None`
-    finds them; nodes with the most agreeing estimates go first (they are predicted best).
+    """Add frontier nodes while `find(predicted_xy, spacing, node) -> (xy, source[, confidence,
+    evidence]) | None` finds them; nodes with the most agreeing estimates go first (they are predicted best).
     Returns how many were added."""
     total = 0
     while True:
