@@ -583,3 +583,37 @@ def test_a_grid_only_a_finer_look_finds_must_show_enough_points(points, found):
     predictor._with_points = with_points
     assert (points >= DetectionRule().min_far_grid_points) == found
     assert predictor.predict(rgb).detected == found
+
+
+def test_a_photo_walks_the_pipeline_once_in_order():
+    """What the Predictor calls, module by module, for one photo of a board: the verdict, its
+    region (suppression), the points, their geometry; each once, none revisited (a geometry
+    made from the shape and again from the points, or a verdict made again, would show here)."""
+    import sys
+    from pathlib import Path
+
+    from .test_points import BOARD, BoardNetwork, heat_from, render
+
+    photo, truth, _, truth_mask = render("chessboard:10x7", BOARD)
+    predictor = Predictor(BoardNetwork(truth_mask, heat_from(truth, photo.shape[:2])), size=480, refine=False)
+    predictor.predict(photo)  # caches warmed: the pattern built once
+    root = Path(segmenty.__file__).parent
+    walk = []
+
+    def record(frame, event, arg):
+        caller = frame.f_back.f_code.co_filename if frame.f_back else ""
+        callee = frame.f_code.co_filename
+        if event == "call" and caller.endswith("predictor.py") and callee.startswith(str(root)) \
+                and not callee.endswith("predictor.py"):
+            module = Path(callee).relative_to(root).as_posix()
+            if not walk or walk[-1] != module:
+                walk.append(module)
+
+    sys.setprofile(record)
+    try:
+        assert predictor.predict(photo).points is not None
+    finally:
+        sys.setprofile(None)
+    assert len(walk) == len(set(walk)), walk
+    assert [m for m in walk if m != "predict/points/grid.py"] == [
+        "predict/verdict.py", "predict/geometry.py", "predict/points/find.py", "predict/points/geometry.py"]

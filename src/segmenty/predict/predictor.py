@@ -274,9 +274,9 @@ class Predictor:
 
 
     def _finish(self, verdict: Verdict, shape: tuple[int, int]) -> Prediction:
-        """The Prediction of a verdict: masks at the photo's size, the shape's outline (and,
-        unless the points will give the geometry, its homography), the mask snapped to the
-        outline, suppression outside the board."""
+        """The Prediction of a verdict: masks at the photo's size, the shape's outline and, unless
+        the points will give the geometry, its homography and the mask snapped to the outline;
+        suppression outside the verdict's region."""
         h, w = shape
         analysis = verdict.analysis
         look = verdict.look
@@ -293,7 +293,9 @@ class Predictor:
             result.homography = self._homography(board, outline, analysis, verdict.to_photo)
         result.outline = outline.astype(np.float32)
         snap = self.rule.snap_fill
-        if board and board.quadrilateral and snap is not None and verdict.fit.fill >= snap:
+        # The points give a grid pattern's mask (`_with_points`): no snapped one made for them
+        # (outputs equal on both real sets with or without it, benchmarks/outputs.py).
+        if board and board.quadrilateral and snap is not None and verdict.fit.fill >= snap and not self._grid_geometry():
             masks["mask"] = geo.quad_coverage(result.outline, (h, w))
         return self._suppress(result, verdict.region, look.working)
 
