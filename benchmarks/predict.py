@@ -141,14 +141,14 @@ def main() -> int:
     rows.append(("`segmenty predict` on one photo (start-up included)", f"{one:.2f} s", "-", "well under 1 s"))
 
     # 3. the library path
-    predictor = Predictor(args.model)
+    predictor = Predictor.open(args.model)
     for rgb in images[:3]:
         predictor.predict(rgb)
     lib = median_ms(predictor.predict, images, args.repeat)
     found = sum(predictor.predict(rgb).detected for rgb in images)
     tensors = [predictor._prepare(rgb, predictor.size)[0][None] for rgb in images[:20]]
     net = median_ms(predictor.backend.run, tensors, args.repeat)
-    one_look = Predictor(args.model, refine=False)
+    one_look = Predictor.open(args.model, refine=False)
     fast = median_ms(one_look.predict, images, args.repeat)
     rows.append(("`Predictor.predict`, decoded frames, second look on (median)", f"{lib:.1f} ms a frame",
                  f"network alone {net:.1f} ms a pass; SB {statistics.median(sb_times):.1f} ms (median)",

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if not photos_dir.is_dir() or not negatives_dir.is_dir():
         p.error(f"--real {args.real}: needs chessboard-10x7/ and negatives/ folders")
     rule = DetectionRule() if args.min_features is None else DetectionRule(min_features=args.min_features)
-    predictor = Predictor(args.run, rule=rule)
+    predictor = Predictor.open(args.run, rule=rule)
     photos, negatives = list_images(photos_dir), list_images(negatives_dir)
     print(f"run {args.run}, min_features {rule.min_features}")
     print("| variant | IoU whole | IoU halves | detected (whole / halves) | false detections |")
