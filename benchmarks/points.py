@@ -108,7 +108,7 @@ def run(module, layout, case):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--before", default="8c751d5", help="git revision whose points.py is the reference")
+    ap.add_argument("--before", default="8c751d5", help="git revision whose points stage is the reference")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     before = load_before(args.before)

@@ -1,4 +1,4 @@
-"""Grid points with identities (predict/points.py) on boards rendered with a known homography,
+"""Grid points with identities (predict/points/) on boards rendered with a known homography,
 so every corner's exact position and id are known; heat maps are drawn from that truth (the
 network's part is tested elsewhere), the photo is what the points are refined on."""
 from __future__ import annotations

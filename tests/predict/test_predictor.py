@@ -168,7 +168,7 @@ def fake_predictor(backend=None, feature_check=False, **kw) -> Predictor:
     points (no photo here is a real chessboard) unless `points=True`."""
     if not feature_check:
         kw["rule"] = dataclasses.replace(kw.get("rule") or DetectionRule(), min_features=0)
-    kw.setdefault("points", False)  # its dots are no chessboard: grid points are tests/test_points.py's
+    kw.setdefault("points", False)  # its dots are no chessboard: grid points are test_points.py's
     return Predictor(backend or BrightIsBoard(), size=256, **kw)
 
 

@@ -79,7 +79,7 @@ class Predictor:
     multiscale:   look again at finer scales (FINER_SCALES) when the first look finds nothing
                   in a photo large enough for them: boards small in the photo.
     points:       for grid patterns, find the board's points with their identities and derive
-                  its mask, outline and homography from them (points.py; False: the shape of
+                  its mask, outline and homography from them (points/; False: the shape of
                   the `mask` region alone, as for other patterns).
     backend:      for a run folder or .pt file: 'auto' (onnxruntime on the CPU, where it is
                   installed: the checkpoint exported once to <checkpoint>.onnx beside it, ~2x

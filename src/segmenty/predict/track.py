@@ -8,10 +8,10 @@ board moves a little from one frame to the next, so `Tracker` follows the points
    flow (`cv2.calcOpticalFlowPyrLK`, all points in one call: follows pans, zooms and shakes of
    tens of pixels a frame);
 2. refined where it landed, all at once: `cv2.cornerSubPix` with a window sized from the local
-   spacing, then the saddle-point fit of points.py vectorised over the points (circles: the
+   spacing, then the saddle-point fit of points/candidates.py vectorised over the points (circles: the
    dark blob's centroid, as the full search);
 3. verified: the four squares around a corner must still alternate dark and bright (the saddle
-   test of points.py, vectorised on an integral image) against the board's contrast at the
+   test of points/candidates.py, vectorised on an integral image) against the board's contrast at the
    last full search, and the network's `mask` (one look at the working size, ~2 ms) must still
    cover the points confidently;
 4. the kept points keep their ids (the same board points in every frame), and the mask,

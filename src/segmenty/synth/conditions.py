@@ -1,6 +1,6 @@
 """How cameras fail: steps for the photos a classical detector gives up on.
 
-Each is a `Step` like those in steps.py (ranges as fields, `sample` then `apply`); they are
+Each is a `Step` like those in steps/ (ranges as fields, `sample` then `apply`); they are
 kept apart because they model the camera at its worst rather than a scene, and the family
 detectors (`recipe.family_recipe`) train with them at wide ranges:
 

@@ -1,6 +1,6 @@
 """The recipe: which steps make a synthetic photo, in which order, with which ranges.
 
-`Recipe`'s fields are the pipeline, in order; each holds a step (see steps.py) or False to
+`Recipe`'s fields are the pipeline, in order; each holds a step (see steps/) or False to
 leave it out, so ablations are one argument: ``Recipe(lens=False)``,
 ``Recipe(lens=LensDistortion(barrel=(0.2, 0.4)))``, ``Recipe(occlusion_aware=True)``.
 Steps 1–8 of the original segmenty recipe keep their original ranges; the others are what
