@@ -286,19 +286,6 @@ class CoarseBrightIsBoard(BrightIsBoard):
         return np.stack([cv2.resize(c, (w, h), interpolation=cv2.INTER_LINEAR) for c in small]).reshape(n, m, h, w)
 
 
-def test_zoom_box_is_a_square_around_the_board_inside_the_photo():
-    # pixel centres 100..199 and 100..159: the board spans pixel edges 99.5..199.5, 99.5..159.5
-    board = np.array([[99.5, 99.5], [199.5, 99.5], [199.5, 159.5], [99.5, 159.5]], np.float32)
-    x0, y0, x1, y1 = verdict_module.zoom_box(board, (480, 640))
-    assert x1 - x0 == y1 - y0 == 150  # ZOOM_MARGIN times the longer side
-    assert (x0 + x1) / 2 == 150 and (y0 + y1) / 2 == 130  # centred on the board: slices 75..225, 55..205
-    # cut by the frame's top-left corner: the visible part (pixels 0..59 x 0..39) decides
-    x0, y0, x1, y1 = verdict_module.zoom_box(board - 140, (480, 640))
-    assert (x0, y0) == (0, 0) and x1 - x0 == y1 - y0 == 90
-    big = np.array([[100, 100], [500, 100], [500, 400], [100, 400]], np.float32)
-    assert verdict_module.zoom_box(big, (480, 640)) is None  # big already: little to gain
-
-
 def test_zoomed_second_look_sharpens_a_small_board():
     pattern = segmenty.load_pattern(PATTERN)
     truth_quad = np.array([[400, 300], [520, 290], [530, 380], [395, 385]], np.float64)
