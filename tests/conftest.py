@@ -29,5 +29,10 @@ def write_checkpoint(path: Path, pattern: str = "chessboard:10x7", model: str = 
 
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory) -> Path:
-    """An untrained unet-s for chessboard:10x7 at 64 px."""
-    return write_checkpoint(tmp_path_factory.mktemp("run") / "model.pt")
+    """An untrained unet-s for chessboard:10x7 at 64 px, exported for CPU prediction as
+    training's end exports a run's (so Predictors of it run in onnxruntime, in workers too)."""
+    from segmenty.predict.onnx import export_for_checkpoint
+
+    path = write_checkpoint(tmp_path_factory.mktemp("run") / "model.pt")
+    export_for_checkpoint(path)
+    return path

@@ -2,7 +2,8 @@
 CLI that may import every stage):
 
 - `fit`: train a detector, with snapshots of real photos when the config names a `wild`
-  folder (training itself knows nothing of the report: the snapshots are its callback);
+  folder (training itself knows nothing of the report: the snapshots are its callback), and
+  export it for CPU prediction when it is done;
 - `run_demo`: the main job on built-in defaults: train a chessboard detector on synthetic
   scenes only, label the shipped real example photos with OpenCV's classical detector,
   evaluate the network on them (whole photos, half views, negatives), write the HTML report.
@@ -10,6 +11,7 @@ CLI that may import every stage):
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,7 +21,8 @@ from .runs import Run
 
 
 def fit(config=None, **options) -> Run:
-    """Train a detector and return its run folder as a `Run`.
+    """Train a detector and return its run folder as a `Run`, its best checkpoint exported for
+    prediction on the CPU (`<checkpoint>.onnx`, predict/onnx.py) when training ends.
 
     ``fit(TrainConfig(...))`` or ``fit(pattern="chessboard:10x7", minutes=10, ...)`` (the
     TrainConfig fields as keywords).
@@ -33,7 +36,22 @@ def fit(config=None, **options) -> Run:
     elif options:
         raise TypeError("fit() takes a TrainConfig or keyword options, not both")
     callbacks = [WildSnapshots(config.wild)] if config.wild else []
-    return Run(train(config, callbacks))
+    run = Run(train(config, callbacks))
+    export_for_prediction(run)
+    return run
+
+
+def export_for_prediction(run: Run) -> None:
+    """The run's checkpoint exported for CPU prediction; a failed export is said in one line and
+    leaves the run as it is (PyTorch predicts with it then)."""
+    from .errors import SegmentyError
+    from .predict.onnx import export_for_checkpoint
+    from .runs import resolve_checkpoint
+
+    try:
+        export_for_checkpoint(resolve_checkpoint(run.path))
+    except SegmentyError as exc:
+        print(f"segmenty: warning: {exc}; predicting with PyTorch instead", file=sys.stderr)
 
 
 def examples_dir() -> Path:

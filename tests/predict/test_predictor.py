@@ -452,21 +452,25 @@ def test_finer_looks_only_where_the_photo_allows_and_nothing_was_found():
     assert backend.widths == [256, 512, 800]
 
 
-def test_a_checkpoint_predicts_through_onnxruntime_exported_once(checkpoint, tmp_path):
-    """On the CPU a run folder or .pt file runs in onnxruntime: exported beside the checkpoint
-    once, reused while the checkpoint is unchanged, exported again when it changes; masks as
-    PyTorch's."""
+def test_a_checkpoint_predicts_through_its_export_which_happens_only_when_asked(checkpoint, tmp_path):
+    """On the CPU a run folder or .pt file runs in onnxruntime when its own export is beside it
+    (training ends with one; `--backend onnx` asks for one), else in PyTorch: a Predictor
+    writes nothing of its own accord; an export no longer the checkpoint's is not used."""
     import shutil
-    from segmenty.predict.onnx import OnnxModel
+    from segmenty.predict.backend import _TorchModel
+    from segmenty.predict.onnx import OnnxModel, export_for_checkpoint
     ckpt = tmp_path / "model.pt"
     shutil.copy(checkpoint, ckpt)
-    first = Predictor(ckpt, device="cpu")
-    assert isinstance(first.backend, OnnxModel) and (tmp_path / "model.onnx").is_file()
+    assert isinstance(Predictor(ckpt, device="cpu").backend, _TorchModel)
+    assert not (tmp_path / "model.onnx").exists()  # not asked for: not written
+    export_for_checkpoint(ckpt)
     stamp = (tmp_path / "model.onnx").stat().st_mtime_ns
     assert isinstance(Predictor(ckpt, device="cpu").backend, OnnxModel)
-    assert (tmp_path / "model.onnx").stat().st_mtime_ns == stamp  # reused, not exported again
+    export_for_checkpoint(ckpt)
+    assert (tmp_path / "model.onnx").stat().st_mtime_ns == stamp  # fresh: reused, not exported again
     ckpt.write_bytes(ckpt.read_bytes())  # the checkpoint changes (a newer best.pt)
-    Predictor(ckpt, device="cpu")
+    assert isinstance(Predictor(ckpt, device="cpu").backend, _TorchModel)  # the stale export unused
+    assert isinstance(Predictor(ckpt, device="cpu", backend="onnx").backend, OnnxModel)  # asked: exported
     assert (tmp_path / "model.onnx").stat().st_mtime_ns != stamp
     rgb = rgb_noise(90, 120, seed=5)
     raw = DetectionRule(suppress=False)

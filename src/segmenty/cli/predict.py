@@ -3,8 +3,8 @@
 
 Photos and video frames are predicted by a worker process a core (predict/pool.py), each
 reading, predicting and writing its photos' files (a video's frames are decoded ahead here
-and its annotated video written here, in order); the network runs in onnxruntime (a run folder
-is exported once beside its checkpoint). A single photo, or `--workers 1`, is predicted in
+and its annotated video written here, in order); the network runs in onnxruntime (a run's
+checkpoint exported when its training ended, or by --backend onnx). A single photo, or `--workers 1`, is predicted in
 this process, with no start-up cost for workers.
 """
 from __future__ import annotations
@@ -67,8 +67,8 @@ def register(sub) -> None:
                         "pattern (default: the model's; a spec given in place of the model sets it)")
     p.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda or cuda:N (PyTorch models)")
     p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
-                   help="auto: onnxruntime on the CPU (a run is exported once beside its checkpoint), "
-                        "PyTorch on a GPU")
+                   help="auto: onnxruntime on the CPU where the run's export is there (training ends with "
+                        "one), else PyTorch; onnx: export it now if missing; torch")
 
     e = add_command(sub, "export", "export a trained model to ONNX (probabilities out, dynamic "
                     "batch, height and width; mask names and pattern in its metadata)", _export)

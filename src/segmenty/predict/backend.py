@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import UsageError
 from ..hardware import check_device_name, cuda_may_be_present, resolve_device
 from ..runs import LoadedModel, load_model, resolve_checkpoint
-from .onnx import OnnxModel, onnx_for_checkpoint
+from .onnx import OnnxModel, cached_onnx, export_for_checkpoint
 
 
 @runtime_checkable
@@ -54,9 +54,10 @@ class _TorchModel:
 
 def open_backend(run_or_model, device: str = "auto", backend: str = "auto") -> Backend:
     """The Backend for a run folder, .pt checkpoint, .onnx file, LoadedModel or Backend (see
-    Predictor): for a run or checkpoint, 'auto' is onnxruntime on the CPU (the checkpoint
-    exported once to <checkpoint>.onnx beside it: ~2x faster than PyTorch, no torch import on
-    later runs) and PyTorch on a GPU."""
+    Predictor): for a run or checkpoint, 'auto' is onnxruntime on the CPU where the checkpoint's
+    own export is there (`<checkpoint>.onnx`, written when training ends or by `segmenty
+    export`: ~2x faster than PyTorch, no torch import), else PyTorch; 'onnx' exports it when it
+    is missing (asked for); 'torch' is PyTorch."""
     if backend not in ("auto", "onnx", "torch"):
         raise UsageError(f"--backend {backend}: expected auto, onnx or torch")
     if isinstance(run_or_model, Backend):  # an OnnxModel, or any network (a test's stand-in)
@@ -68,7 +69,8 @@ def open_backend(run_or_model, device: str = "auto", backend: str = "auto") -> B
     check_device_name(device)
     on_cpu = device == "cpu" or (device == "auto" and not cuda_may_be_present())
     if backend == "onnx" or (backend == "auto" and on_cpu):
-        found = onnx_for_checkpoint(resolve_checkpoint(run_or_model))
+        checkpoint = resolve_checkpoint(run_or_model)
+        found = export_for_checkpoint(checkpoint) if backend == "onnx" else cached_onnx(checkpoint)
         if found is not None:
             return found
         if backend == "onnx":

@@ -87,36 +87,51 @@ def _fingerprint(checkpoint: Path) -> str:
     return f"{checkpoint.name}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def onnx_for_checkpoint(checkpoint: str | os.PathLike) -> OnnxModel | None:
-    """The checkpoint's network as an OnnxModel, for prediction on the CPU: exported once (with
-    the parity check) to `<checkpoint>.onnx` beside it and reused while the checkpoint is
-    unchanged, so that later runs never import torch. Exported to a temporary file when the
-    folder is not writable. None when onnxruntime or onnx is not installed."""
+def onnx_available() -> bool:
+    """onnx and onnxruntime are installed (looked up, not imported: importing onnx costs ~1 s)."""
     import importlib.util
 
-    # Looked up, not imported: importing onnx costs ~1 s, and only an export needs it.
-    if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
+    return importlib.util.find_spec("onnx") is not None and importlib.util.find_spec("onnxruntime") is not None
+
+
+def cached_onnx(checkpoint: str | os.PathLike) -> OnnxModel | None:
+    """The checkpoint's own export for CPU prediction (`<checkpoint>.onnx`, written by
+    `export_for_checkpoint`) when it is there and still the checkpoint's; None otherwise.
+    Nothing is exported here."""
+    if not onnx_available():
+        return None
+    checkpoint = Path(checkpoint)
+    cached = checkpoint.with_suffix(".onnx")
+    if not cached.is_file():
+        return None
+    try:
+        model = OnnxModel(cached)
+    except SegmentyError:
+        return None  # damaged or foreign: not this checkpoint's
+    return model if model.metadata.get(SOURCE_KEY) == _fingerprint(checkpoint) else None
+
+
+def export_for_checkpoint(checkpoint: str | os.PathLike) -> OnnxModel | None:
+    """Export the checkpoint for CPU prediction to `<checkpoint>.onnx` beside it (with the parity
+    check), tied to it by its fingerprint, and return it; where it is asked for: at the end of
+    `segmenty train`/`segmenty.fit`, by `--backend onnx`. A fresh export is reused; a read-only
+    run folder gets a private copy. None when onnx or onnxruntime is not installed."""
+    if not onnx_available():
         return None
     from ..runs import load_model
 
     checkpoint = Path(checkpoint)
-    cached = checkpoint.with_suffix(".onnx")
-    fingerprint = _fingerprint(checkpoint)
-    if cached.is_file():
-        try:
-            model = OnnxModel(cached)
-            if model.metadata.get(SOURCE_KEY) == fingerprint:
-                return model
-        except SegmentyError:
-            pass  # damaged or foreign: export again
+    fresh = cached_onnx(checkpoint)
+    if fresh is not None:
+        return fresh
     loaded = load_model(checkpoint, "cpu")
+    fingerprint = {SOURCE_KEY: _fingerprint(checkpoint)}
     try:
-        export_onnx(loaded, cached, {SOURCE_KEY: fingerprint})
-        return OnnxModel(cached)
+        return OnnxModel(export_onnx(loaded, checkpoint.with_suffix(".onnx"), fingerprint))
     except OSError:  # a read-only run folder: a private copy
         import tempfile
         folder = Path(tempfile.mkdtemp(prefix="segmenty-onnx-"))
-        return OnnxModel(export_onnx(loaded, folder / cached.name, {SOURCE_KEY: fingerprint}))
+        return OnnxModel(export_onnx(loaded, folder / checkpoint.with_suffix(".onnx").name, fingerprint))
 
 
 class OnnxModel:
