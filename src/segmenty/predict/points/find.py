@@ -83,7 +83,8 @@ def find_grid_points(rgb: np.ndarray, heat: np.ndarray, layout: GridLayout,
         reference = _check_saddles(gray, lattice)
         if len(lattice.pos) < min_points:
             return None
-    if search:
+    # A lattice that already holds every point of the board has nothing left to search for.
+    if search and len(lattice.pos) < layout.count:
         def look(p, step, node):
             ex, ey = _local_vectors(lattice, node)
             # Most of the grid's guesses beyond the board land on paper or background, where
