@@ -64,6 +64,8 @@ def test_for_pattern_finds_the_family_detector_with_the_given_layout(installed, 
     assert predictor.pattern.spec == predictor.pattern_spec
     result = predictor.predict(np.zeros((96, 128, 3), np.uint8))
     assert result.masks["mask"].shape == (96, 128)
+    # the board's own masks: a chessboard has no circles, a circle grid no corners
+    assert sorted(result.masks) == sorted(predictor.pattern.mask_names)
 
 
 def test_for_pattern_without_a_shipped_detector_says_how_to_train(detectors):
@@ -88,6 +90,7 @@ def test_predict_takes_a_board_spec_in_place_of_a_run(installed, tmp_path):
     assert main(["predict", "chessboard:8x6", str(tmp_path / "p.png"), "--out", str(tmp_path / "o")]) == 0
     record = json.loads((tmp_path / "o" / "predictions.json").read_text())
     assert (tmp_path / "o" / "p_overlay.jpg").is_file() and record
+    assert sorted(f.name for f in (tmp_path / "o").glob("p_*.png")) == ["p_corners.png", "p_mask.png"]
 
 
 def test_calibrate_without_a_model_uses_the_shipped_detector(installed, tmp_path, capsys):

@@ -13,7 +13,8 @@ from .points import GridPoints
 class Prediction:
     """What one photo holds. Outline and homography are None unless `detected`.
 
-    masks:            name -> H×W float32 probability in [0, 1], at the photo's exact size.
+    masks:            name -> H×W float32 probability in [0, 1], at the photo's exact size:
+                      the board's own masks (a family detector's other channels left out).
     outline:          4×2 float32, the board's corners in photo pixels, clockwise from the
                       top-left (may lie outside the photo when the board is cut by the frame).
     homography:       3×3 float64 mapping pattern sheet pixels to photo pixels.

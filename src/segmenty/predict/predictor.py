@@ -283,7 +283,7 @@ class Predictor:
         # At the photo's size the analysis maps are the masks themselves (not copies: the grid's
         # geometry later reads the network's own mask as suppressed here).
         full = list(analysis) if analysis[0].shape == (h, w) else compose_maps(look.probs, look.zoom, (w, h), (w, h))
-        masks = dict(zip(self.mask_names, full))
+        masks = self.board_masks(full)
         result = Prediction(masks, None, None, verdict.detected, *verdict.stats)
         if not verdict.detected:
             return self._suppress(result, None)
@@ -299,6 +299,13 @@ class Predictor:
             masks["mask"] = geo.quad_coverage(result.outline, (h, w))
         return self._suppress(result, verdict.region, look.working)
 
+
+    def board_masks(self, maps) -> dict[str, np.ndarray]:
+        """The network's maps by name, those of the board looked for alone: a family detector
+        has channels for every kind it finds (a chessboard has no `circles`)."""
+        board = self.judge.board
+        names = set(board.mask_names) if board else None
+        return {n: m for n, m in zip(self.mask_names, maps) if names is None or n in names}
 
     def _grid_geometry(self) -> bool:
         """A detected board's outline and homography come from its points (`_with_points`: or

@@ -124,7 +124,7 @@ class Tracker:
             return None
         h, w = gray.shape
         maps = compose_maps(predictor._run([rgb])[0], None, (w, h), (w, h))
-        masks = dict(zip(predictor.mask_names, maps))
+        masks = predictor.board_masks(maps)
         board = masks["mask"]
         xy, ids = xy[keep], previous.ids[keep]
         heat = masks.get(layout.feature_mask)

@@ -97,6 +97,7 @@ class BoardKnowledge:
     feature_masks: tuple     # names of the masks those features come from
     quadrilateral: bool      # the `mask` is its outline quad (so a detected mask can snap to it)
     layout: GridLayout | None  # the grid of points it prints (None: no grid)
+    mask_names: tuple = ()   # its masks (a family detector's other channels are not its)
 
 
 # A pattern's `mask` counts as quadrilateral when its IoU with its outline quad is this high.
@@ -121,7 +122,7 @@ def board_knowledge(spec: str) -> BoardKnowledge | None:
     features = {name: f for name, f in features.items() if len(f)}
     quadrilateral = geo.quad_iou(pattern.masks["mask"], pattern.outline) >= QUADRILATERAL_FILL
     return BoardKnowledge(pattern, np.concatenate(list(features.values())) if features else np.zeros((0, 2)),
-                          tuple(features), quadrilateral, grid_layout(pattern))
+                          tuple(features), quadrilateral, grid_layout(pattern), tuple(pattern.mask_names))
 
 
 @dataclass(frozen=True)
