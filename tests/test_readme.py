@@ -28,13 +28,25 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
     shutil.copy(EXAMPLE, tmp_path / "photo.jpg")
     photo = segmenty.io.read_image(EXAMPLE)
     _calibration(tmp_path / "calib")
+    spaces = []
     for block in blocks:
         for text, tiny in TINY.items():
             if "segmenty.fit(" in block:
                 assert text in block, f"the README's training example no longer says {text}"
             block = block.replace(text, tiny)
-        exec(compile(block, str(README), "exec"), {"__name__": "__readme__", "image": photo, "frames": [photo] * 2})
-    assert (tmp_path / "runs" / "my-board" / "best.pt").is_file()
+        space = {"__name__": "__readme__", "image": photo, "frames": [photo] * 2}
+        exec(compile(block, str(README), "exec"), space)
+        spaces.append(space)
+    # what the blocks promise: predictions of the photo at its size, a run that ends exported
+    # for CPU prediction, the undistorted image at the image's size
+    predictions = [s["prediction"] for s in spaces if "prediction" in s]
+    assert predictions and all(p.masks["mask"].shape == photo.shape[:2] for p in predictions)
+    trained = next(s for s in spaces if "run" in s)
+    assert trained["sample"].image.shape == (160, 160, 3)
+    assert (trained["run"].path / "best.onnx").is_file()  # training ends with the CPU export
+    assert isinstance(trained["predictor"].backend, segmenty.predict.OnnxModel)
+    undistorted = [s["undistorted"] for s in spaces if "undistorted" in s]
+    assert undistorted and undistorted[0].shape == photo.shape
 
 
 def _calibration(folder: Path) -> None:
