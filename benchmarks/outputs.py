@@ -4,8 +4,8 @@
     python benchmarks/outputs.py compare before.npz after.npz
 
 `dump` predicts every photo of both real sets (boards and negatives, ../shared/real; 84 photos)
-and stores per photo: the decision, the points' ids and positions, the `mask` (> 0.5), the
-outline; and the mask's IoU with the truth where there is one (opencv-samples/masks). `compare`
+and each board photo's four halves (through its centre: 184 partial views), and stores per
+view: the decision, the points' ids and positions, the `mask` (> 0.5), the outline; and the mask's IoU with the truth where there is one (opencv-samples/masks). `compare`
 prints what differs: decisions, ids, the largest and median point shift, the mask IoU between
 the dumps and the truth IoU of each (a speed change should leave them equal, or say how much
 they moved).
@@ -21,6 +21,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 REAL = REPO.parent / "shared" / "real"
+HALVED = ("udacity", "opencv")  # the sets of boards whose photos are also cut in halves
 SETS = {"udacity": "chessboard-10x7", "udacity-neg": "negatives", "opencv": "opencv-samples/chessboard-10x7",
         "opencv-neg": "opencv-samples/negatives"}
 
@@ -36,22 +37,37 @@ def photos(root: Path = REAL) -> list[tuple[str, Path, Path | None]]:
     return out
 
 
-def dump(model: str, out: Path, size: tuple[int, int] | None, options: dict) -> None:
+def views():
+    """(name, RGB, truth mask or None) of every photo, and of each board photo's four halves
+    (cut through its centre: partial boards, where the points' region matters most)."""
     from segmenty.io import read_image
+
+    for name, path, truth_path in photos():
+        rgb = read_image(path)
+        truth = cv2.imread(str(truth_path), cv2.IMREAD_GRAYSCALE) if truth_path is not None else None
+        yield name, rgb, truth
+        if name.split("/")[0] in HALVED:
+            h, w = rgb.shape[:2]
+            group, file = name.split("/", 1)
+            for side, (ys, xs) in {"left": (slice(0, h), slice(0, w // 2)), "right": (slice(0, h), slice(w // 2, w)),
+                                   "top": (slice(0, h // 2), slice(0, w)), "bottom": (slice(h // 2, h), slice(0, w))}.items():
+                yield (f"{group}-halves/{file}#{side}", np.ascontiguousarray(rgb[ys, xs]),
+                       None if truth is None else np.ascontiguousarray(truth[ys, xs]))
+
+
+def dump(model: str, out: Path, size: tuple[int, int] | None, options: dict) -> None:
     from segmenty.predict import Predictor
 
     predictor = Predictor.open(model, **options)  # a run, a checkpoint, or a shipped board's spec
     record = {}
-    for name, path, truth in photos():
-        rgb = read_image(path)
+    for name, rgb, truth in views():
         if size:
             rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         p = predictor.predict(rgb)
         mask = p.masks["mask"] > 0.5
         iou = np.nan
         if truth is not None:
-            t = cv2.imread(str(truth), cv2.IMREAD_GRAYSCALE)
-            t = cv2.resize(t, mask.shape[::-1], interpolation=cv2.INTER_NEAREST) > 127
+            t = cv2.resize(truth, mask.shape[::-1], interpolation=cv2.INTER_NEAREST) > 127
             iou = (mask & t).sum() / max(1, (mask | t).sum())
         pts = p.points
         record[name] = dict(detected=p.detected, iou=iou, mask=np.packbits(mask), shape=mask.shape,
@@ -71,7 +87,7 @@ def _mask(r):
 def compare(a_path: Path, b_path: Path) -> int:
     a, b = (np.load(p, allow_pickle=True).item() for p in (a_path, b_path))
     rows, same = [], True
-    for group in SETS:
+    for group in [*SETS, *(f"{g}-halves" for g in HALVED)]:
         names = [n for n in a if n.startswith(group + "/")]
         decisions = sum(a[n]["detected"] != b[n]["detected"] for n in names)
         ids_diff, shifts, ious, truth_a, truth_b, identity = 0, [], [], [], [], 0

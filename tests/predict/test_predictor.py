@@ -577,9 +577,10 @@ def test_a_grid_only_a_finer_look_finds_must_show_enough_points(points, found):
 
 
 def test_a_photo_walks_the_pipeline_once_in_order():
-    """What the Predictor calls, module by module, for one photo of a board: the verdict, its
-    region (suppression), the points, their geometry; each once, none revisited (a geometry
-    made from the shape and again from the points, or a verdict made again, would show here)."""
+    """What the Predictor calls, module by module, for one photo of a board: the verdict, the
+    region the points are looked for in (the outline's coverage, suppression), the points,
+    their geometry; each once, none revisited (a verdict made again, or the shape's geometry
+    made after the points', would show here)."""
     import sys
     from pathlib import Path
 
