@@ -55,9 +55,9 @@ class _TorchModel:
 def open_backend(run_or_model, device: str = "auto", backend: str = "auto") -> Backend:
     """The Backend for a run folder, .pt checkpoint, .onnx file, LoadedModel or Backend (see
     Predictor): for a run or checkpoint, 'auto' is onnxruntime on the CPU where the checkpoint's
-    own export is there (`<checkpoint>.onnx`, written when training ends or by `segmenty
-    export`: ~2x faster than PyTorch, no torch import), else PyTorch; 'onnx' exports it when it
-    is missing (asked for); 'torch' is PyTorch."""
+    own export is there (`<checkpoint>.onnx`, written when training ends: ~2x faster than
+    PyTorch, no torch import), else PyTorch; 'onnx' exports it when it is missing (asked for);
+    'torch' is PyTorch. (A file from `segmenty export --onnx` is predicted with directly.)"""
     if backend not in ("auto", "onnx", "torch"):
         raise UsageError(f"--backend {backend}: expected auto, onnx or torch")
     if isinstance(run_or_model, Backend):  # an OnnxModel, or any network (a test's stand-in)

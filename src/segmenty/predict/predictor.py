@@ -82,9 +82,9 @@ class Predictor:
                   its mask, outline and homography from them (points/; False: the shape of
                   the `mask` region alone, as for other patterns).
     backend:      for a run folder or .pt file: 'auto' (onnxruntime on the CPU where the
-                  checkpoint's own export is beside it, written when training ends or by
-                  `segmenty export`: ~2x faster than PyTorch, no torch import; else PyTorch),
-                  'onnx' (exported now if missing) or 'torch' (backend.py).
+                  checkpoint's own export is beside it, written when training ends: ~2x
+                  faster than PyTorch, no torch import; else PyTorch), 'onnx' (exported now
+                  if missing) or 'torch' (backend.py).
     pattern:      the board to look for, as a spec (default: the one the model was trained
                   for). A family detector (``segmenty train --family``) takes any board of its
                   kinds, a single-pattern detector any layout of its own kind: the network
