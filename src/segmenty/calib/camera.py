@@ -230,8 +230,9 @@ def _solve(views: list[View], layout: GridLayout, model: str, image_size: tuple[
             rms, camera, dist, rvecs, tvecs, deviations, _, _ = cv2.calibrateCameraExtended(
                 list(obj), list(img), image_size, None, None, flags=flags)
             deviations = np.asarray(deviations).ravel()
+            # OpenCV returns zeros for the terms the flags leave out (thin prism, tilt): keep the model's.
+            dist = np.asarray(dist, np.float64).ravel()[:len(_dist_order(model))]
             if weighted:
-                dist = np.asarray(dist, np.float64).ravel()[:len(_dist_order(model))]
                 camera, dist, rvecs, tvecs, deviations = solve_weighted(obj, img, [v.sigma for v in views], camera,
                                                                         dist, rvecs, tvecs)
                 rms = _rms(np.concatenate([project(o, r, t, camera, dist, model) for o, r, t in zip(obj, rvecs, tvecs)]),
@@ -245,9 +246,7 @@ def _solve(views: list[View], layout: GridLayout, model: str, image_size: tuple[
     if not np.isfinite(camera).all() or camera[0, 0] <= 0 or camera[1, 1] <= 0:
         raise SegmentyError(f"calibrate: the {model} solver returned no valid camera from {len(views)} views; "
                             "try more views at more angles")
-    # OpenCV returns zeros for the terms the flags leave out (thin prism, tilt): keep the model's.
-    dist = np.asarray(dist, np.float64).ravel()[:len(_dist_order(model))]
-    return float(rms), np.asarray(camera, np.float64), dist, rvecs, tvecs, std
+    return float(rms), np.asarray(camera, np.float64), np.asarray(dist, np.float64).ravel(), rvecs, tvecs, std
 
 
 def project(obj: np.ndarray, rvec, tvec, camera: np.ndarray, dist: np.ndarray, model: str) -> np.ndarray:

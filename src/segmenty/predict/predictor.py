@@ -272,7 +272,6 @@ class Predictor:
         x = resized.transpose(2, 0, 1).astype(np.float32) / 255.0
         return x, (nh, nw)
 
-
     def _finish(self, verdict: Verdict, shape: tuple[int, int]) -> Prediction:
         """The Prediction of a verdict: masks at the photo's size, the shape's outline (and,
         unless the points will give the geometry, its homography), the mask snapped to the
@@ -341,7 +340,6 @@ class Predictor:
         result.masks["mask"], result.outline, result.homography = grid_geometry(
             found, layout, (h, w), support, gray, self.threshold)
         return result
-
 
     def _homography(self, board: BoardKnowledge, outline: np.ndarray, analysis: tuple,
                     to_photo: tuple[float, float]) -> np.ndarray:
