@@ -45,6 +45,22 @@ def test_the_rule_says_no(look, rule):
     assert not verdict.detected and verdict.outline is None and verdict.region is None
 
 
+@pytest.mark.parametrize("look", [_look(), _look(value=0.7), _look(box=(70, 55, 80, 60))],
+                         ids=["board", "doubtful", "too small"])
+def test_a_finer_look_kept_only_if_detected_decides_alike_and_skips_the_rest(look, monkeypatch):
+    full = _judge()(look, (480, 640))
+    fits = []
+    monkeypatch.setattr(verdict_module.geo, "fit_outline",
+                        lambda *a, _fit=verdict_module.geo.fit_outline: fits.append(1) or _fit(*a))
+    quick = _judge()(look, (480, 640), only_if_detected=True)
+    assert quick.detected == full.detected
+    if full.detected:  # a board: the same verdict, every map there
+        assert quick.stats == full.stats and np.array_equal(quick.outline, full.outline)
+        assert len(quick.analysis) == len(full.analysis) == 2 and fits
+    else:  # rejected on area or confidence: no outline fitted, the board's map alone resized
+        assert not fits and len(quick.analysis) == 1
+
+
 def test_nothing_there_is_an_empty_verdict():
     verdict = _judge()(Look(np.zeros((2, 120, 160), np.float32), 160), (480, 640))
     assert not verdict.detected and verdict.component is None and verdict.stats == (0.0,)

@@ -198,7 +198,7 @@ class Predictor:
             for working, indices in again.items():
                 for i, p in zip(indices, self._run([images[i] for i in indices], working)):
                     looked[i] = working
-                    finer = self.judge(Look(p, working), images[i].shape[:2])
+                    finer = self.judge(Look(p, working), images[i].shape[:2], only_if_detected=True)
                     if finer.detected:
                         found = self._conclude([images[i]], [finer])[0]
                         # A board only a finer look resolves is far away, so seen whole: it

@@ -176,10 +176,20 @@ class Judge:
     mask_names: tuple
     board: BoardKnowledge | None
 
-    def __call__(self, look: Look, shape: tuple[int, int]) -> Verdict:
+    def __call__(self, look: Look, shape: tuple[int, int], only_if_detected: bool = False) -> Verdict:
+        """The verdict; with `only_if_detected` (the caller keeps it only when it says
+        detected: a finer look), a region that fails the rule's area or confidence is
+        rejected before its outline is fitted and the other maps resized (a rejected verdict
+        then holds the board's map alone and no stats)."""
         h, w = shape
         k = min(1.0, ANALYSIS_MAX_SIDE / max(h, w))
-        analysis = tuple(compose_maps(look.probs, look.zoom, (max(1, round(w * k)), max(1, round(h * k))), (w, h)))
+        size = (max(1, round(w * k)), max(1, round(h * k)))
+
+        def maps(channels: slice) -> list[np.ndarray]:
+            zoom = None if look.zoom is None else (look.zoom[0], look.zoom[1][channels])
+            return compose_maps(look.probs[channels], zoom, size, (w, h))
+
+        analysis = tuple(maps(slice(0, 1) if only_if_detected else slice(None)))
         ah, aw = analysis[0].shape
         to_photo = (w / aw, h / ah)
         board_map = analysis[0]
@@ -198,10 +208,14 @@ class Judge:
         # is 1% of it at 1x, 16% at 4x).
         seen_area = area * (look.working / self.size) ** 2
         confidence = float(board_map[component].mean())
+        rule = self.rule
+        if only_if_detected:
+            if seen_area < rule.min_area or confidence < rule.min_confidence:
+                return Verdict(look, analysis, to_photo)
+            analysis += tuple(maps(slice(1, None)))
         board = self.board
         fit = geo.fit_outline(component, geo.outline_aspect(board.pattern.outline) if board else None)
         fill = fit.fill if fit else 0.0
-        rule = self.rule
         detected = bool(fit is not None and seen_area >= rule.min_area and confidence >= rule.min_confidence
                         and fill >= rule.min_fill)
         stats = (float(confidence * fill * min(1.0, seen_area / rule.min_area)), area, confidence, fill)
