@@ -53,10 +53,10 @@ def heat_candidates(heat: np.ndarray, region: np.ndarray | None = None, kind: st
     blobs over `threshold` (a disc's plateau has no single peak)."""
     heat = np.asarray(heat, np.float32)
     if region is not None:
-        ys, xs = np.nonzero(region)
-        if not len(xs):
+        x0, y0, bw, bh = cv2.boundingRect(np.ascontiguousarray(region).view(np.uint8))  # its set pixels' box
+        if not bw:
             return np.zeros((0, 2)), np.zeros(0)
-        x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+        x1, y1 = x0 + bw, y0 + bh
     else:
         x0, y0, (y1, x1) = 0, 0, heat.shape
     window = heat[y0:y1, x0:x1]

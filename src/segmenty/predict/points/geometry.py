@@ -122,29 +122,30 @@ def _measured_margins(gray: np.ndarray, pos: dict, low: np.ndarray, high: np.nda
         sign = -1 if side in ("left", "top") else 1
         edge = low[axis] if sign < 0 else high[axis]
         other = 1 - axis
-        profiles = []
+        # each square between two outer points and their neighbours beyond: (a, b, da, db)
+        pairs = []
         for t in range(int(low[other]), int(high[other])):
             inner_a = (edge, t) if axis == 0 else (t, edge)
             inner_b = (edge, t + 1) if axis == 0 else (t + 1, edge)
             outer_a = (edge + sign, t) if axis == 0 else (t, edge + sign)
             outer_b = (edge + sign, t + 1) if axis == 0 else (t + 1, edge + sign)
-            if not all(n in pos for n in (inner_a, inner_b, outer_a, outer_b)):
-                continue
-            a, b = np.asarray(pos[inner_a]), np.asarray(pos[inner_b])
-            da, db = np.asarray(pos[outer_a]) - a, np.asarray(pos[outer_b]) - b
-            # across the middle half of the square, from the points' line outwards
-            s = np.linspace(0.25, 0.75, 5)[:, None, None]
-            k = EXTENT_SAMPLES[None, :, None]
-            xy = (a + s * (b - a)) + k * (da + s * (db - da))
-            if (xy[..., 0] < 0).any() or (xy[..., 1] < 0).any() or (xy[..., 0] > w - 1).any() or \
-                    (xy[..., 1] > h - 1).any():
-                continue
-            values = cv2.remap(gray, xy[..., 0].astype(np.float32), xy[..., 1].astype(np.float32),
-                               cv2.INTER_LINEAR).astype(np.float64).mean(axis=0)
-            profiles.append(values)
-        if not profiles:
+            if all(n in pos for n in (inner_a, inner_b, outer_a, outer_b)):
+                pairs.append((pos[inner_a], pos[inner_b], pos[outer_a], pos[outer_b]))
+        if not pairs:
             continue
-        profiles = np.array(profiles)
+        a, b, outer_a, outer_b = (np.array(v, np.float64)[:, None, None, :] for v in zip(*pairs))
+        da, db = outer_a - a, outer_b - b
+        # across the middle half of the square, from the points' line outwards (squares × 5 × samples)
+        s = np.linspace(0.25, 0.75, 5)[None, :, None, None]
+        k = EXTENT_SAMPLES[None, None, :, None]
+        xy = (a + s * (b - a)) + k * (da + s * (db - da))
+        inside = ((xy[..., 0] >= 0) & (xy[..., 1] >= 0) & (xy[..., 0] <= w - 1) & (xy[..., 1] <= h - 1)).all(axis=(1, 2))
+        if not inside.any():
+            continue
+        xy = xy[inside]
+        values = cv2.remap(gray, xy[..., 0].reshape(-1, xy.shape[2]).astype(np.float32),
+                           xy[..., 1].reshape(-1, xy.shape[2]).astype(np.float32), cv2.INTER_LINEAR)
+        profiles = values.astype(np.float64).reshape(xy.shape[:3]).mean(axis=1)
         near = profiles[:, (EXTENT_SAMPLES > 0.1) & (EXTENT_SAMPLES < 0.25)].mean(axis=1)
         dark = profiles[near < (dark_level + bright_level) / 2]
         if not len(dark):
@@ -187,25 +188,34 @@ def _cell_nodes(cells: set) -> set:
     return {(x + dx, y + dy) for x, y in cells for dx in (0, 1) for dy in (0, 1)}
 
 
-def _cell_quad(cell: tuple[int, int], pos: dict, shape: tuple[int, int]) -> np.ndarray | None:
-    """The lattice cell's quad (named by its top-left node) in 1/16 px, as OpenCV's fill takes
+def _cell_quads(cells, pos: dict, shape: tuple[int, int]) -> list[np.ndarray | None]:
+    """Each lattice cell's quad (named by its top-left node) in 1/16 px, as OpenCV's fill takes
     it; None unless its four nodes have sane positions."""
-    x, y = cell
-    corners = [(x, y), (x + 1, y), (x + 1, y + 1), (x, y + 1)]
-    if not all(c in pos for c in corners):
-        return None
-    quad = np.array([pos[c] for c in corners])
-    if not (np.isfinite(quad).all() and np.abs(quad).max() < 8 * max(shape)):
-        return None
-    return np.round(quad * 16).astype(np.int32)
+    cells = list(cells)
+    known = [all((x + dx, y + dy) in pos for dx, dy in _CELL_CORNERS) for x, y in cells]
+    out: list[np.ndarray | None] = [None] * len(cells)
+    which = [k for k, ok in enumerate(known) if ok]
+    if not which:
+        return out
+    quads = np.array([[pos[(cells[k][0] + dx, cells[k][1] + dy)] for dx, dy in _CELL_CORNERS] for k in which],
+                     np.float64)
+    sane = np.isfinite(quads).all(axis=(1, 2)) & (np.abs(quads).max(axis=(1, 2)) < 8 * max(shape))
+    fixed = np.round(quads * 16).astype(np.int32)
+    for k, ok, quad in zip(which, sane, fixed):
+        if ok:
+            out[k] = quad
+    return out
+
+
+# A cell's corners from its top-left node, in drawing order.
+_CELL_CORNERS = ((0, 0), (1, 0), (1, 1), (0, 1))
 
 
 def _draw_cells(cells, pos: dict, shape: tuple[int, int]) -> np.ndarray:
     """H×W uint8: 1 inside the lattice cells (named by their top-left node) whose four nodes
     have positions."""
     mask = np.zeros(shape, np.uint8)
-    for cell in cells:
-        quad = _cell_quad(cell, pos, shape)
+    for quad in _cell_quads(cells, pos, shape):
         if quad is not None:
             cv2.fillConvexPoly(mask, quad, 1, cv2.LINE_8, 4)  # 1/16 px
     return mask
@@ -250,8 +260,7 @@ def _cell_means(gray: np.ndarray, row, pos: dict, min_pixels: int = 12) -> list[
     by whole pixels)."""
     h, w = gray.shape
     out = []
-    for cell in row:
-        quad = _cell_quad(cell, pos, (h, w))
+    for quad in _cell_quads(row, pos, (h, w)):
         mean = None
         if quad is not None:
             (lx, ly), (hx, hy) = quad.min(axis=0) // 16, quad.max(axis=0) // 16
