@@ -328,3 +328,15 @@ def test_the_rules_minimum_and_the_threshold_reach_the_points():
     faint = 0.35 * heat_from(truth, photo.shape[:2]) / heat_from(truth, photo.shape[:2]).max()
     assert len(find_grid_points(photo, faint, layout)) == 54
     assert find_grid_points(photo, faint, layout, threshold=0.7) is None
+
+
+def test_box_means_are_the_one_by_one_samples():
+    from segmenty.predict.points.candidates import _sample, box_means
+    gray = np.random.default_rng(3).integers(0, 256, (60, 80), dtype=np.uint8)
+    centres = np.array([[10.4, 20.6], [0.5, 30.0], [79.0, 59.0], [40.5, 30.5], [3.0, 3.0]])
+    radius = np.array([2.0, 1.0, 1.5, 3.2, 3.0])
+    expected = [_sample(gray, q, r) for q, r in zip(centres, radius)]
+    means = box_means(gray, centres, radius)
+    assert [None if np.isnan(m) else m for m in means] == expected and expected.count(None) == 2
+    # an image without a summed-area table (not uint8): point by point, the same numbers
+    assert np.array_equal(box_means(gray.astype(np.float32), centres, radius), means, equal_nan=True)

@@ -8,7 +8,8 @@ import pytest
 
 from segmenty.predict import Predictor, predict_stream
 from segmenty.predict.points import find_grid_points, saddle_contrast, saddle_point
-from segmenty.predict.track import Tracker, grid_vectors, saddle_contrasts, saddle_points
+from segmenty.predict.points.candidates import saddle_contrasts
+from segmenty.predict.track import Tracker, grid_vectors, saddle_points
 
 from .test_points import BOARD, BoardNetwork, heat_from, render, truth_lookup
 
@@ -63,7 +64,14 @@ def test_vectorised_saddle_fit_and_test_agree_with_the_point_by_point_ones():
     ex, ey = grid_vectors(points)
     contrast = saddle_contrasts(gray, points.xy, ex, ey)
     each = np.array([saddle_contrast(gray, p, a, b) for p, a, b in zip(points.xy, ex, ey)], np.float64)
-    assert np.allclose(contrast, each, atol=1.0) and (contrast > 50).all()
+    assert np.array_equal(contrast, each) and (contrast > 50).all()
+    # near the frame: looked at closer to the corner as saddle_contrast does, or NaN where it says None
+    edge = np.array([[2.0, 2.0], [5.0, 150.0], [-1.0, 40.0]])
+    vectors = np.tile(ex[:1], (3, 1)), np.tile(ey[:1], (3, 1))
+    each = [saddle_contrast(gray, p, a, b) for p, a, b in zip(edge, *vectors)]
+    closer = saddle_contrasts(gray, edge, *vectors)
+    assert [None if np.isnan(c) else c for c in closer] == each and any(c is not None for c in each)
+    assert np.isnan(saddle_contrasts(gray, edge, *vectors, closer=False)).all()
 
 
 def test_tracking_keeps_ids_and_positions_on_a_moving_board(tracker):

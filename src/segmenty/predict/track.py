@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 
 from .points import (BLOB, MAX_REFINE_SHIFT, MIN_SADDLE_CONTRAST, SADDLE, SADDLE_FIT_BLUR, SADDLE_FIT_SHIFT,
-                     SADDLE_FIT_WINDOW, SADDLE_OFFSET, GridPoints, grid_geometry, refine_points, subpix_corners)
-from .points.candidates import _QUADRATIC_POWERS
+                     SADDLE_FIT_WINDOW, GridPoints, grid_geometry, refine_points, subpix_corners)
+from .points.candidates import _QUADRATIC_POWERS, saddle_contrasts
 from .prediction import Prediction
 from .verdict import compose_maps
 
@@ -89,7 +89,7 @@ class Tracker:
             points = result.points
             reference = 1.0
             if self.layout.kind == SADDLE:
-                contrast = saddle_contrasts(gray, points.xy, *grid_vectors(points))
+                contrast = saddle_contrasts(gray, points.xy, *grid_vectors(points), closer=False)
                 values = contrast[np.isfinite(contrast) & (contrast > 0)]
                 reference = max(float(np.median(values)) if len(values) else 1.0, 1.0)
             self._state = _State(gray, points, reference)
@@ -237,7 +237,7 @@ def track_points(previous_gray: np.ndarray, gray: np.ndarray, previous: GridPoin
     keep[flowed] = ok
     contrast = np.full(len(xy), np.nan)
     # the grid's steps move with the board: measured on this frame's flowed positions
-    contrast[keep] = saddle_contrasts(gray, xy[keep], ex[keep], ey[keep])
+    contrast[keep] = saddle_contrasts(gray, xy[keep], ex[keep], ey[keep], closer=False)
     keep &= ~(np.isfinite(contrast) & (contrast < TRACK_MIN_CONTRAST * reference))
     measured = contrast[keep & np.isfinite(contrast)]
     if len(measured) and np.median(measured) < 0.5 * reference:
@@ -335,32 +335,4 @@ def saddle_points(gray: np.ndarray, xy: np.ndarray, spacing: np.ndarray, which: 
             active[idx[np.hypot(mx_, my_) < 1e-3]] = False
         done = valid
         out[sel[done]] = q[done] + np.array([x0, y0])
-    return out
-
-
-def saddle_contrasts(gray: np.ndarray, xy: np.ndarray, ex: np.ndarray, ey: np.ndarray) -> np.ndarray:
-    """points.saddle_contrast for many points at once (N; NaN where the samples leave the
-    photo): the four squares around each point, sampled on the diagonals of its grid vectors
-    at SADDLE_OFFSET of the spacing as box means (one integral image), must alternate."""
-    xy = np.asarray(xy, np.float64).reshape(-1, 2)
-    out = np.full(len(xy), np.nan)
-    if not len(xy):
-        return out
-    h, w = gray.shape
-    integral = cv2.integral(gray, sdepth=cv2.CV_64F)
-    step = np.minimum(np.linalg.norm(ex, axis=1), np.linalg.norm(ey, axis=1))
-    r = np.ceil(np.maximum(1.0, 0.27 * SADDLE_OFFSET * step)).astype(int)
-    means = []
-    inside = np.ones(len(xy), bool)
-    for sx, sy in ((1, 1), (1, -1), (-1, -1), (-1, 1)):
-        q = np.round(xy + SADDLE_OFFSET * (sx * ex + sy * ey)).astype(int)
-        x, y = q[:, 0], q[:, 1]
-        inside &= (x - r >= 0) & (y - r >= 0) & (x + r < w) & (y + r < h)
-        xa, xb = np.clip(x - r, 0, w), np.clip(x + r + 1, 0, w)
-        ya, yb = np.clip(y - r, 0, h), np.clip(y + r + 1, 0, h)
-        total = integral[yb, xb] - integral[ya, xb] - integral[yb, xa] + integral[ya, xa]
-        means.append(total / (2 * r + 1) ** 2)
-    a, b, c, d = means
-    gap = np.maximum.reduce([np.zeros(len(xy)), np.minimum(a, c) - np.maximum(b, d), np.minimum(b, d) - np.maximum(a, c)])
-    out[inside] = gap[inside]
     return out

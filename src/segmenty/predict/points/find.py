@@ -9,7 +9,7 @@ import numpy as np
 
 from .grid import GridLayout, GridPoints, SADDLE
 from ...scores import MASK_THRESHOLD
-from .candidates import heat_candidates, refine_points, saddle_contrast
+from .candidates import heat_candidates, refine_points, saddle_contrast, saddle_contrasts
 from .lattice import _Lattice, _grow, _local_vectors, grow_grid
 from .identity import assign_ids
 
@@ -133,7 +133,10 @@ def _check_saddles(gray: np.ndarray, lattice: _Lattice) -> float:
     """Drop grown nodes that are not corners on the photo (the squares around them do not
     alternate) and weigh each kept node's evidence by its contrast as a share of the board's
     median corner contrast; returns that median, the yardstick for searched points."""
-    contrast = {n: saddle_contrast(gray, p, *_local_vectors(lattice, n)) for n, p in lattice.pos.items()}
+    nodes = list(lattice.pos)
+    ex, ey = np.array([_local_vectors(lattice, n) for n in nodes]).transpose(1, 0, 2)
+    values = saddle_contrasts(gray, np.array([lattice.pos[n] for n in nodes]), ex, ey)
+    contrast = {n: None if np.isnan(c) else float(c) for n, c in zip(nodes, values)}
     values = [c for c in contrast.values() if c]
     reference = max(float(np.median(values)) if values else 1.0, 1.0)
     for n, c in contrast.items():

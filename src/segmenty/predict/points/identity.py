@@ -12,7 +12,7 @@ import numpy as np
 
 from ...patterns.charuco import charuco_board
 from .grid import GridLayout
-from .candidates import SADDLE_OFFSET, _sample
+from .candidates import SADDLE_OFFSET, box_means
 
 # Orientations are told apart by appearance when the best correlation beats the next by this.
 APPEARANCE_MARGIN = 0.3
@@ -158,20 +158,21 @@ def _appearance(gray: np.ndarray, xy: np.ndarray, ids: np.ndarray, layout: GridL
     sheet's brightness at the four squares around each point, against the photo's there."""
     sheet_image = layout.sheet_gray
     sheet = layout.sheet_xy[layout.rows_of(ids)]
-    expected, seen = [], []
     offsets = SADDLE_OFFSET * layout.step_px * np.array([(1, 1), (1, -1), (-1, -1), (-1, 1)], np.float64)
     # Every point tells the same story: a spread-out sample of APPEARANCE_POINTS is enough.
     keep = np.linspace(0, len(xy) - 1, min(len(xy), APPEARANCE_POINTS)).round().astype(int)
-    for p, s, a in zip(xy[keep], sheet[keep], _local_affines(xy, sheet, keep)):
-        if a is None:
-            continue
-        for o in offsets:
-            q = p + a @ o
-            v = _sample(gray, q, max(1.0, 0.06 * np.linalg.norm(a @ offsets[0])))
-            e = _sample(sheet_image, s + o, 0.06 * layout.step_px)
-            if v is not None and e is not None:
-                seen.append(v)
-                expected.append(e)
+    fitted = [(k, a) for k, a in zip(keep, _local_affines(xy, sheet, keep)) if a is not None]
+    if not fitted:
+        return 0.0
+    rows = np.array([k for k, _ in fitted])
+    affines = np.array([a for _, a in fitted])
+    # each point's four squares (point-major), in the photo and on the sheet
+    photo_offsets = np.einsum("nij,oj->noi", affines, offsets)
+    radius = np.maximum(1.0, 0.06 * np.sqrt((photo_offsets[:, 0] ** 2).sum(axis=1)))
+    seen = box_means(gray, (xy[rows, None] + photo_offsets).reshape(-1, 2), np.repeat(radius, len(offsets)))
+    expected = box_means(sheet_image, (sheet[rows, None] + offsets).reshape(-1, 2), 0.06 * layout.step_px)
+    both = np.isfinite(seen) & np.isfinite(expected)
+    seen, expected = seen[both], expected[both]
     if len(seen) < 8 or np.std(seen) == 0 or np.std(expected) == 0:
         return 0.0
     return float(np.corrcoef(seen, expected)[0, 1])

@@ -175,7 +175,7 @@ def grow_grid(xy: np.ndarray, limit: tuple[int, int], gray: np.ndarray | None = 
             if m is not None:
                 lattice.add(node, xy[m], m)
                 used.add(m)
-        _grow(lattice, lambda p, step, node: _take_nearest(xy, p, step, used))
+        _grow(lattice, lambda p, step, node: _take_nearest(xy, p, step, used), retry=False)
         if best is None or len(lattice.pos) > len(best.pos):
             best = lattice
         if len(best.pos) >= 0.8 * len(xy):
@@ -208,29 +208,46 @@ def _take_nearest(xy: np.ndarray, p: np.ndarray, step: float, used: set) -> tupl
     return xy[k], k
 
 
-def _grow(lattice: _Lattice, find) -> int:
+def _grow(lattice: _Lattice, find, retry: bool = True) -> int:
     """Add frontier nodes while `find(predicted_xy, spacing, node) -> (xy, source[, confidence,
     evidence]) | None` finds them; nodes with the most agreeing estimates go first (they are predicted best).
-    Returns how many were added."""
+    Returns how many were added.
+
+    retry=False: `find` fails again where it failed with the same prediction (a candidate
+    taken stays taken), so a node is tried again only when a node it is predicted from was
+    added since (the same lattice, without predicting and searching every frontier node each
+    round)."""
     total = 0
+    changed = None  # the frontier nodes whose predictions may have changed (None: all)
     while True:
         queue = []
         for node in lattice.frontier():
+            if changed is not None and node not in changed:
+                continue
             guess = lattice.predict(node)
             if guess is not None:
                 queue.append((-guess[2], node, guess))
         queue.sort(key=lambda q: (q[0], q[1]))
-        added = 0
+        added = []
         for _, node, (p, step, _) in queue:
             if node in lattice.pos or not lattice.fits(node):
                 continue
             found = find(p, step, node)
             if found is not None:
                 lattice.add(node, *found)
-                added += 1
-        total += added
+                added.append(node)
+        total += len(added)
         if not added:
             return total
+        if not retry:
+            changed = {(i + di, j + dj) for i, j in added for di, dj in _PREDICTED_FROM}
+
+
+# Where `_Lattice.predict` reads a node's neighbours: the node before it and the one before
+# that along each axis, and the corners of its parallelograms (the offsets are symmetric: a
+# node added at one of them changes the prediction of the node at minus it).
+_PREDICTED_FROM = ((1, 0), (-1, 0), (0, 1), (0, -1), (2, 0), (-2, 0), (0, 2), (0, -2),
+                   (1, 1), (1, -1), (-1, 1), (-1, -1))
 
 
 def _median_rows(rows: list) -> np.ndarray:
