@@ -121,11 +121,11 @@ def find_grid_points(rgb: np.ndarray, heat: np.ndarray, layout: GridLayout,
 def _dedupe(xy: np.ndarray, strength: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
     """Candidates closer than `radius` are one point: keep the strongest."""
     keep = np.ones(len(xy), bool)
+    close = np.linalg.norm(xy[:, None] - xy[None], axis=2) < radius
+    np.fill_diagonal(close, False)
     for a in np.argsort(-strength):
         if keep[a]:
-            close = np.linalg.norm(xy - xy[a], axis=1) < radius
-            close[a] = False
-            keep &= ~close
+            keep &= ~close[a]
     return xy[keep], strength[keep]
 
 

@@ -133,24 +133,28 @@ def _seed_order(xy: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
     d = np.linalg.norm(xy[:, None] - xy[None], axis=2)
     np.fill_diagonal(d, np.inf)
     near = np.argsort(d, axis=1)[:, :8]
+    # every candidate at once: its neighbours' vectors (K×8×2), the first as u
+    vecs = xy[near] - xy[:, None]
+    lengths = np.linalg.norm(vecs, axis=2)
+    u = vecs[:, 0]
+    cos = np.einsum("kni,ki->kn", vecs, u) / (lengths * lengths[:, :1] + 1e-9)
+    # (a neighbour on the point itself, a duplicate candidate, is no direction)
+    crossing = (np.abs(cos) < 0.8) & (lengths > 1e-6)
+    has_v = crossing.any(axis=1) & (lengths[:, 0] > 1e-6)
+    first = np.argmax(crossing, axis=1)
+    ks = np.arange(len(xy))
+    v = vecs[ks, first]
+    with np.errstate(divide="ignore", invalid="ignore"):  # (candidates without a cross are left out)
+        u_back = np.linalg.norm(vecs + u[:, None], axis=2).min(axis=1) / lengths[:, 0]
+        v_back = np.linalg.norm(vecs + v[:, None], axis=2).min(axis=1) / np.linalg.norm(v, axis=1)
     seeds = []
-    for k in range(len(xy)):
-        vecs = xy[near[k]] - xy[k]
-        lengths = np.linalg.norm(vecs, axis=1)
-        u = vecs[0]
-        cos = vecs @ u / (lengths * lengths[0] + 1e-9)
-        # (a neighbour on the point itself, a duplicate candidate, is no direction)
-        across = np.nonzero((np.abs(cos) < 0.8) & (lengths > 1e-6))[0]
-        if not len(across) or lengths[0] <= 1e-6:
-            continue
-        v = vecs[across[0]]
-        u_back = np.min(np.linalg.norm(vecs + u, axis=1)) / lengths[0]
-        v_back = np.min(np.linalg.norm(vecs + v, axis=1)) / np.linalg.norm(v)
+    for k in np.flatnonzero(has_v):
         # A strip of two rows (a board cut by the frame) has no full cross: one opposite pair
         # will do, at a price.
-        if min(u_back, v_back) < MATCH_RADIUS:
-            cost = sum(b if b < MATCH_RADIUS else 1.0 for b in (u_back, v_back))
-            seeds.append((cost + 0.5 * abs(cos[across[0]]), k, u, v))
+        backs = (float(u_back[k]), float(v_back[k]))
+        if min(backs) < MATCH_RADIUS:
+            cost = sum(b if b < MATCH_RADIUS else 1.0 for b in backs)
+            seeds.append((cost + 0.5 * abs(cos[k, first[k]]), int(k), u[k], v[k]))
     seeds.sort(key=lambda s: s[0])
     return [(k, u, v) for _, k, u, v in seeds[:MAX_SEEDS]]
 
