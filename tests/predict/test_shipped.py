@@ -64,8 +64,10 @@ def test_for_pattern_finds_the_family_detector_with_the_given_layout(installed, 
     assert predictor.pattern.spec == predictor.pattern_spec
     result = predictor.predict(np.zeros((96, 128, 3), np.uint8))
     assert result.masks["mask"].shape == (96, 128)
-    # the board's own masks: a chessboard has no circles, a circle grid no corners
-    assert sorted(result.masks) == sorted(predictor.pattern.mask_names)
+    # the board's own masks: a chessboard has no circles, a circle grid no corners; the other
+    # channels are not even judged (the look holds the board's alone)
+    assert sorted(result.masks) == sorted(predictor.pattern.mask_names) == sorted(predictor.mask_names)
+    assert predictor._run([np.zeros((96, 128, 3), np.uint8)])[0].shape[0] == len(predictor.pattern.mask_names) < 3
 
 
 def test_for_pattern_without_a_shipped_detector_says_how_to_train(detectors):

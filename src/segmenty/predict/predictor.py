@@ -139,7 +139,14 @@ class Predictor:
         self.points = bool(points)
         self.mask_names: list[str] = list(self.backend.mask_names)
         self._board = self._board_spec(pattern) if pattern else None
-        self.judge = Judge(self.size, self.threshold, self.rule, tuple(self.mask_names), self._knowledge())
+        # The masks predicted: the board's own among the network's (a family detector has
+        # channels for every kind it finds: a chessboard has no `circles`), never resized or
+        # judged for nothing.
+        knowledge = self._knowledge()
+        own = set(knowledge.mask_names) if knowledge and knowledge.mask_names else set(self.mask_names)
+        self._channels = [k for k, name in enumerate(self.mask_names) if name in own]
+        self.mask_names = [self.mask_names[k] for k in self._channels]
+        self.judge = Judge(self.size, self.threshold, self.rule, tuple(self.mask_names), knowledge)
 
     @property
     def pattern_spec(self) -> str:
@@ -239,18 +246,19 @@ class Predictor:
 
     def _run(self, images: list[np.ndarray], size: int | None = None) -> list[np.ndarray]:
         """The network's M×h×w probabilities for each photo at working resolution (long side
-        `size`, default the predictor's; padding cropped off); photos of the same working shape
-        share one call."""
+        `size`, default the predictor's; padding cropped off), its channels of `mask_names`
+        alone; photos of the same working shape share one call."""
         prepared = [self._prepare(rgb, size or self.size) for rgb in images]
         groups: dict[tuple[int, int], list[int]] = {}
         for i, (x, _) in enumerate(prepared):
             groups.setdefault(x.shape[1:], []).append(i)
         probs: list[np.ndarray] = [np.empty(0)] * len(images)
+        every = len(self._channels) == len(self.backend.mask_names)
         for indices in groups.values():
             out = self.backend.run(np.stack([prepared[i][0] for i in indices]))
             for i, p in zip(indices, out):
                 h, w = prepared[i][1]
-                probs[i] = p[:, :h, :w]
+                probs[i] = p[:, :h, :w] if every else p[self._channels, :h, :w]
         return probs
 
     def _prepare(self, rgb: np.ndarray, size: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -299,11 +307,8 @@ class Predictor:
         return self._suppress(result, region, look.working)
 
     def board_masks(self, maps) -> dict[str, np.ndarray]:
-        """The network's maps by name, those of the board looked for alone: a family detector
-        has channels for every kind it finds (a chessboard has no `circles`)."""
-        board = self.judge.board
-        names = set(board.mask_names) if board else None
-        return {n: m for n, m in zip(self.mask_names, maps) if names is None or n in names}
+        """The maps of a look (the board's channels, `_run`) by name."""
+        return dict(zip(self.mask_names, maps))
 
     def _grid_geometry(self) -> bool:
         """A detected board's outline and homography come from its points (`_with_points`: or
