@@ -105,6 +105,39 @@ def test_tracking_falls_back_to_the_full_search_when_the_board_leaves(tracker):
     assert tracker.predict(photo).detected and tracker.tracked == 2
 
 
+class ScaledNetwork(MovingNetwork):
+    """MovingNetwork at any working size (the maps scaled to the batch's width)."""
+
+    def run(self, batch):
+        self.calls += 1
+        n, _, h, w = batch.shape
+        scale = w / self.maps.shape[2]
+        size = (w, min(h, round(self.maps.shape[1] * scale)))
+        out = np.zeros((n, 2, h, w), np.float32)
+        out[:, :, :size[1]] = np.stack([cv2.resize(m, size, interpolation=cv2.INTER_AREA) for m in self.maps])
+        return out
+
+
+def test_frames_without_a_board_look_finer_once_every_n_frames():
+    network = ScaledNetwork()
+    tracker = Tracker(Predictor(network, size=160, refine=False), every=5)
+    photo, truth, layout, mask = next(frames(1))
+    empty = np.full_like(photo, 110)
+    network.show(np.zeros(mask.shape, bool), np.zeros(mask.shape, np.float32))
+
+    def looks(image):
+        before = network.calls
+        tracker.predict(image)
+        return network.calls - before
+
+    # at 160, 320 and the photo's own 480 px; then the first look alone until 5 frames have passed
+    assert [looks(empty) for _ in range(11)] == [3, 1, 1, 1, 1, 3, 1, 1, 1, 1, 3]
+    network.show(mask, heat_from(truth, photo.shape[:2]))
+    assert looks(photo) >= 1 and tracker.predict(photo).detected
+    network.show(np.zeros(mask.shape, bool), np.zeros(mask.shape, np.float32))
+    assert looks(empty) == 3  # a board was just there: it may have gone far, look finer at once
+
+
 def test_a_full_search_every_n_frames(tracker):
     tracker, network = tracker
     tracker.every = 4

@@ -181,18 +181,19 @@ class Predictor:
         board = self._knowledge()
         return board.pattern if board else None
 
-    def predict(self, rgb: np.ndarray) -> Prediction:
-        """Masks, verdict and geometry for one RGB uint8 H×W×3 photo."""
-        return self.predict_batch([rgb])[0]
+    def predict(self, rgb: np.ndarray, multiscale: bool | None = None) -> Prediction:
+        """Masks, verdict and geometry for one RGB uint8 H×W×3 photo (`multiscale`: this
+        time, whether to look again finer; None: the Predictor's own setting)."""
+        return self.predict_batch([rgb], multiscale)[0]
 
-    def predict_batch(self, images: list[np.ndarray]) -> list[Prediction]:
+    def predict_batch(self, images: list[np.ndarray], multiscale: bool | None = None) -> list[Prediction]:
         """Like `predict` for several photos; those with the same working shape share one
         network call (the results equal one-by-one prediction)."""
         start = time.perf_counter()
         looks = [Look(p, self.size) for p in self._run(images)]
         results = self._conclude(images, [self.judge(look, rgb.shape[:2]) for rgb, look in zip(images, looks)])
         looked = [self.size] * len(images)
-        for scale in FINER_SCALES if self.multiscale else ():
+        for scale in FINER_SCALES if (self.multiscale if multiscale is None else multiscale) else ():
             # Boards too small to resolve at the working size: the photos still without one
             # (nothing found, or a region that proved no board), again at a finer scale, never
             # beyond their own resolution (fully convolutional: the whole photo, no tiles).

@@ -19,7 +19,11 @@ board moves a little from one frame to the next, so `Tracker` follows the points
 
 The full search runs again when tracking fails (too few points kept: the board left, was
 covered or blurred beyond recognition), and every `every` frames (new points come into view,
-a drifting point is replaced). Pure NumPy/OpenCV.
+a drifting point is replaced). Where it found no board, the next frames' searches take the
+first look alone until `every` frames have passed (then finer looks again): the finer looks,
+the frame at up to its own resolution for boards too small for the first, are most of a
+boardless frame's time, and a far board is found by the next one, at most `every` frames
+later. Pure NumPy/OpenCV.
 """
 from __future__ import annotations
 
@@ -69,9 +73,12 @@ class Tracker:
         self.layout = board.layout if board is not None and predictor.points else None
         self._state: _State | None = None
         self._since = 0
+        self._frame = 0
+        self._finer_from = 0  # the first frame whose full search may look finer (see the module doc)
         self.tracked = 0
 
     def predict(self, rgb: np.ndarray):
+        frame, self._frame = self._frame, self._frame + 1
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         result = None
         if self._state is not None and self._since + 1 < self.every:
@@ -80,7 +87,12 @@ class Tracker:
             self._since += 1
             self.tracked += 1
             return result
-        result = self.predictor.predict(rgb)
+        finer = frame >= self._finer_from
+        result = self.predictor.predict(rgb, multiscale=None if finer else False)
+        if result.detected:
+            self._finer_from = 0
+        elif finer:
+            self._finer_from = frame + self.every
         self._since = 0
         previous, self._state = self._state, None
         if self.layout is not None and result.detected and result.points is not None and len(result.points):
