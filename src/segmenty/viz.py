@@ -36,14 +36,19 @@ def draw_overlay(rgb: np.ndarray, prediction, mask_names: list[str] | None = Non
     top-left corner marked with a dot), the pattern's points where it has them and a label
     such as "found 0.93" / "not found 0.12"."""
     names = list(mask_names) if mask_names is not None else list(prediction.masks)
-    out = rgb.astype(np.float32)
-    for i, name in enumerate(names):
-        p = prediction.masks.get(name)
-        if p is None:
-            continue
-        a = (ALPHA * p)[..., None]
-        out = out * (1 - a) + np.array(MASK_COLOURS[i % len(MASK_COLOURS)], np.float32) * a
-    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    tints = [(i, prediction.masks[name]) for i, name in enumerate(names) if name in prediction.masks]
+    out = np.array(rgb, np.uint8)
+    # Tinted only where some mask is above zero (elsewhere the blend leaves the photo as it
+    # is): a video's frames are drawn at the rate they are predicted.
+    x0, y0, bw, bh = cv2.boundingRect(np.logical_or.reduce([p != 0 for _, p in tints]).view(np.uint8)) \
+        if tints else (0, 0, 0, 0)
+    if bw and bh:
+        box = np.s_[y0:y0 + bh, x0:x0 + bw]
+        tinted = out[box].astype(np.float32)
+        for i, p in tints:
+            a = (ALPHA * p[box])[..., None]
+            tinted = tinted * (1 - a) + np.array(MASK_COLOURS[i % len(MASK_COLOURS)], np.float32) * a
+        out[box] = np.clip(tinted + 0.5, 0, 255).astype(np.uint8)
     h, w = out.shape[:2]
     thick = max(1, round(min(h, w) / 250))
     if prediction.outline is not None:
