@@ -127,6 +127,9 @@ def test_onnx_masks_match_pytorch(checkpoint, onnx_file, tmp_path):
     raw = DetectionRule(suppress=False)
     torch_pred, onnx_pred = Predictor(checkpoint, rule=raw, backend="torch"), Predictor(onnx_file, rule=raw)
     assert onnx_pred.mask_names == torch_pred.mask_names and onnx_pred.size == torch_pred.size
+    # its threads sleep between runs (a spinning pool would starve a video's other threads)
+    options = onnx_pred.backend.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     for shape in [(77, 101), (130, 60)]:
         rgb = rgb_noise(*shape, seed=3)
         a, b = torch_pred.predict(rgb), onnx_pred.predict(rgb)

@@ -151,6 +151,11 @@ class OnnxModel:
         options.inter_op_num_threads = 1
         # Untrained or tiny activations can be denormal floats, which are very slow on x86.
         options.add_session_config_entry("session.set_denormal_as_zero", "1")
+        # Its threads sleep between runs instead of spinning: a spinning pool holds both cores
+        # after every run, starving the threads beside it (a video's decoding, drawing and
+        # writing: 35 -> 47 frames/s tracked on 2 cores) for ~0.4 ms a 160-px pass
+        # (benchmarks/README.md, issue 22).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
