@@ -243,6 +243,24 @@ def test_lens_defaults_cover_strong_barrel_and_some_pincushion():
     assert ks.max() > 0.3 and (ks > 0.15).mean() > 0.3 and (ks < 0).mean() > 0.1
 
 
+def test_placed_sheets_have_no_two_corners_close():
+    """A placement's corners lie on a circle at least pi/8 apart, the turn's last step back to
+    the first corner included (it once could end next to the first: a sheet seen as a sliver)."""
+    data = SyntheticDataset("chessboard:10x7", size=64, seed=0, recipe=geometry_recipe())
+    quads = [np.array(s.params["placement"]["quad"]) for s in (data.sample(i) for i in range(400))
+             if s.params.get("placement")]
+    assert len(quads) > 300
+    gaps = []
+    for quad in quads:
+        (ax, ay), (bx, by), (cx, cy) = quad[:3]  # the circle's centre, through three corners
+        d = 2 * (ax * (by - cy) + bx * (cy - ay) + cx * (ay - by))
+        centre = np.array([((ax * ax + ay * ay) * (by - cy) + (bx * bx + by * by) * (cy - ay) + (cx * cx + cy * cy) * (ay - by)),
+                           ((ax * ax + ay * ay) * (cx - bx) + (bx * bx + by * by) * (ax - cx) + (cx * cx + cy * cy) * (bx - ax))]) / d
+        turns = np.sort(np.arctan2(quad[:, 1] - centre[1], quad[:, 0] - centre[0]))
+        gaps.append(np.diff(np.r_[turns, turns[0] + 2 * np.pi]).min())
+    assert min(gaps) > np.pi / 8 - 0.01
+
+
 def test_no_checkers_for_chessboards():
     assert "checkers" not in texture_kinds("chessboard")
     assert "checkers" in texture_kinds("segmenty")

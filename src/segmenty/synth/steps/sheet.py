@@ -162,8 +162,9 @@ class Blank:
 @dataclass
 class PerspectivePlacement:
     """The sheet seen in perspective: its four corners at sorted random angles around a random
-    centre in the frame (successive angle steps U(pi/8, 0.75 pi)), at a radius drawn from
-    N(size/2, size/2) clipped to [size/8, size], so the sheet is often partly out of frame."""
+    centre in the frame (successive angle steps U(pi/8, 0.75 pi), the fourth, closing the turn,
+    at least pi/8 too), at a radius drawn from N(size/2, size/2) clipped to [size/8, size], so
+    the sheet is often partly out of frame."""
 
     probability: float = 1.0
     angle_step: Range = (math.pi / 8, 0.75 * math.pi)
@@ -177,6 +178,11 @@ class PerspectivePlacement:
                      self.radius_clip[1] * s)
         first = float(rng.uniform(0, 2 * math.pi))
         a, b, c = rng.uniform(*self.angle_step, 3).tolist()
+        # The fourth step, back to the first corner, is what the three leave of the turn: at
+        # least the smallest step too (else two corners nearly meet and the sheet is seen as
+        # a sliver, a triangle: 3.6% of placements once).
+        while 2 * math.pi - (a + b + c) < self.angle_step[0]:
+            a, b, c = rng.uniform(*self.angle_step, 3).tolist()
         angles = sorted((first + step) % (2 * math.pi) for step in (0.0, a, a + b, a + b + c))
         return {"quad": [[round(cx + radius * math.cos(t), 3), round(cy + radius * math.sin(t), 3)] for t in angles]}
 
