@@ -61,6 +61,7 @@ from .verdict import (BoardKnowledge, DetectionRule, Judge, Look, Verdict, board
 # working size, as far as its own size allows (the last look at the photo's own resolution):
 # a board a tenth of a 1280-px photo spans 16 px at 160 px, too few for its squares, and 64 px
 # at 4x (training scenes hold boards of ~30-160); a board of 5-px squares needs every pixel.
+# Each finer look covers only where the look before saw any of the pattern (verdict.finer_boxes).
 FINER_SCALES = (2, 4, 8, 16, 32)
 
 
@@ -77,7 +78,8 @@ class Predictor:
     rule:         the DetectionRule.
     refine:       predict a detected board again in a crop around it (see the module doc).
     multiscale:   look again at finer scales (FINER_SCALES) when the first look finds nothing
-                  in a photo large enough for them: boards small in the photo.
+                  in a photo large enough for them: boards small in the photo (each finer
+                  look where the look before saw something of the pattern).
     points:       for grid patterns, find the board's points with their identities and derive
                   its mask, outline and homography from them (points/; False: the shape of
                   the `mask` region alone, as for other patterns).
