@@ -5,6 +5,8 @@ a blob's.
 """
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -344,7 +346,9 @@ def _row_of_three(n, pos: dict, seen: dict) -> list:
             bend = sa - 2 * sb + sc
             # A lens bends a row gently; a bend of more than a few % of the spacing is a point
             # off its place, which a quadratic would amplify.
-            if np.linalg.norm(bend) <= MAX_ROW_BEND * np.linalg.norm(sa - sb):
+            step = sa - sb
+            if math.sqrt(bend[0] * bend[0] + bend[1] * bend[1]) <= \
+                    MAX_ROW_BEND * math.sqrt(step[0] * step[0] + step[1] * step[1]):
                 out.append(3 * sa - 3 * sb + sc)
             else:
                 out.append(2 * sa - sb)
