@@ -223,6 +223,25 @@ def _draw_cells(cells, pos: dict, shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
+def _draw_cells_box(cells, pos: dict, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """`_draw_cells` within the cells' box alone: (that box of the H×W mask, its top-left
+    (x0, y0) in the frame); the same pixels, drawn shifted by whole pixels."""
+    quads = [q for q in _cell_quads(cells, pos, shape) if q is not None]
+    h, w = shape
+    if not quads:
+        return np.zeros((0, 0), np.uint8), (0, 0)
+    every = np.concatenate(quads)
+    (lx, ly), (hx, hy) = every.min(axis=0) // 16, every.max(axis=0) // 16
+    x0, y0, x1, y1 = max(0, int(lx) - 1), max(0, int(ly) - 1), min(w, int(hx) + 2), min(h, int(hy) + 2)
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((0, 0), np.uint8), (0, 0)
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    shift = np.array([16 * x0, 16 * y0], np.int32)
+    for quad in quads:
+        cv2.fillConvexPoly(mask, quad - shift, 1, cv2.LINE_8, 4)  # 1/16 px
+    return mask, (x0, y0)
+
+
 def _extend_to_frame(seen: dict, cells: set, low: np.ndarray, high: np.ndarray, layout: GridLayout,
                      support: np.ndarray, gray: np.ndarray, threshold: float,
                      closed: set = frozenset()) -> tuple[np.ndarray, np.ndarray]:
@@ -244,9 +263,10 @@ def _extend_to_frame(seen: dict, cells: set, low: np.ndarray, high: np.ndarray, 
                 index = low[axis] - 2 if direction < 0 else high[axis] + 1
                 row = [(index, t) if axis == 0 else (t, index) for t in range(int(low[other]) - 1, int(high[other]) + 1)]
                 pos = _fill_nodes(seen, _cell_nodes(cells | set(row)))
-                drawn = _draw_cells(row, pos, support.shape).astype(bool)
-                if not drawn.any() or float(support[drawn].mean()) <= threshold or \
-                        not _alternates(gray, row, pos, 0.5 * contrast):
+                drawn, (x0, y0) = _draw_cells_box(row, pos, support.shape)
+                drawn = drawn.astype(bool)
+                if not drawn.any() or float(support[y0:y0 + drawn.shape[0], x0:x0 + drawn.shape[1]][drawn].mean()) \
+                        <= threshold or not _alternates(gray, row, pos, 0.5 * contrast):
                     break
                 cells |= set(row)
                 if direction < 0:
