@@ -7,6 +7,7 @@ may draw without depending on the ones above it.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -48,7 +49,7 @@ def draw_overlay(rgb: np.ndarray, prediction, mask_names: list[str] | None = Non
         tinted = out[box]
         for i, p in tints:
             a = ALPHA * p[box].astype(np.float32)
-            tinted = cv2.blendLinear(tinted, np.full_like(tinted, MASK_COLOURS[i % len(MASK_COLOURS)]), 1 - a, a)
+            tinted = cv2.blendLinear(tinted, _solid(out.shape, MASK_COLOURS[i % len(MASK_COLOURS)])[box], 1 - a, a)
         out[box] = tinted
     h, w = out.shape[:2]
     thick = max(1, round(min(h, w) / 250))
@@ -67,6 +68,15 @@ def draw_overlay(rgb: np.ndarray, prediction, mask_names: list[str] | None = Non
     colour = (80, 255, 80) if prediction.detected else (255, 255, 255)
     cv2.putText(out, label, (pad, th + pad), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _solid(shape: tuple, colour: tuple) -> np.ndarray:
+    """A frame-sized image of one colour (read-only: shared by the frames of a video)."""
+    image = np.empty(shape, np.uint8)
+    image[:] = colour
+    image.flags.writeable = False
+    return image
 
 
 def draw_points(out: np.ndarray, points, thick: int = 1) -> None:
