@@ -202,6 +202,10 @@ def encode_image(rgb_or_gray: np.ndarray, suffix: str, *, quality: int = 95) -> 
     fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".gif": "GIF"}[suffix.lower()]
     if fmt == "JPEG":
         im.save(buf, fmt, quality=quality)
+    elif fmt == "PNG":
+        # zlib's fastest level: a 640x480 heat map 4x faster than Pillow's default (6), the
+        # file ~10% larger (masks are written for every photo and every synthetic sample)
+        im.save(buf, fmt, compress_level=1)
     else:
         im.save(buf, fmt)
     return buf.getvalue()
