@@ -77,16 +77,3 @@ def test_zoom_box_is_a_square_around_the_board_inside_the_photo():
     assert (x0, y0) == (0, 0) and x1 - x0 == y1 - y0 == 90
     big = np.array([[100, 100], [500, 100], [500, 400], [100, 400]], np.float32)
     assert verdict_module.zoom_box(big, (480, 640)) is None  # big already: little to gain
-
-
-def test_finer_boxes_surround_what_the_look_before_saw_on_the_stride():
-    before = np.zeros((2, 120, 160), np.float32)
-    assert verdict_module.finer_boxes(before, (320, 240), 32) == []  # nothing seen: nowhere to look
-    before[1, 50:54, 100:104] = 0.5  # a faint speck in any map (here the corners')
-    (x0, y0, x1, y1), = verdict_module.finer_boxes(before, (320, 240), 32)
-    assert all(v % 32 == 0 for v in (x0, y0)) and (x1 % 32 == 0 or x1 == 320) and (y1 % 32 == 0 or y1 == 240)
-    # the speck (200..208, 100..108 at the finer size) inside, with a margin of 1/16 of 160 px (20 finer px) around
-    assert x0 <= 200 - 20 and y0 <= 100 - 20 and x1 >= 208 + 20 and y1 >= 108 + 20
-    assert (x1 - x0) * (y1 - y0) < 0.25 * 320 * 240
-    before[0, :, :100] = 0.9  # most of the frame: all of it, one look
-    assert verdict_module.finer_boxes(before, (320, 240), 32) == [(0, 0, 320, 240)]

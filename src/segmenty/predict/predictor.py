@@ -55,13 +55,12 @@ from .onnx import OnnxModel
 from .points import find_grid_points, grid_geometry
 from .prediction import Prediction
 from .verdict import (BoardKnowledge, DetectionRule, Judge, Look, Verdict, board_knowledge, compose_maps,
-                      finer_boxes, scale_points)
+                      scale_points)
 
 # A photo in which the first look finds nothing is looked at again at these multiples of the
 # working size, as far as its own size allows (the last look at the photo's own resolution):
 # a board a tenth of a 1280-px photo spans 16 px at 160 px, too few for its squares, and 64 px
 # at 4x (training scenes hold boards of ~30-160); a board of 5-px squares needs every pixel.
-# Each finer look covers only where the look before saw any of the pattern (verdict.finer_boxes).
 FINER_SCALES = (2, 4, 8, 16, 32)
 
 
@@ -78,8 +77,7 @@ class Predictor:
     rule:         the DetectionRule.
     refine:       predict a detected board again in a crop around it (see the module doc).
     multiscale:   look again at finer scales (FINER_SCALES) when the first look finds nothing
-                  in a photo large enough for them: boards small in the photo (each finer
-                  look where the look before saw something of the pattern).
+                  in a photo large enough for them: boards small in the photo.
     points:       for grid patterns, find the board's points with their identities and derive
                   its mask, outline and homography from them (points/; False: the shape of
                   the `mask` region alone, as for other patterns).
@@ -195,29 +193,27 @@ class Predictor:
         looks = [Look(p, self.size) for p in self._run(images)]
         results = self._conclude(images, [self.judge(look, rgb.shape[:2]) for rgb, look in zip(images, looks)])
         looked = [self.size] * len(images)
-        seen = [look.probs for look in looks]  # the last look's maps at each photo (None: nothing there)
         for scale in FINER_SCALES if (self.multiscale if multiscale is None else multiscale) else ():
             # Boards too small to resolve at the working size: the photos still without one
             # (nothing found, or a region that proved no board), again at a finer scale, never
-            # beyond their own resolution, where the look before saw any of the pattern
-            # (`finer_boxes`: a far board shows faintly a scale too coarse).
+            # beyond their own resolution (fully convolutional: the whole photo, no tiles).
+            again: dict[int, list[int]] = {}
             for i, r in enumerate(results):
                 own = -(-max(images[i].shape[:2]) // self.backend.stride) * self.backend.stride
                 working = min(scale * self.size, own)
-                if r.detected or working <= looked[i] or seen[i] is None:
-                    continue
-                looked[i] = working
-                p = seen[i] = self._run_where(images[i], working, seen[i])
-                if p is None:
-                    continue
-                finer = self.judge(Look(p, working), images[i].shape[:2], only_if_detected=True)
-                if finer.detected:
-                    found = self._conclude([images[i]], [finer])[0]
-                    # A board only a finer look resolves is far away, so seen whole: it
-                    # must show more of its grid than a close, cut one.
-                    if found.detected and (found.points is None
-                                           or len(found.points) >= self.rule.min_far_grid_points):
-                        results[i] = found
+                if not r.detected and working > looked[i]:
+                    again.setdefault(working, []).append(i)
+            for working, indices in again.items():
+                for i, p in zip(indices, self._run([images[i] for i in indices], working)):
+                    looked[i] = working
+                    finer = self.judge(Look(p, working), images[i].shape[:2], only_if_detected=True)
+                    if finer.detected:
+                        found = self._conclude([images[i]], [finer])[0]
+                        # A board only a finer look resolves is far away, so seen whole: it
+                        # must show more of its grid than a close, cut one.
+                        if found.detected and (found.points is None
+                                               or len(found.points) >= self.rule.min_far_grid_points):
+                            results[i] = found
         ms = (time.perf_counter() - start) * 1000 / max(1, len(images))
         for r in results:
             r.ms = ms
@@ -258,50 +254,23 @@ class Predictor:
         for i, (x, _) in enumerate(prepared):
             groups.setdefault(x.shape[1:], []).append(i)
         probs: list[np.ndarray] = [np.empty(0)] * len(images)
+        every = len(self._channels) == len(self.backend.mask_names)
         for indices in groups.values():
-            out = self._network(np.stack([prepared[i][0] for i in indices]))
+            out = self.backend.run(np.stack([prepared[i][0] for i in indices]))
             for i, p in zip(indices, out):
                 h, w = prepared[i][1]
-                probs[i] = p[:, :h, :w]
+                probs[i] = p[:, :h, :w] if every else p[self._channels, :h, :w]
         return probs
-
-    def _run_where(self, rgb: np.ndarray, size: int, before: np.ndarray) -> np.ndarray | None:
-        """`_run` of one photo at working size `size`, inside the boxes where the look before
-        (its maps `before`) saw any of the pattern alone (`finer_boxes`; zero elsewhere); None
-        where it saw nothing."""
-        resized = self._resize(rgb, size)
-        h, w = resized.shape[:2]
-        boxes = finer_boxes(before, (w, h), self.backend.stride)
-        if not boxes:
-            return None
-        probs = np.zeros((len(self.mask_names), h, w), np.float32)
-        for x0, y0, x1, y1 in boxes:
-            x, (ch, cw) = self._tensor(resized[y0:y1, x0:x1])
-            probs[:, y0:y1, x0:x1] = self._network(x[None])[0][:, :ch, :cw]
-        return probs
-
-    def _network(self, batch: np.ndarray) -> np.ndarray:
-        """The backend's N×M×H×W probabilities, the channels of `mask_names` alone."""
-        out = self.backend.run(batch)
-        return out if len(self._channels) == out.shape[1] else out[:, self._channels]
 
     def _prepare(self, rgb: np.ndarray, size: int) -> tuple[np.ndarray, tuple[int, int]]:
         """Resize (long side = size), pad to the stride -> 3×H'×W' float32, and the unpadded size."""
-        return self._tensor(self._resize(rgb, size))
-
-    def _resize(self, rgb: np.ndarray, size: int) -> np.ndarray:
-        """The photo resized so that its long side is `size`."""
         if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3):
             raise ValueError("Predictor expects an RGB uint8 H×W×3 array (use segmenty.io.read_image)")
         h, w = rgb.shape[:2]
         scale = size / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
         # INTER_AREA averages when shrinking (no aliasing on fine checkers); linear when growing.
-        return cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-
-    def _tensor(self, resized: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-        """An image padded to the stride -> 3×H'×W' float32 in [0, 1], and its unpadded size."""
-        nh, nw = resized.shape[:2]
+        resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         stride = self.backend.stride
         ph, pw = -nh % stride, -nw % stride
         if ph or pw:

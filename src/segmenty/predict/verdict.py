@@ -14,7 +14,6 @@ network's, the geometry's and the photo's resolutions.
 from __future__ import annotations
 
 import functools
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -37,16 +36,6 @@ FEATURE_MAX_AREA = 0.01
 # ZOOM_MIN_GAIN times smaller than the photo's long side (too little to gain).
 ZOOM_MARGIN = 1.5
 ZOOM_MIN_GAIN = 1.25
-# A finer look (a board too small for the look before) sees only where the look before saw
-# any of the pattern: a map over FINER_GATE, grown by FINER_MARGIN of that look's long side
-# (the rest of a faint board and the network's context); where such boxes would cover over
-# FINER_WHOLE of the frame, all of it. Small boards (benchmarks/small_boards.py, 1280 and
-# 3840 px) are found as often as with whole-frame finer looks at this gate, not at 0.05 or
-# more (a board of 16-px squares is 2 px a square at the first look); photos without a board
-# cost ~30% less CPU (benchmarks/README.md, issue 22).
-FINER_GATE = 0.02
-FINER_MARGIN = 1 / 16
-FINER_WHOLE = 0.5
 
 
 @dataclass(frozen=True)
@@ -274,31 +263,6 @@ def zoom_box(outline: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int
         box.append((int(round(start)), int(round(start + extent))))
     (x0, x1), (y0, y1) = box
     return (x0, y0, x1, y1) if x1 - x0 >= 2 and y1 - y0 >= 2 else None
-
-
-def finer_boxes(before: np.ndarray, size: tuple[int, int], stride: int) -> list[tuple[int, int, int, int]]:
-    """Where a finer look at working size `size` (W, H) looks, from the maps of the look before
-    it (M×h×w, the same photo): boxes (x0, y0, x1, y1, end exclusive) at the finer size, on the
-    stride, around what that look saw of the pattern (any map over FINER_GATE, grown by
-    FINER_MARGIN of its long side); [] where it saw nothing; the whole frame where the boxes
-    would cover most of it (FINER_WHOLE)."""
-    seen = (before.max(axis=0) > FINER_GATE).astype(np.uint8)
-    if not seen.any():
-        return []
-    h, w = seen.shape
-    reach = max(1, round(FINER_MARGIN * max(h, w)))
-    grown = cv2.dilate(seen, np.ones((2 * reach + 1,) * 2, np.uint8))
-    _, _, stats, _ = cv2.connectedComponentsWithStats(grown)
-    W, H = size
-    kx, ky = W / w, H / h
-    boxes = []
-    for x, y, bw, bh, _ in stats[1:]:
-        x0, y0 = int(x * kx) // stride * stride, int(y * ky) // stride * stride
-        x1, y1 = min(W, -(-math.ceil((x + bw) * kx) // stride) * stride), min(H, -(-math.ceil((y + bh) * ky) // stride) * stride)
-        boxes.append((x0, y0, x1, y1))
-    if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes) > FINER_WHOLE * W * H:
-        return [(0, 0, W, H)]
-    return boxes
 
 
 def compose_maps(probs: np.ndarray, zoom: tuple | None, size: tuple[int, int],
