@@ -1,6 +1,6 @@
 """Small boards: the smallest board (in pixels per square) that prediction finds reliably.
 
-    python benchmarks/small_boards.py --run RUN_OR_SPEC [--photos ../shared/real/negatives] [--per-size 16] [--width 3840]
+    python benchmarks/small_boards.py --run RUN_OR_SPEC [--photos ../shared/real/negatives] [--per-size 16] [--width 3840] [--plain]
 
 Renders the run's pattern (a grid pattern: chessboard, ChArUco, circles) into real photos
 without a board (default: the 1280x720 road photos of ../shared/real/negatives) at known
@@ -53,6 +53,13 @@ def render(photo: np.ndarray, pattern, square_px: float, rng: np.random.Generato
     return out, truth, hom
 
 
+def plain_wall(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The photo's colours smoothed into a plain wall, lit by a gentle gradient, with sensor noise."""
+    base = cv2.GaussianBlur(photo, (0, 0), 40).astype(np.float32)
+    light = np.linspace(0.85, 1.1, photo.shape[1], dtype=np.float32)[None, :, None]
+    return np.clip(base * light + rng.normal(0, 3, photo.shape), 0, 255).astype(np.uint8)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", required=True,
@@ -62,12 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=int, default=None,
                    help="scale the photos to this width first (e.g. 3840 for 4K; default: as they are)")
+    p.add_argument("--plain", action="store_true",
+                   help="smooth the photos into plain walls first (their colours, a gradient, sensor noise): "
+                        "nothing else in view, where a look too coarse for the board sees almost nothing")
     args = p.parse_args(argv)
 
     photos = [read_image(f) for f in list_images(args.photos)]
     if args.width:
         photos = [cv2.resize(ph, (args.width, round(ph.shape[0] * args.width / ph.shape[1])),
                              interpolation=cv2.INTER_CUBIC) for ph in photos]
+    if args.plain:
+        photos = [plain_wall(ph, np.random.default_rng(args.seed + k)) for k, ph in enumerate(photos)]
     looks = {"multi-scale": Predictor.open(args.run), "one scale": Predictor.open(args.run, multiscale=False)}
     pattern = looks["multi-scale"].pattern
     if pattern is None or pattern.grid is None or pattern.grid.kind == "circles":
