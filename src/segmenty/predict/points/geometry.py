@@ -81,7 +81,7 @@ def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int]
             pos[node] = moved
     mask = _draw_cells(cells, pos, (h, w))
     outline = [pos[c] for c in corners]
-    return mask.astype(np.float32), np.array(outline, np.float32), homography
+    return mask, np.array(outline, np.float32), homography
 
 SIDES = ("left", "right", "top", "bottom")
 
@@ -214,12 +214,12 @@ _CELL_CORNERS = ((0, 0), (1, 0), (1, 1), (0, 1))
 
 
 def _draw_cells(cells, pos: dict, shape: tuple[int, int]) -> np.ndarray:
-    """H×W uint8: 1 inside the lattice cells (named by their top-left node) whose four nodes
-    have positions."""
-    mask = np.zeros(shape, np.uint8)
+    """H×W float32: 1 inside the lattice cells (named by their top-left node) whose four nodes
+    have positions, 0 elsewhere (drawn as the mask is returned: one frame-sized array)."""
+    mask = np.zeros(shape, np.float32)
     for quad in _cell_quads(cells, pos, shape):
         if quad is not None:
-            cv2.fillConvexPoly(mask, quad, 1, cv2.LINE_8, 4)  # 1/16 px
+            cv2.fillConvexPoly(mask, quad, 1.0, cv2.LINE_8, 4)  # 1/16 px
     return mask
 
 
