@@ -43,11 +43,13 @@ def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int]
     # Where the photo shows the printed squares end beyond the outermost points (and how far:
     # a board cut inside its outer squares), the board ends there.
     squares = gray is not None and layout.kind == SADDLE and layout.appearance
-    measured = _measured_margins(gray, _fill_nodes(seen, _cell_nodes(cells)), low, high) if squares else {}
-    if support is not None and gray is not None and points.partial and layout.appearance:
+    extend = support is not None and gray is not None and points.partial and layout.appearance
+    around = _fill_nodes(seen, _cell_nodes(cells)) if squares or extend else {}  # the seen points' squares
+    measured = _measured_margins(gray, around, low, high) if squares else {}
+    if extend:
         before = (low.copy(), high.copy())
         low, high = _extend_to_frame(seen, cells, low, high, layout, support, gray, threshold,
-                                     closed=set(measured))
+                                     closed=set(measured), pos=around)
         if squares and not (np.array_equal(low, before[0]) and np.array_equal(high, before[1])):
             # the rows added on an open side are its new outer squares: read where they end
             more = _measured_margins(gray, _fill_nodes(seen, _cell_nodes(cells)), low, high)
@@ -244,15 +246,16 @@ def _draw_cells_box(cells, pos: dict, shape: tuple[int, int]) -> tuple[np.ndarra
 
 def _extend_to_frame(seen: dict, cells: set, low: np.ndarray, high: np.ndarray, layout: GridLayout,
                      support: np.ndarray, gray: np.ndarray, threshold: float,
-                     closed: set = frozenset()) -> tuple[np.ndarray, np.ndarray]:
+                     closed: set = frozenset(), pos: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Add whole rows (columns) of squares beyond the margin ring on each side of a partial
     view (but the `closed` sides, where the photo shows the squares end), in place in `cells`,
     while the pattern has rows to spare and the new row, where it is in the frame, is board by
     the network's `support` (mean over `threshold`) and alternates dark and bright on the photo. Returns
-    the box of points the cells now stand for."""
+    the box of points the cells now stand for. `pos`: the nodes of `cells` placed already
+    (`_fill_nodes(seen, _cell_nodes(cells))`)."""
     low, high = low.copy(), high.copy()
     span = layout.coords.max(axis=0) - layout.coords.min(axis=0)
-    pos = _fill_nodes(seen, _cell_nodes(cells))
+    pos = _fill_nodes(seen, _cell_nodes(cells)) if pos is None else pos
     contrast = _square_contrast(gray, cells, pos)  # `cells` are still the seen points' squares here
     for axis in (0, 1):
         other = 1 - axis
