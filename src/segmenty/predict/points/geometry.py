@@ -12,7 +12,6 @@ import numpy as np
 
 from ...scores import MASK_THRESHOLD
 from .grid import GridLayout, GridPoints, SADDLE
-from .lattice import _mean_rows
 
 def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int],
                   support: np.ndarray | None = None, gray: np.ndarray | None = None,
@@ -322,23 +321,38 @@ def _alternates(gray: np.ndarray, row: list, pos: dict, threshold: float) -> boo
 def _fill_nodes(seen: dict, needed: set) -> dict:
     """Positions for every needed lattice node: the seen ones, then the others from their
     neighbours, best rule first (FILL_RULES): each round places the missing nodes the best rule
-    that applies to any of them can place, then looks again."""
-    pos = dict(seen)
-    missing = set(needed) - set(pos)
+    that applies to any of them can place, then looks again. The rules work on (x, y) pairs
+    of plain floats: the same IEEE arithmetic, term for term, as on NumPy 2-vectors, without
+    NumPy's cost a call (a few hundred calls a board); the placed nodes come back as arrays."""
+    missing = set(needed) - set(seen)
+    if not missing:
+        return dict(seen)
+    xy = {n: (float(p[0]), float(p[1])) for n, p in seen.items()}
+    seen_xy = dict(xy)
+    placed: dict = {}
     while missing:
         found = {}
         for rule in FILL_RULES:
             for n in missing:
-                estimates = rule(n, pos, seen)
+                estimates = rule(n, xy, seen_xy)
                 if estimates:
-                    found[n] = _mean_rows(estimates)
+                    found[n] = _mean_xy(estimates)
             if found:
                 break
         if not found:
             break
-        pos.update(found)
+        xy.update(found)
+        placed.update(found)
         missing -= set(found)
-    return pos
+    return {**seen, **{n: np.array(p) for n, p in placed.items()}}
+
+
+def _mean_xy(rows: list) -> tuple[float, float]:
+    """The mean of a few (x, y) pairs, summed in order (as NumPy's mean of rows is)."""
+    tx, ty = rows[0][0] / 1.0, rows[0][1] / 1.0
+    for rx, ry in rows[1:]:
+        tx, ty = tx + rx, ty + ry
+    return tx / len(rows), ty / len(rows)
 
 
 # _fill_nodes' directions, in the order its estimates are averaged: the pairs a node lies
@@ -354,7 +368,8 @@ def _between(n, pos: dict, seen: dict) -> list:
     for dx, dy in _BETWEEN:
         a, b = (x - dx, y - dy), (x + dx, y + dy)
         if a in pos and b in pos:
-            out.append((pos[a] + pos[b]) / 2)
+            (ax, ay), (bx, by) = pos[a], pos[b]
+            out.append(((ax + bx) / 2, (ay + by) / 2))
     return out
 
 
@@ -365,16 +380,15 @@ def _row_of_three(n, pos: dict, seen: dict) -> list:
     for dx, dy in _STRAIGHT:
         a, b, c = (x - dx, y - dy), (x - 2 * dx, y - 2 * dy), (x - 3 * dx, y - 3 * dy)
         if a in seen and b in seen and c in seen:
-            sa, sb, sc = seen[a], seen[b], seen[c]
-            bend = sa - 2 * sb + sc
+            (ax, ay), (bx, by), (cx, cy) = seen[a], seen[b], seen[c]
+            bend_x, bend_y = ax - 2 * bx + cx, ay - 2 * by + cy
+            step_x, step_y = ax - bx, ay - by
             # A lens bends a row gently; a bend of more than a few % of the spacing is a point
             # off its place, which a quadratic would amplify.
-            step = sa - sb
-            if math.sqrt(bend[0] * bend[0] + bend[1] * bend[1]) <= \
-                    MAX_ROW_BEND * math.sqrt(step[0] * step[0] + step[1] * step[1]):
-                out.append(3 * sa - 3 * sb + sc)
+            if math.sqrt(bend_x * bend_x + bend_y * bend_y) <= MAX_ROW_BEND * math.sqrt(step_x * step_x + step_y * step_y):
+                out.append((3 * ax - 3 * bx + cx, 3 * ay - 3 * by + cy))
             else:
-                out.append(2 * sa - sb)
+                out.append((2 * ax - bx, 2 * ay - by))
     return out
 
 
@@ -385,7 +399,8 @@ def _row_of_two(n, pos: dict, seen: dict) -> list:
     for dx, dy in _STRAIGHT:
         a, b = (x - dx, y - dy), (x - 2 * dx, y - 2 * dy)
         if a in pos and b in pos:
-            out.append(2 * pos[a] - pos[b])
+            (ax, ay), (bx, by) = pos[a], pos[b]
+            out.append((2 * ax - bx, 2 * ay - by))
     return out
 
 
@@ -400,7 +415,8 @@ def _parallelogram(n, pos: dict, seen: dict) -> list:
         for ex, ey in ((dy, dx), (-dy, -dx)):
             side, corner = (x + ex, y + ey), (a[0] + ex, a[1] + ey)
             if side in pos and corner in pos:
-                out.append(pos[a] + pos[side] - pos[corner])
+                (ax, ay), (sx, sy), (cx, cy) = pos[a], pos[side], pos[corner]
+                out.append((ax + sx - cx, ay + sy - cy))
     return out
 
 

@@ -262,15 +262,6 @@ def _median_rows(rows: list) -> np.ndarray:
     return s[k // 2].copy() if k % 2 else (s[k // 2 - 1] + s[k // 2]) / 2
 
 
-def _mean_rows(rows: list) -> np.ndarray:
-    """np.mean(rows, axis=0) of a few 2-vectors, without its overhead (summed in order, as a
-    reduction over the outer axis is)."""
-    total = rows[0] / 1.0
-    for r in rows[1:]:
-        total = total + r
-    return total / len(rows)
-
-
 def _nearest(xy: np.ndarray, p: np.ndarray, radius: float, used: set) -> int | None:
     """The nearest candidate not `used` within `radius` of p."""
     diff = xy - p
