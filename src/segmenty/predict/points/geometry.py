@@ -227,7 +227,12 @@ def _draw_cells(cells, pos: dict, shape: tuple[int, int]) -> np.ndarray:
 def _draw_cells_box(cells, pos: dict, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
     """`_draw_cells` within the cells' box alone: (that box of the H×W mask, its top-left
     (x0, y0) in the frame); the same pixels, drawn shifted by whole pixels."""
-    quads = [q for q in _cell_quads(cells, pos, shape) if q is not None]
+    return _fill_in_box([q for q in _cell_quads(cells, pos, shape) if q is not None], shape)
+
+
+def _fill_in_box(quads: list, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """Quads (1/16 px) filled in their own box of an H×W frame (uint8, 1 inside; empty when
+    none is in the frame) and that box's top-left (x0, y0)."""
     h, w = shape
     if not quads:
         return np.zeros((0, 0), np.uint8), (0, 0)
@@ -287,14 +292,10 @@ def _cell_means(gray: np.ndarray, row, pos: dict, min_pixels: int = 12) -> list[
     for quad in _cell_quads(row, pos, (h, w)):
         mean = None
         if quad is not None:
-            (lx, ly), (hx, hy) = quad.min(axis=0) // 16, quad.max(axis=0) // 16
-            x0, y0, x1, y1 = max(0, int(lx) - 1), max(0, int(ly) - 1), min(w, int(hx) + 2), min(h, int(hy) + 2)
-            if x1 > x0 and y1 > y0:
-                drawn = np.zeros((y1 - y0, x1 - x0), np.uint8)
-                cv2.fillConvexPoly(drawn, quad - np.array([16 * x0, 16 * y0], np.int32), 1, cv2.LINE_8, 4)
-                inside = gray[y0:y1, x0:x1][drawn.astype(bool)]
-                # (whole numbers: their sum is exact, as ndarray.mean's)
-                mean = float(inside.sum(dtype=np.int64)) / len(inside) if len(inside) >= min_pixels else None
+            drawn, (x0, y0) = _fill_in_box([quad], (h, w))
+            inside = gray[y0:y0 + drawn.shape[0], x0:x0 + drawn.shape[1]][drawn.astype(bool)]
+            # (whole numbers: their sum is exact, as ndarray.mean's)
+            mean = float(inside.sum(dtype=np.int64)) / len(inside) if len(inside) >= min_pixels else None
         out.append(mean)
     return out
 
