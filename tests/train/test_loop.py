@@ -16,7 +16,7 @@ from segmenty.errors import SegmentyError
 from segmenty.models import build_model
 from segmenty.runs import FORMAT, Run, load_checkpoint, load_model
 from segmenty.train import TrainConfig, config_for_resume, train
-from segmenty.train.data import StreamSampler
+from segmenty.train.data import StreamSampler, network_input
 from segmenty.train.loop import lr_at
 from segmenty.train.losses import bce_batch_dice_loss, balanced_loss, bce_dice_loss
 from segmenty.train.metrics import confusion_counts, mask_metrics
@@ -108,7 +108,7 @@ def test_tiny_run_learns(tiny_run):
     from segmenty.synth import SyntheticDataset
     from segmenty.patterns import load_pattern
     items = [SyntheticDataset(load_pattern(PATTERN), size=64, seed=77)[i] for i in range(32)]
-    x, y = torch.stack([i["image"] for i in items]), torch.stack([i["masks"] for i in items])
+    x, y = network_input(torch.stack([i["image"] for i in items])), torch.stack([i["masks"] for i in items]).float()
     torch.manual_seed(TINY["seed"])
     initial = build_model(load_model(tiny_run).model_name, 2).eval()
     trained = load_model(tiny_run).model

@@ -19,7 +19,7 @@ from ..errors import UsageError
 from ..patterns import Pattern, load_pattern
 from ..patterns.family import PatternFamily
 from .backgrounds import BackgroundBank
-from .recipe import Recipe, StepStreams, replay_recipe, run_recipe, sim2real_recipe
+from .recipe import Recipe, replay_recipe, run_recipe, sim2real_recipe, step_streams
 from .scene import Scene
 from .sheet import PrintedSheet
 
@@ -59,8 +59,9 @@ class SyntheticDataset(Dataset):
     """Synthetic photos of `pattern` (a Pattern, a spec string, or a PatternFamily: each
     sample then shows one of its boards, drawn by its weight) at `size`×`size` pixels.
 
-    dataset[i] -> {"image": float32 3×S×S in [0, 1], "masks": float32 M×S×S in {0, 1}}
-    (masks in pattern.mask_names order); dataset.sample(i) -> Sample with everything.
+    dataset[i] -> {"image": uint8 3×S×S RGB, "masks": bool M×S×S} (masks in
+    pattern.mask_names order; the network's input is the image / 255, train.data's
+    `network_input`); dataset.sample(i) -> Sample with everything.
     `backgrounds`: a BackgroundBank, a folder of images to add to the built-in textures, or None.
 
     With DataLoader workers, call ``cv2.setNumThreads(1)`` in the main process before the
@@ -115,7 +116,7 @@ class SyntheticDataset(Dataset):
         the stream of a step named "sheet", so no other step's draws change."""
         if self._cumulative is None:
             return 0
-        u = StepStreams(self.seed)("sheet", index).random()
+        u = step_streams(self.seed)("sheet", index).random()
         return min(int(np.searchsorted(self._cumulative, u, side="right")), len(self.sheets) - 1)
 
     def sample(self, index: int) -> Sample:
@@ -147,6 +148,8 @@ class SyntheticDataset(Dataset):
         if not 0 <= index < self.length:
             raise IndexError(f"sample index {index} out of range (dataset length {self.length})")
         s = self.sample(index)
-        image = torch.from_numpy(s.image).permute(2, 0, 1).float().div_(255.0)
-        masks = torch.from_numpy(np.stack(list(s.masks.values()))).float()
+        # The bytes as made: a batch is a quarter of float32's size to collate, hand between
+        # processes and copy to a GPU, and is converted once, where it is used.
+        image = torch.from_numpy(s.image).permute(2, 0, 1)
+        masks = torch.from_numpy(np.stack(list(s.masks.values())))
         return {"image": image, "masks": masks}

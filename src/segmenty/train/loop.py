@@ -39,7 +39,7 @@ from ..patterns import Pattern
 from ..runs import LATEST_CHECKPOINT, LoadedModel, RunWriter
 from ..synth import Recipe
 from .config import TrainConfig, resolve_config
-from .data import training_batches, validation_set
+from .data import network_input, training_batches, validation_set
 from .distributed import DistInfo, broadcast_from_main, init_distributed, shutdown_distributed, sum_across_ranks
 from .ema import EMA
 from .losses import get_loss
@@ -209,8 +209,9 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 batch = next(batches)
-                x = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                y = batch["masks"].to(device, non_blocking=True)
+                x = network_input(batch["image"].to(device, non_blocking=True)).contiguous(
+                    memory_format=torch.channels_last)
+                y = batch["masks"].to(device, non_blocking=True).float()
                 with autocast(device, config.precision):
                     logits = model(x)
                 loss = loss_fn(logits.float(), y)
