@@ -1,15 +1,10 @@
-import os
-import sys
-import threading
-
-import pytest
 import torch
 
 from segmenty.patterns import load_pattern
 from segmenty.synth import SyntheticDataset, recipe_by_name
 from segmenty.train import TrainConfig
 from segmenty.train.config import resolve_config
-from segmenty.train.data import SYNTHESIS_NICENESS, network_input, training_batches
+from segmenty.train.data import network_input, training_batches
 from segmenty.train.distributed import DistInfo
 
 PATTERN = "chessboard:5x4"
@@ -36,16 +31,3 @@ def test_batches_are_the_dataset_samples_as_bytes(tmp_path):
     x = network_input(batch["image"])
     assert x.dtype == torch.float32 and 0.0 <= float(x.min()) and float(x.max()) <= 1.0
     assert torch.equal(x * 255, batch["image"].float())
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread priorities are Linux's")
-def test_synthesis_thread_runs_below_training(tmp_path):
-    _, batches = _stream(tmp_path)
-    try:
-        next(batches)
-        producer = next(t for t in threading.enumerate() if t.name == "segmenty-prefetch")
-        main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        assert os.getpriority(os.PRIO_PROCESS, producer.native_id) == min(main + SYNTHESIS_NICENESS, 19)
-    finally:
-        batches.close()
-    assert main == os.getpriority(os.PRIO_PROCESS, threading.get_native_id())  # this thread unchanged

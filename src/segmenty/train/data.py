@@ -5,11 +5,7 @@ instead of repeating scenes, and DDP ranks take disjoint indices (StreamSampler)
 """
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
-import sys
-import threading
 from collections.abc import Iterator
 
 import torch
@@ -47,31 +43,13 @@ def _worker_init(worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-# How much less CPU priority the synthesis thread has than training's own threads (Linux nice).
-SYNTHESIS_NICENESS = 10
-
-
-def _made_below_training(items: Iterator[dict]) -> Iterator[dict]:
-    """`items`, made by the thread that iterates this generator at a lower CPU priority than
-    the rest of the process (Linux: setpriority on a thread id changes that thread alone).
-    Training's threads fill every core; at equal priority the scheduler preempts one of them
-    mid-step for synthesis and the others wait for it at the end of each parallel loop. Below
-    them, synthesis takes the cores' idle moments, and all of them whenever its queue runs dry
-    and the trainer waits. benchmarks/README.md: ~5% more samples/s live."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            thread = threading.get_native_id()  # born with its creator's niceness: add to it
-            os.setpriority(os.PRIO_PROCESS, thread, min(os.getpriority(os.PRIO_PROCESS, thread) + SYNTHESIS_NICENESS, 19))
-    yield from items
-
-
 def training_batches(pattern: Pattern, recipe: Recipe, config: TrainConfig, start: int, info: DistInfo,
                      pin_memory: bool) -> Iterator[dict]:
     """Batches of the run's scenes from sample index `start` on, made by `config.workers`
     processes, or with 0 by a background thread of the training process: its OpenCV and NumPy
     calls release the GIL, so on a small CPU synthesis overlaps the network's threads instead
-    of waiting for a core of its own (or pausing training between steps), at a lower priority
-    than theirs. Images come as uint8, masks as bool (`network_input` converts the images)."""
+    of waiting for a core of its own (or pausing training between steps). Images come as
+    uint8, masks as bool (`network_input` converts the images)."""
     dataset = SyntheticDataset(pattern, size=config.size, seed=config.seed, backgrounds=config.backgrounds,
                                recipe=recipe)
     workers = config.workers
@@ -80,7 +58,7 @@ def training_batches(pattern: Pattern, recipe: Recipe, config: TrainConfig, star
         sampler=StreamSampler(start, config.batch, info.rank, info.world_size),
         num_workers=workers, worker_init_fn=_worker_init if workers else None,
         persistent_workers=workers > 0, prefetch_factor=4 if workers else None, pin_memory=pin_memory)
-    return iter(loader) if workers else prefetch(_made_below_training(iter(loader)), depth=4)
+    return iter(loader) if workers else prefetch(iter(loader), depth=4)
 
 
 def network_input(images: torch.Tensor) -> torch.Tensor:
