@@ -3,6 +3,7 @@ deterministic, the recipe does what it says, and `segmenty synth` writes its fil
 import dataclasses
 import json
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -144,6 +145,22 @@ def test_same_seed_same_bytes_with_any_number_of_workers():
         assert a["masks"].numpy().tobytes() == b["masks"].numpy().tobytes()
     other = SyntheticDataset("chessboard:10x7", size=64, seed=6, length=6)
     assert all(not np.array_equal(other[i]["image"], direct[i]["image"]) for i in range(6))
+
+
+def test_same_bytes_whatever_is_made_between_or_beside():
+    # a thread keeps its random streams between samples (step_streams): another seed's samples
+    # made in between, or samples made at once in other threads, change nothing
+    alone = [SyntheticDataset("chessboard:10x7", size=64, seed=5).sample(i).image for i in range(8)]
+    data, other = SyntheticDataset("chessboard:10x7", size=64, seed=5), SyntheticDataset("chessboard:10x7", size=64, seed=9)
+    between = []
+    for i in range(8):
+        other.sample(i)
+        between.append(data.sample(i).image)
+    with ThreadPoolExecutor(4) as pool:
+        beside = list(pool.map(lambda i: data.sample(i).image, list(range(8)) * 3))
+    for i in range(8):
+        assert np.array_equal(between[i], alone[i]) and np.array_equal(beside[i], alone[i]), i
+        assert np.array_equal(beside[8 + i], alone[i]) and np.array_equal(beside[16 + i], alone[i]), i
 
 
 def test_write_dataset_is_the_same_with_one_or_two_workers(tmp_path):
