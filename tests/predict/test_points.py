@@ -235,6 +235,17 @@ def test_a_board_whose_outer_squares_are_cut_ends_where_the_photo_shows_them_end
     t = truth_mask.astype(bool)
     iou = lambda m: (m & t).sum() / (m | t).sum()  # noqa: E731
     assert iou(measured) > 0.97 and iou(blind) < 0.92
+    # a video's record (Tracker): the sides measured once are recalled on the next frames, here
+    # a frame with nothing to read (a blank photo would measure no cut: whole squares)
+    record: dict = {}
+    first = grid_geometry(points, layout, photo.shape[:2], gray=cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY),
+                          margins=record)[0]
+    assert np.array_equal(first > 0.5, measured)
+    cut = {side: m for (side, _), m in record.items()}
+    assert 0.3 < cut["left"] < 0.7 and 0.3 < cut["right"] < 0.7 and cut.get("top", 1.0) > 0.85
+    blank = np.full(photo.shape[:2], 110, np.uint8)
+    assert np.array_equal(grid_geometry(points, layout, photo.shape[:2], gray=blank, margins=record)[0], first)
+    assert iou(grid_geometry(points, layout, photo.shape[:2], gray=blank)[0] > 0.5) < 0.92
 
 
 def test_partial_mask_is_clipped_to_the_frame_and_ends_at_the_board():

@@ -27,7 +27,7 @@ later. Pure NumPy/OpenCV.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -44,6 +44,10 @@ TRACK_MIN_SHARE = 0.6
 # A tracked point is kept when its squares alternate by at least this share of the board's
 # contrast at the last full search (the full search drops grown nodes below the same share).
 TRACK_MIN_CONTRAST = 0.5 * MIN_SADDLE_CONTRAST
+# A frame is searched in full when the share of the board the network sees beyond the tracked
+# points' grid has grown by more than this since the first frame tracked (the camera brought
+# more of a partial board into view: the grid, and the mask drawn from it, would lag behind).
+TRACK_MAX_UNSEEN = 0.1
 # The full search runs at least every this many frames by default (new points come into view).
 FULL_EVERY = 30
 # Optical flow: window and pyramid levels (3 levels follow ~100 px of motion a frame).
@@ -56,6 +60,8 @@ class _State:
     gray: np.ndarray       # the frame the points were found on
     points: GridPoints
     reference: float       # the board's median corner contrast at the last full search
+    margins: dict = field(default_factory=dict)  # the board's margins measured since (grid_geometry)
+    unseen: float | None = None  # share of the network's board beyond the grid, first frame tracked
 
 
 class Tracker:
@@ -147,7 +153,8 @@ class Tracker:
                                                np.minimum(1.0, contrast[keep] / state.reference), 0.5)
         points = GridPoints(xy, ids, np.clip(confidence, 0, 1), layout.grid, len(xy) < layout.count,
                             previous.identity)
-        grid_mask, outline, homography = grid_geometry(points, layout, (h, w), board, gray, predictor.threshold)
+        grid_mask, outline, homography = grid_geometry(points, layout, (h, w), board, gray, predictor.threshold,
+                                                       state.margins)
         inside = grid_mask > 0
         area = float(np.count_nonzero(inside)) / inside.size
         if not inside.any():
@@ -156,7 +163,11 @@ class Tracker:
         if confidence_mean < rule.min_confidence:
             return None  # the network no longer sees a board where the points are
         region = board > predictor.threshold
-        fill = float(np.count_nonzero(region & inside)) / max(1, np.count_nonzero(region | inside))
+        seen, board_area = np.count_nonzero(region & inside), np.count_nonzero(region)
+        unseen = (board_area - seen) / max(1, board_area)
+        if state.unseen is not None and unseen > state.unseen + TRACK_MAX_UNSEEN:
+            return None  # more of the board came into view than the tracked points cover: search it
+        fill = float(seen) / max(1, board_area + np.count_nonzero(inside) - seen)
         score = float(confidence_mean * fill * min(1.0, area / rule.min_area))
         if rule.suppress:
             reach = max(3, round(0.01 * max(h, w)))
@@ -164,7 +175,8 @@ class Tracker:
             for m in maps:
                 m[~keep_region] = 0.0
         masks["mask"] = grid_mask
-        self._state = _State(gray, points, state.reference)
+        self._state = _State(gray, points, state.reference, state.margins,
+                             unseen if state.unseen is None else state.unseen)
         return Prediction(masks, outline, homography, True, score, area, confidence_mean, fill, points=points)
 
 

@@ -15,7 +15,8 @@ from .grid import GridLayout, GridPoints, SADDLE
 
 def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int],
                   support: np.ndarray | None = None, gray: np.ndarray | None = None,
-                  threshold: float = MASK_THRESHOLD) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  threshold: float = MASK_THRESHOLD, margins: dict | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mask H×W float32 in {0, 1}, outline 4×2 float32, homography 3×3 sheet px -> photo px)
     of the board from its points.
 
@@ -43,15 +44,16 @@ def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int]
     # a board cut inside its outer squares), the board ends there.
     squares = gray is not None and layout.kind == SADDLE and layout.appearance
     extend = support is not None and gray is not None and points.partial and layout.appearance
-    around = _fill_nodes(seen, _cell_nodes(cells)) if squares or extend else {}  # the seen points' squares
-    measured = _measured_margins(gray, around, low, high) if squares else {}
+    recalled = margins is not None and all(k in margins for k in _margin_keys(low, high).values())
+    around = _fill_nodes(seen, _cell_nodes(cells)) if (squares and not recalled) or extend else {}  # the seen points' squares
+    measured = _margins(gray, around, low, high, margins) if squares else {}
     if extend:
         before = (low.copy(), high.copy())
         low, high = _extend_to_frame(seen, cells, low, high, layout, support, gray, threshold,
                                      closed=set(measured), pos=around)
         if squares and not (np.array_equal(low, before[0]) and np.array_equal(high, before[1])):
             # the rows added on an open side are its new outer squares: read where they end
-            more = _measured_margins(gray, _fill_nodes(seen, _cell_nodes(cells)), low, high)
+            more = _margins(gray, _fill_nodes(seen, _cell_nodes(cells)), low, high, margins)
             measured.update({side: m for side, m in more.items() if side not in measured})
     corners = [(low[0] - 1, low[1] - 1), (high[0] + 1, low[1] - 1), (high[0] + 1, high[1] + 1),
                (low[0] - 1, high[1] + 1)]
@@ -102,6 +104,25 @@ EXTENT_SAMPLES = np.linspace(0.0, 1.15, 24)
 EXTENT_MIN_STEP = 0.35
 
 MIN_EXTENT = 0.25
+
+
+def _margin_keys(low: np.ndarray, high: np.ndarray) -> dict[str, tuple[str, int]]:
+    """Each side's key in a record of margins: the side and its outermost row or column."""
+    return {"left": ("left", int(low[0])), "right": ("right", int(high[0])), "top": ("top", int(low[1])),
+            "bottom": ("bottom", int(high[1]))}
+
+
+def _margins(gray: np.ndarray, pos: dict, low: np.ndarray, high: np.ndarray, record: dict | None) -> dict[str, float]:
+    """_measured_margins, the sides `record` holds recalled (none measured when it holds all
+    four; see grid_geometry's `margins`) and what is measured added to it."""
+    keys = _margin_keys(low, high)
+    known = {side: record[key] for side, key in keys.items() if key in record} if record is not None else {}
+    if len(known) == len(keys):
+        return known
+    out = {**_measured_margins(gray, pos, low, high), **known}
+    if record is not None:
+        record.update({keys[side]: m for side, m in out.items()})
+    return out
 
 
 def _measured_margins(gray: np.ndarray, pos: dict, low: np.ndarray, high: np.ndarray) -> dict[str, float]:
