@@ -15,11 +15,15 @@ board moves a little from one frame to the next, so `Tracker` follows the points
    last full search, and the network's `mask` (one look at the working size, ~2 ms) must still
    cover the points confidently;
 4. the kept points keep their ids (the same board points in every frame), and the mask,
-   outline and homography come from them as in a full search (`grid_geometry`).
+   outline and homography come from them as in a full search (`grid_geometry`; where the
+   printed squares end beyond the outermost points is measured once and recalled after).
 
 The full search runs again when tracking fails (too few points kept: the board left, was
-covered or blurred beyond recognition), and every `every` frames (new points come into view,
-a drifting point is replaced). Where it found no board, the next frames' searches take the
+covered or blurred beyond recognition), when the network sees more of the board beyond the
+tracked points' grid than on the first frame tracked (a camera panning over a board cut by
+the frame brings more of it into view: a mask drawn from the tracked points alone would lag
+behind it, benchmarks/tracking_masks.py), and every `every` frames (a drifting point is
+replaced). Where it found no board, the next frames' searches take the
 first look alone until `every` frames have passed (then finer looks again): the finer looks,
 the frame at up to its own resolution for boards too small for the first, are most of a
 boardless frame's time, and a far board is found by the next one, at most `every` frames
