@@ -12,7 +12,7 @@ searched in full, milliseconds a frame (wall, this process).
 
 Tracked points cover what the last full search saw; a camera panning over a board cut by the
 frame brings more of it into view, and a tracked mask drawn from those points alone lags
-behind the board until the next search (track.py's TRACK_MAX_UNSEEN searches again sooner).
+behind the board until the next search (benchmarks/README.md: what was tried about it).
 """
 from __future__ import annotations
 
