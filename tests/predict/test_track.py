@@ -207,3 +207,22 @@ def test_a_circle_grid_is_tracked_too():
         assert all(np.linalg.norm(p - exact[tuple(i)]) < 0.5 for p, i in zip(pred.points.xy, pred.points.ids.tolist()))
     assert tracker.tracked == 5
 
+
+
+def test_a_cut_to_a_look_alike_board_is_searched_not_tracked(tracker):
+    """A cut to another view of the board, a square further on and lit differently: the flow
+    finds corners again, each a square away from its own, and tracked points would take the
+    ids of their neighbours. Windows that no longer look alike say it is a cut: searched."""
+    tracker, network = tracker
+    for photo, truth, layout, mask in frames(3):
+        network.show(mask, heat_from(truth, photo.shape[:2]))
+        tracker.predict(photo)
+    step = (BOARD[1] - BOARD[0]) / 10  # a square along the board's top edge
+    photo, truth, layout, mask = render("chessboard:10x7", moved(BOARD, 3) + step)
+    photo = cv2.convertScaleAbs(photo, alpha=0.55, beta=90)  # another light, another exposure
+    network.show(mask, heat_from(truth, photo.shape[:2]))
+    pred = tracker.predict(photo)
+    assert tracker.tracked == 2  # the cut was searched in full
+    exact = truth_lookup(truth, layout)
+    errors = [np.linalg.norm(p - exact[tuple(i)]) for p, i in zip(pred.points.xy, pred.points.ids.tolist())]
+    assert pred.detected and max(errors) < 1.0

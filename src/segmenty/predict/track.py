@@ -51,6 +51,11 @@ FULL_EVERY = 30
 # Optical flow: window and pyramid levels (3 levels follow ~100 px of motion a frame).
 FLOW_WINDOW = (21, 21)
 FLOW_LEVELS = 3
+# The flow's points are lost together (a cut to another view: tracked onto a look-alike board,
+# its ids shifted by whole squares) when their windows differ from the last frame's by more
+# than this mean absolute grey level (median of the points; OpenCV's flow error). Measured on
+# benchmarks/video.py's camera: at most 10.7 in 99% of frames, 20-77 at its cuts.
+FLOW_MAX_ERROR = 16.0
 
 
 @dataclass
@@ -231,13 +236,13 @@ def track_points(previous_gray: np.ndarray, gray: np.ndarray, previous: GridPoin
     if not len(previous):
         return None
     start = previous.xy.astype(np.float32).reshape(-1, 1, 2)
-    moved, status, _ = cv2.calcOpticalFlowPyrLK(
+    moved, status, error = cv2.calcOpticalFlowPyrLK(
         previous_gray, gray, start, None, winSize=FLOW_WINDOW, maxLevel=FLOW_LEVELS,
         criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
     moved = moved.reshape(-1, 2).astype(np.float64)
     flowed = status.reshape(-1).astype(bool) & np.isfinite(moved).all(axis=1)
-    if not flowed.any():
-        return None
+    if not flowed.any() or np.median(error.reshape(-1)[flowed]) > FLOW_MAX_ERROR:
+        return None  # nothing followed, or what was followed does not look the same: a cut
     ex, ey = grid_vectors(previous)
     spacing = np.minimum(np.linalg.norm(ex, axis=1), np.linalg.norm(ey, axis=1))
     spacing = np.clip(spacing, 0.4 * np.median(spacing), 2.5 * np.median(spacing))
