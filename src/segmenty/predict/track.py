@@ -19,9 +19,11 @@ board moves a little from one frame to the next, so `Tracker` follows the points
    printed squares end beyond the outermost points is measured once and recalled after).
 
 The full search runs again when tracking fails (too few points kept: the board left, was
-covered or blurred beyond recognition), and every `every` frames (new points come into view,
-a drifting point is replaced). Until then a partial board that the camera brings further
-into view keeps the tracked points' mask, which lags behind it (benchmarks/tracking_masks.py). Where it found no board, the next frames' searches take the
+covered or blurred beyond recognition; a cut: the flow's windows no longer look alike), when
+the network sees more of the board beyond the tracked points' grid than on the first frame
+tracked (a camera panning over a board cut by the frame brings more of it into view: a mask
+drawn from the tracked points alone would lag behind it, benchmarks/tracking_masks.py), and
+every `every` frames (a drifting point is replaced). Where it found no board, the next frames' searches take the
 first look alone until `every` frames have passed (then finer looks again): the finer looks,
 the frame at up to its own resolution for boards too small for the first, are most of a
 boardless frame's time, and a far board is found by the next one, at most `every` frames
@@ -46,6 +48,10 @@ TRACK_MIN_SHARE = 0.6
 # A tracked point is kept when its squares alternate by at least this share of the board's
 # contrast at the last full search (the full search drops grown nodes below the same share).
 TRACK_MIN_CONTRAST = 0.5 * MIN_SADDLE_CONTRAST
+# A frame is searched in full when the share of the board the network sees beyond the tracked
+# points' grid has grown by more than this since the first frame tracked (the camera brought
+# more of a partial board into view: the grid, and the mask drawn from it, would lag behind).
+TRACK_MAX_UNSEEN = 0.1
 # The full search runs at least every this many frames by default (new points come into view).
 FULL_EVERY = 30
 # Optical flow: window and pyramid levels (3 levels follow ~100 px of motion a frame).
@@ -64,6 +70,7 @@ class _State:
     points: GridPoints
     reference: float       # the board's median corner contrast at the last full search
     margins: dict = field(default_factory=dict)  # the board's margins measured since (grid_geometry)
+    unseen: float | None = None  # share of the network's board beyond the grid, first frame tracked
 
 
 class Tracker:
@@ -165,7 +172,11 @@ class Tracker:
         if confidence_mean < rule.min_confidence:
             return None  # the network no longer sees a board where the points are
         region = board > predictor.threshold
-        fill = float(np.count_nonzero(region & inside)) / max(1, np.count_nonzero(region | inside))
+        seen, board_area = np.count_nonzero(region & inside), np.count_nonzero(region)
+        unseen = (board_area - seen) / max(1, board_area)
+        if state.unseen is not None and unseen > state.unseen + TRACK_MAX_UNSEEN:
+            return None  # more of the board came into view than the tracked points cover: search it
+        fill = float(seen) / max(1, board_area + np.count_nonzero(inside) - seen)
         score = float(confidence_mean * fill * min(1.0, area / rule.min_area))
         if rule.suppress:
             reach = max(3, round(0.01 * max(h, w)))
@@ -173,7 +184,8 @@ class Tracker:
             for m in maps:
                 m[~keep_region] = 0.0
         masks["mask"] = grid_mask
-        self._state = _State(gray, points, state.reference, state.margins)
+        self._state = _State(gray, points, state.reference, state.margins,
+                             unseen if state.unseen is None else state.unseen)
         return Prediction(masks, outline, homography, True, score, area, confidence_mean, fill, points=points)
 
 
