@@ -23,11 +23,11 @@ covered or blurred beyond recognition; a cut: the flow's windows no longer look 
 the network sees more of the board beyond the tracked points' grid than on the first frame
 tracked (a camera panning over a board cut by the frame brings more of it into view: a mask
 drawn from the tracked points alone would lag behind it, benchmarks/tracking_masks.py), and
-every `every` frames (a drifting point is replaced). Where it found no board, the next frames' searches take the
-first look alone until `every` frames have passed (then finer looks again): the finer looks,
-the frame at up to its own resolution for boards too small for the first, are most of a
-boardless frame's time, and a far board is found by the next one, at most `every` frames
-later. Pure NumPy/OpenCV.
+every `every` frames (a drifting point is replaced). Where it found no board, the next
+frames' searches take the first look alone until `every` frames have passed (then finer looks
+again): the finer looks, the frame at up to its own resolution for boards too small for the
+first, are most of a boardless frame's time, and a far board is found by the next one, at
+most `every` frames later. Pure NumPy/OpenCV.
 """
 from __future__ import annotations
 

@@ -45,7 +45,8 @@ def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int]
     squares = gray is not None and layout.kind == SADDLE and layout.appearance
     extend = support is not None and gray is not None and points.partial and layout.appearance
     recalled = margins is not None and all(k in margins for k in _margin_keys(low, high).values())
-    around = _fill_nodes(seen, _cell_nodes(cells)) if (squares and not recalled) or extend else {}  # the seen points' squares
+    # the seen points' squares, where margins are to be measured or rows added towards the frame
+    around = _fill_nodes(seen, _cell_nodes(cells)) if (squares and not recalled) or extend else {}
     measured = _margins(gray, around, low, high, margins) if squares else {}
     if extend:
         before = (low.copy(), high.copy())
