@@ -6,6 +6,7 @@ a blob's.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -44,17 +45,18 @@ def grid_geometry(points: GridPoints, layout: GridLayout, shape: tuple[int, int]
     # a board cut inside its outer squares), the board ends there.
     squares = gray is not None and layout.kind == SADDLE and layout.appearance
     extend = support is not None and gray is not None and points.partial and layout.appearance
-    recalled = margins is not None and all(k in margins for k in _margin_keys(low, high).values())
-    # the seen points' squares, where margins are to be measured or rows added towards the frame
-    around = _fill_nodes(seen, _cell_nodes(cells)) if (squares and not recalled) or extend else {}
-    measured = _margins(gray, around, low, high, margins) if squares else {}
+    # the seen points' squares: placed now where rows may be added towards the frame, else
+    # only if a margin must be measured (none when `margins` recalls all four sides)
+    around = _fill_nodes(seen, _cell_nodes(cells)) if extend else None
+    measured = _margins(gray, lambda: around if around is not None else _fill_nodes(seen, _cell_nodes(cells)),
+                        low, high, margins) if squares else {}
     if extend:
         before = (low.copy(), high.copy())
         low, high = _extend_to_frame(seen, cells, low, high, layout, support, gray, threshold,
                                      closed=set(measured), pos=around)
         if squares and not (np.array_equal(low, before[0]) and np.array_equal(high, before[1])):
             # the rows added on an open side are its new outer squares: read where they end
-            more = _margins(gray, _fill_nodes(seen, _cell_nodes(cells)), low, high, margins)
+            more = _margins(gray, lambda: _fill_nodes(seen, _cell_nodes(cells)), low, high, margins)
             measured.update({side: m for side, m in more.items() if side not in measured})
     corners = [(low[0] - 1, low[1] - 1), (high[0] + 1, low[1] - 1), (high[0] + 1, high[1] + 1),
                (low[0] - 1, high[1] + 1)]
@@ -113,14 +115,16 @@ def _margin_keys(low: np.ndarray, high: np.ndarray) -> dict[str, tuple[str, int]
             "bottom": ("bottom", int(high[1]))}
 
 
-def _margins(gray: np.ndarray, pos: dict, low: np.ndarray, high: np.ndarray, record: dict | None) -> dict[str, float]:
-    """_measured_margins, the sides `record` holds recalled (none measured when it holds all
-    four; see grid_geometry's `margins`) and what is measured added to it."""
+def _margins(gray: np.ndarray, nodes: Callable[[], dict], low: np.ndarray, high: np.ndarray,
+             record: dict | None) -> dict[str, float]:
+    """_measured_margins on the nodes `nodes()` places, the sides `record` holds recalled
+    (nothing placed or measured when it holds all four; see grid_geometry's `margins`), and
+    what is measured added to it."""
     keys = _margin_keys(low, high)
     known = {side: record[key] for side, key in keys.items() if key in record} if record is not None else {}
     if len(known) == len(keys):
         return known
-    out = {**_measured_margins(gray, pos, low, high), **known}
+    out = {**_measured_margins(gray, nodes(), low, high), **known}
     if record is not None:
         record.update({keys[side]: m for side, m in out.items()})
     return out
