@@ -25,7 +25,9 @@ How the outline is fitted (`fit_outline`), and why:
 """
 from __future__ import annotations
 
+import functools
 import itertools
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -41,6 +43,7 @@ MAX_SIDES = 8
 SCORE_SIDE = 160
 # A board seen by a camera has no corner this sharp; a quad that does has taken a wrong side.
 MIN_CORNER_DEG = 25.0
+_MAX_CORNER_COS = math.cos(math.radians(MIN_CORNER_DEG))
 
 
 @dataclass
@@ -109,12 +112,14 @@ def fit_outline(component: np.ndarray, aspect: float | None = None) -> OutlineFi
     # network rounded off, or a bite, leaves a short diagonal side that must not be one.
     # Three sides only where the frame may hide the fourth.
     cut_by_frame = len(edge_points) < len(contour)
+    corner = functools.cache(lambda i, j: _intersect(lines[i], lines[j]))  # each pair once, not per choice
+    hull_area = cv2.contourArea(hull)
     for k in (4, 3) if cut_by_frame else (4,):
         for chosen in itertools.combinations(range(len(sides)), k):
-            chosen_lines = [lines[i] for i in chosen]
-            quad = (_intersect_cycle(chosen_lines) if k == 4 else
-                    _complete_three_sides(chosen_lines, [sides[i] for i in chosen], contour, aspect))
-            if quad is not None and _plausible(quad, hull):
+            quad = (_corner_cycle([corner(chosen[i - 1], chosen[i]) for i in range(4)]) if k == 4 else
+                    _complete_three_sides([lines[i] for i in chosen], [sides[i] for i in chosen], contour, aspect,
+                                          corner(chosen[0], chosen[1]), corner(chosen[1], chosen[2])))
+            if quad is not None and _plausible(quad, hull_area):
                 quad = order_clockwise(quad)
                 candidates.append((fill(quad), OutlineFit(quad, k, 0.0)))
     # The best cover; within a hair of it, the fit that saw the most sides (the hull's own
@@ -250,20 +255,20 @@ def _intersect(l1: tuple[np.ndarray, np.ndarray], l2: tuple[np.ndarray, np.ndarr
     return p + t * u
 
 
-def _intersect_cycle(lines: list) -> np.ndarray | None:
-    corners = [_intersect(lines[i - 1], lines[i]) for i in range(len(lines))]
+def _corner_cycle(corners: list) -> np.ndarray | None:
+    """The quad of the corners of sides taken in order (each side's with the one before)."""
     if any(c is None for c in corners):
         return None
     return np.array(corners, np.float32)
 
 
-def _complete_three_sides(lines: list, sides: list, contour: np.ndarray,
-                          aspect: float | None) -> np.ndarray | None:
-    """Three consecutive sides seen, the fourth out of frame: place it parallel to the middle
-    side (an affine estimate) at the distance the board's aspect ratio implies, and never
-    closer than the visible part of the board reaches."""
+def _complete_three_sides(lines: list, sides: list, contour: np.ndarray, aspect: float | None,
+                          p: np.ndarray | None, q: np.ndarray | None) -> np.ndarray | None:
+    """Three consecutive sides seen (p, q: where the middle one meets the first and the last),
+    the fourth out of frame: place it parallel to the middle side (an affine estimate) at the
+    distance the board's aspect ratio implies, and never closer than the visible part of the
+    board reaches."""
     first, middle, last = lines
-    p, q = _intersect(first, middle), _intersect(middle, last)
     if p is None or q is None:
         return None
     # Directions along the first and last sides, pointing away from the middle side.
@@ -287,18 +292,19 @@ def _away(direction: np.ndarray, corner: np.ndarray, side: tuple[np.ndarray, np.
     return direction if np.dot(far - corner, direction) >= 0 else -direction
 
 
-def _plausible(quad: np.ndarray, hull: np.ndarray) -> bool:
+def _plausible(quad: np.ndarray, hull_area: float) -> bool:
     """Convex, no corner sharper than MIN_CORNER_DEG (two sides meeting far out of frame),
-    and not absurdly larger than what was seen: at most 4× the hull's area."""
+    and not absurdly larger than what was seen: at most 4× the hull's area. (Plain floats:
+    called for every choice of sides.)"""
     if not cv2.isContourConvex(quad.reshape(-1, 1, 2).astype(np.float32)):
         return False
-    q = np.asarray(quad, np.float64)
+    q = np.asarray(quad, np.float64).tolist()
     for i in range(4):
-        u, v = q[i - 1] - q[i], q[(i + 1) % 4] - q[i]
-        cos = float(np.dot(u, v)) / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-12)
-        if cos > np.cos(np.radians(MIN_CORNER_DEG)):
+        (px, py), (x, y), (nx, ny) = q[i - 1], q[i], q[(i + 1) % 4]
+        ux, uy, vx, vy = px - x, py - y, nx - x, ny - y
+        if ux * vx + uy * vy > _MAX_CORNER_COS * (math.hypot(ux, uy) * math.hypot(vx, vy) + 1e-12):
             return False
-    return abs(cv2.contourArea(quad)) <= 4 * cv2.contourArea(hull) + 1
+    return abs(cv2.contourArea(quad)) <= 4 * hull_area + 1
 
 
 def _hull_quad(hull: np.ndarray) -> np.ndarray:
@@ -356,17 +362,21 @@ def quad_coverage(quad: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         return out
     x = np.arange(x0, x1, dtype=np.float32)[None, :]
     y = np.arange(y0, y1, dtype=np.float32)[:, None]
-    centre = q.mean(axis=0)
+    # The sides' normals in plain floats: the fit scores dozens of candidate quads with this,
+    # and NumPy's per-call cost on 2-vectors was most of it.
+    corners = q.tolist()
+    cx, cy = (sum(c[0] for c in corners) / 4, sum(c[1] for c in corners) / 4)
     inside = np.full((y1 - y0, x1 - x0), np.inf, np.float32)
-    for a, b in zip(q, np.roll(q, -1, axis=0)):
-        length = float(np.hypot(*(b - a)))
+    for (ax, ay), (bx, by) in zip(corners, corners[1:] + corners[:1]):
+        length = math.hypot(bx - ax, by - ay)
         if length < 1e-9:
             continue
-        n = np.array([a[1] - b[1], b[0] - a[0]]) / length  # a unit normal of side a-b...
-        if np.dot(centre - a, n) < 0:
-            n = -n  # ...pointing into the quad
-        np.minimum(inside, np.float32(n[0]) * x + np.float32(n[1]) * y - np.float32(np.dot(n, a)), out=inside)
-    out[y0:y1, x0:x1] = np.clip(inside + 0.5, 0.0, 1.0)
+        nx, ny = (ay - by) / length, (bx - ax) / length  # a unit normal of side a-b...
+        if (cx - ax) * nx + (cy - ay) * ny < 0:
+            nx, ny = -nx, -ny  # ...pointing into the quad
+        np.minimum(inside, np.float32(nx) * x + np.float32(ny) * y - np.float32(nx * ax + ny * ay), out=inside)
+    inside += 0.5
+    np.clip(inside, 0.0, 1.0, out=out[y0:y1, x0:x1])
     return out
 
 
