@@ -589,6 +589,25 @@ def test_a_failure_mid_write_leaves_no_file_and_no_temporary(failure, tmp_path):
     assert target.read_bytes() == b"old" and [p.name for p in target.parent.iterdir()] == ["result.png"]
 
 
+@pytest.mark.parametrize("failure", [Boom, KeyboardInterrupt])
+def test_a_renamed_write_stopped_before_its_rename_leaves_the_old_file(failure, tmp_path, monkeypatch):
+    """write_image(durable=False), the photos' and samples' files: not flushed, still never
+    half-written under the final name, and no temporary left behind."""
+    target = tmp_path / "result.png"
+    target.write_bytes(b"old")
+
+    def stopped(*args):
+        raise failure()
+    monkeypatch.setattr(sio.os, "replace", stopped)
+    with pytest.raises(failure):
+        sio.write_image(target, noise(20, 20), durable=False)
+    monkeypatch.undo()
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["result.png"]
+    image = noise(20, 20)
+    sio.write_image(target, image, durable=False)
+    assert np.array_equal(sio.read_image(target), image) and [p.name for p in tmp_path.iterdir()] == ["result.png"]
+
+
 def test_write_image_and_checkpoint_with_a_failing_encoder(tmp_path, monkeypatch, checkpoint):
     def half_then_fail(self, data):
         with open(self, "wb") as f:

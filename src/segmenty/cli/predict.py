@@ -18,7 +18,8 @@ import numpy as np
 
 from ..errors import SegmentyError, UsageError
 from ..scores import MASK_THRESHOLD
-from ..io import atomic_path, atomic_write_text, check_out_dir, expand_inputs, read_image, write_image
+from ..io import (atomic_path, atomic_write_text, check_out_dir, expand_inputs, flush_to_disk, read_image,
+                  write_image)
 from .common import add_command, device_name, fraction, positive_int
 
 
@@ -121,13 +122,15 @@ def _predict_photo(predictor, job: _PhotoJob) -> dict:
     except SegmentyError as exc:
         return {"file": str(job.file), "error": str(exc)}
     pred = predictor.predict(rgb)
+    # Not flushed one by one: predictions.json, written last and durably, follows one flush.
     for name, prob in pred.masks.items():
-        write_image(job.out / f"{job.stem}_{name}.png", np.round(prob * 255).astype(np.uint8))
-    write_image(job.out / f"{job.stem}_overlay.jpg", draw_overlay(rgb, pred, predictor.mask_names), quality=90)
+        write_image(job.out / f"{job.stem}_{name}.png", np.round(prob * 255).astype(np.uint8), durable=False)
+    write_image(job.out / f"{job.stem}_overlay.jpg", draw_overlay(rgb, pred, predictor.mask_names), quality=90,
+                durable=False)
     if job.rectify:
         sheet = predictor.rectify(rgb, pred)
         if sheet is not None:
-            write_image(job.out / f"{job.stem}_rectified.png", sheet)
+            write_image(job.out / f"{job.stem}_rectified.png", sheet, durable=False)
     return {"file": str(job.file), "stem": job.stem, "width": rgb.shape[1], "height": rgb.shape[0], **pred.summary()}
 
 
@@ -148,6 +151,7 @@ def _predict_photos(predictor, files: list[Path], out: Path, args) -> int:
     report = {"model": str(args.model), "mask_names": predictor.mask_names, "size": predictor.size,
               "threshold": predictor.threshold, "rule": asdict(predictor.rule), "refine": predictor.refine,
               "multiscale": predictor.multiscale, "photos": records, "failed": failed}
+    flush_to_disk()  # the photos' files reach the disk before the record that lists them
     atomic_write_text(out / "predictions.json", json.dumps(report, indent=1) + "\n")
     found = sum(r["detected"] for r in records)
     print(f"{len(records)} photo(s) -> {out} (pattern found in {found})"
@@ -170,7 +174,8 @@ class FrameDrawer:
         index = position * self.every
         if self.masks_dir is not None:
             for name, prob in pred.masks.items():
-                write_image(self.masks_dir / f"{index:07d}_{name}.png", np.round(prob * 255).astype(np.uint8))
+                write_image(self.masks_dir / f"{index:07d}_{name}.png", np.round(prob * 255).astype(np.uint8),
+                            durable=False)
         return index, draw_overlay(rgb, pred, predictor.mask_names), pred.summary()
 
 
@@ -212,6 +217,8 @@ def _predict_video(predictor, source: str, out: Path, args) -> None:
         finally:
             video.close()
             capture.release()
+        if masks_dir is not None:
+            flush_to_disk()  # the frames' masks before the lines that list them
     if count == 0:
         raise SegmentyError(f"{source}: no frame could be read")
     print(f"{source}: {count} frame(s) -> {video.path} ({VIDEO_CODEC}) and {out / (stem + '.jsonl')} "

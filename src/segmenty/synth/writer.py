@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..io import atomic_write_bytes, atomic_write_text, check_out_dir
+from ..io import atomic_write_bytes, atomic_write_text, check_out_dir, flush_to_disk, write_renamed
 from .dataset import Sample, SyntheticDataset
 
 INDEX_FORMAT = "segmenty-synth-1"
@@ -68,8 +68,7 @@ def write_dataset(dataset: SyntheticDataset, out_dir: str | os.PathLike, count: 
                     pool.terminate()
     finally:
         cv2.setNumThreads(threads)
-    if hasattr(os, "sync"):
-        os.sync()  # the sample files reach the disk before the index that lists them
+    flush_to_disk()  # the sample files reach the disk before the index that lists them
     montage = cv2.cvtColor(np.concatenate(preview_rows), cv2.COLOR_RGB2BGR)
     atomic_write_bytes(out / "preview.png", cv2.imencode(".png", montage)[1].tobytes())
     index = {
@@ -100,27 +99,13 @@ def _write_sample(job: tuple[int, int]) -> tuple[dict, np.ndarray | None]:
     stem = f"{index:0{digits}d}"
     files = {"image": f"{stem}.jpg", "masks": {name: f"{stem}_{name}.png" for name in sample.masks}}
     jpeg = cv2.imencode(".jpg", cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1]
-    _write_file(out / files["image"], jpeg)
+    write_renamed(out / files["image"], jpeg)
     for name, mask in sample.masks.items():
         png = cv2.imencode(".png", mask.view(np.uint8) * np.uint8(255), _PNG_1BIT)[1]
-        _write_file(out / files["masks"][name], png)
+        write_renamed(out / files["masks"][name], png)
     keypoints = None if sample.keypoints is None else np.round(sample.keypoints.astype(np.float64), 3).tolist()
     entry = {"index": index, **files, "blank": sample.blank, "keypoints": keypoints, "params": sample.params}
     return entry, preview_row(sample, dataset.sheet.outline_index) if index < PREVIEW_SAMPLES else None
-
-
-def _write_file(path: Path, data: np.ndarray) -> None:
-    """Write to a temporary name in the same folder, then rename: never a half-written file
-    under the final name. (No fsync here; see the module docstring.)"""
-    # The process id keeps workers apart; a name is never shared between two writers.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def preview_row(s: Sample, outline_index: list[int]) -> np.ndarray:
