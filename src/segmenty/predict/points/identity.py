@@ -137,20 +137,21 @@ def _axis_direction(xy: np.ndarray, ids: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _local_affines(xy: np.ndarray, sheet: np.ndarray, which) -> list[np.ndarray | None]:
-    """For the points `which`, the 2×2 linear map sheet px -> photo px fitted to each one's
-    nearest neighbours."""
-    which = list(which)
+    """For the points `which`, the 2×2 linear map sheet px -> photo px fitted (least squares)
+    to each one's nearest neighbours; None where those neighbours lie on one line. All points
+    in one stacked SVD: a least-squares call a point was most of reading the orientation."""
+    which = np.asarray(list(which), np.int64)
+    if not len(which):
+        return []
     d = np.linalg.norm(sheet[which][:, None] - sheet[None], axis=2)  # the rows asked for only
-    out = []
-    for row, k in enumerate(which):
-        near = np.argsort(d[row])[1:9]
-        ds, dp = sheet[near] - sheet[k], xy[near] - xy[k]
-        if np.linalg.matrix_rank(ds, tol=1e-6) < 2:
-            out.append(None)
-            continue
-        a, *_ = np.linalg.lstsq(ds, dp, rcond=None)
-        out.append(a.T)
-    return out
+    near = np.argsort(d, axis=1)[:, 1:9]
+    ds, dp = sheet[near] - sheet[which][:, None], xy[near] - xy[which][:, None]  # n×k×2 each
+    u, sv, vt = np.linalg.svd(ds, full_matrices=False)
+    good = sv[:, -1] > 1e-6  # np.linalg.matrix_rank(ds, tol=1e-6) == 2
+    # ds⁺ dp = V S⁻¹ Uᵀ dp, the least-squares solution of ds · a = dp
+    inverse = np.divide(1.0, sv, out=np.zeros_like(sv), where=good[:, None])
+    a = np.matmul(vt.transpose(0, 2, 1) * inverse[:, None, :], np.matmul(u.transpose(0, 2, 1), dp))
+    return [m.T if ok else None for m, ok in zip(a, good)]
 
 
 def _appearance(gray: np.ndarray, xy: np.ndarray, ids: np.ndarray, layout: GridLayout) -> float:
