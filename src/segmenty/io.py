@@ -169,7 +169,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
+    with _named_as(path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
     os.close(fd)
     # mkstemp makes the file private (0600); give it the usual permissions for new files.
     umask = os.umask(0)
@@ -177,13 +178,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~umask)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
+        with _named_as(path, tmp_path):
+            yield tmp_path
+            with open(tmp_path, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def _named_as(path: Path, tmp: Path | None = None) -> Iterator[None]:
+    """An OSError on the temporary file (or, with no `tmp`, on any file beside `path`: mkstemp's
+    own try) names `path`, the file the user asked for, not the hidden name it is written to."""
+    try:
+        yield
+    except OSError as exc:
+        where = Path(exc.filename) if exc.filename is not None else None
+        if where is not None and (where == tmp or (tmp is None and where.parent == path.parent)):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -201,9 +216,10 @@ def write_renamed(path: str | os.PathLike, data) -> None:
     # Process and thread keep concurrent writers apart; a final name is never shared.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        with _named_as(path, tmp):
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -38,6 +38,7 @@ import segmenty.io as sio
 from segmenty.cli import main
 from segmenty.eval.label import mask_path
 from segmenty.models import build_model
+from segmenty.predict import Predictor
 from segmenty.runs import save_checkpoint
 
 PATTERN = "chessboard:10x7"
@@ -606,6 +607,36 @@ def test_a_renamed_write_stopped_before_its_rename_leaves_the_old_file(failure, 
     image = noise(20, 20)
     sio.write_image(target, image, durable=False)
     assert np.array_equal(sio.read_image(target), image) and [p.name for p in tmp_path.iterdir()] == ["result.png"]
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_a_refused_write_names_the_file_asked_for_not_its_temporary(durable, tmp_path, monkeypatch):
+    target = tmp_path / "camera.png"
+    hidden = str(tmp_path / ".camera.png.x1y2.tmp.png")
+
+    def refused(*args, **kwargs):  # a read-only folder, as a user who is not root meets it
+        raise PermissionError(errno.EACCES, "Permission denied", str(args[0]) if args else hidden)
+    monkeypatch.setattr(sio.tempfile, "mkstemp", refused)  # where a durable write starts
+    monkeypatch.setattr(sio, "open", refused, raising=False)  # where a renamed one starts
+    with pytest.raises(PermissionError) as caught:
+        sio.write_image(target, noise(8, 8), durable=durable)
+    assert caught.value.filename == str(target)
+    monkeypatch.undo()
+    target.mkdir()  # a folder where the file should go
+    with pytest.raises(IsADirectoryError) as caught:
+        sio.write_image(target, noise(8, 8), durable=durable)
+    assert caught.value.filename == str(target) and [p.name for p in tmp_path.iterdir()] == ["camera.png"]
+
+
+def test_running_out_of_memory_is_one_line(checkpoint, tmp_path, monkeypatch, capsys):
+    write_good(tmp_path / "photos")
+
+    def too_large(*args, **kwargs):  # numpy's own words for an allocation the machine cannot hold
+        raise MemoryError("Unable to allocate 3.35 GiB for an array with shape (1, 3, 30016, 30016) "
+                          "and data type float32")
+    monkeypatch.setattr(Predictor, "predict", too_large)
+    code, _, lines = cli(capsys, "predict", checkpoint, tmp_path / "photos", "--out", tmp_path / "out", "--workers", 1)
+    assert code == 1 and len(lines) == 1 and "out of memory: Unable to allocate 3.35 GiB" in lines[0], lines
 
 
 def test_write_image_and_checkpoint_with_a_failing_encoder(tmp_path, monkeypatch, checkpoint):

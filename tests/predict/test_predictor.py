@@ -106,7 +106,7 @@ def test_same_stem_in_two_folders_does_not_overwrite(checkpoint, tmp_path):
     assert (out / "x_mask.png").exists() and (out / "x-2_mask.png").exists()
 
 
-@pytest.mark.parametrize("option", [["--size", "0"], ["--size", "-5"], ["--threshold", "2"]])
+@pytest.mark.parametrize("option", [["--size", "0"], ["--size", "-5"], ["--size", "100000"], ["--threshold", "2"]])
 def test_bad_options_are_usage_errors(checkpoint, tmp_path, option, capsys):
     Image.fromarray(rgb_noise(20, 30)).save(tmp_path / "x.png")
     with pytest.raises(SystemExit) as exc:

@@ -345,6 +345,7 @@ def test_cli_synth_writes_images_masks_index_and_preview(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, needle", [
     (["--size", "50"], "--size 50"),
+    (["--size", "100000"], "between 32 and 4096 pixels"),
     (["--count", "0"], "--count"),
     (["--pattern", "chessbord:10x7"], "did you mean 'chessboard'"),
     (["--backgrounds", "/no/such/folder"], "/no/such/folder"),

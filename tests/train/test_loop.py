@@ -271,6 +271,7 @@ def test_two_process_gloo_ddp_run(tmp_path):
     (["--steps", "-5"], "--steps: -5 must be a positive"),
     (["--steps", "3", "--minutes", "1"], "not allowed with argument"),
     (["--size", "100", "--model", "unet-s"], "--size 100: model 'unet-s' takes multiples of 32 (e.g. 96 or 128)"),
+    (["--size", "100000"], "--size: 100000 must be between 32 and 1024 pixels"),  # not killed for memory
     (["--model", "unet_s"], "unknown model 'unet_s'; did you mean 'unet-s'?"),
     (["--pattern", "chessbord:10x7"], "did you mean 'chessboard'"),
 ])

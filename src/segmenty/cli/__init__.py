@@ -68,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
             where = f"{exc.filename}: " if exc.filename else ""
             sys.stderr.write(f"segmenty: {where}{exc.strerror or exc} (run with --debug for details)\n")
             return 1
+        except MemoryError as exc:  # an allocation this machine cannot hold (numpy says how much)
+            if args.debug:
+                raise
+            detail = " ".join(str(exc).split())
+            sys.stderr.write(f"segmenty: out of memory{': ' + detail if detail else ''} "
+                             "(a smaller --size, --batch or --workers needs less)\n")
+            return 1
         except KeyboardInterrupt:
             if args.debug:
                 raise

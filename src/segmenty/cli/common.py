@@ -32,6 +32,23 @@ positive_float = _number(float, "a number", lambda v: v > 0, "a positive number"
 fraction = _number(float, "a number", lambda v: 0 <= v <= 1, "between 0 and 1")
 
 
+def pixels(high: int, low: int = 32):
+    """An argparse type for a --size in pixels, from `low` (the network's coarsest stride) to
+    `high`: a size past what memory holds is refused here in one line, not by the system
+    killing the process or an allocation failing deep inside."""
+    return _number(int, "a whole number", lambda v: low <= v <= high, f"between {low} and {high} pixels")
+
+
+# The largest working resolution of a prediction: a 12-megapixel photo's own long side (its
+# finest look) is about this.
+MAX_PREDICT_SIZE = 4096
+# The largest training scene: a batch of them, the network's activations and their gradients
+# must fit a machine's memory.
+MAX_TRAIN_SIZE = 1024
+# The largest synthetic sample written to disk (made one at a time).
+MAX_SAMPLE_SIZE = 4096
+
+
 def device_name(text: str) -> str:
     """An argparse type for --device: the grammar of segmenty.hardware (presence is checked
     when the device is used)."""

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..scores import MASK_THRESHOLD
-from .common import add_command, fraction, positive_int
+from .common import MAX_PREDICT_SIZE, add_command, fraction, pixels
 
 
 def register(sub) -> None:
@@ -21,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--masks", required=True, help="folder of <stem>_mask.png truth (from 'segmenty label')")
     p.add_argument("--negatives", help="folder of photos without the board")
     p.add_argument("--out", help="folder for eval.json and gallery.jpg (default: RUN/eval, or eval/ beside a checkpoint)")
-    p.add_argument("--size", type=positive_int, help="prediction size (default: the training size)")
+    p.add_argument("--size", type=pixels(MAX_PREDICT_SIZE), help="prediction size (default: the training size)")
     p.add_argument("--threshold", type=fraction, default=MASK_THRESHOLD, help="mask probability threshold")
     p.add_argument("--no-refine", dest="refine", action="store_false",
                    help="score the first pass alone (no zoomed-in second look at a detected board)")

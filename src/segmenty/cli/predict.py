@@ -20,7 +20,7 @@ from ..errors import SegmentyError, UsageError
 from ..scores import MASK_THRESHOLD
 from ..io import (atomic_path, atomic_write_text, check_out_dir, expand_inputs, flush_to_disk, read_image,
                   write_image)
-from .common import add_command, device_name, fraction, positive_int
+from .common import MAX_PREDICT_SIZE, add_command, device_name, fraction, pixels, positive_int
 
 
 def register(sub) -> None:
@@ -34,7 +34,7 @@ def register(sub) -> None:
                    help="image files or folders of images; video files (.mp4, .avi, .mov, .mkv, ...) or a "
                         "camera index (0, 1, ...)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--size", type=positive_int, default=None,
+    p.add_argument("--size", type=pixels(MAX_PREDICT_SIZE), default=None,
                    help="working resolution, long side in pixels (default: the training size; "
                         "rounded up to the network's stride)")
     p.add_argument("--threshold", type=fraction, default=MASK_THRESHOLD,

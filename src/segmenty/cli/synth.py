@@ -1,7 +1,7 @@
 """``segmenty synth``: write synthetic photos of a pattern, their masks, keypoints and a preview."""
 from __future__ import annotations
 
-from .common import add_command, non_negative_int, positive_int
+from .common import MAX_SAMPLE_SIZE, add_command, non_negative_int, pixels, positive_int
 
 
 def register(sub) -> None:
@@ -10,7 +10,7 @@ def register(sub) -> None:
     p.add_argument("--pattern", required=True, help="pattern spec, e.g. segmenty, chessboard:10x7, or a pattern folder")
     p.add_argument("--count", required=True, type=positive_int, help="number of samples")
     p.add_argument("--out", required=True, help="output folder (created if needed)")
-    p.add_argument("--size", type=positive_int, default=256,
+    p.add_argument("--size", type=pixels(MAX_SAMPLE_SIZE), default=256,
                    help="side of the square samples in px (>= 32, a multiple of 16)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="sample i is made from (seed, i) alone")
     p.add_argument("--backgrounds", metavar="DIR",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_command, device_name, non_negative_int, positive_float, positive_int
+from .common import MAX_TRAIN_SIZE, add_command, device_name, non_negative_int, pixels, positive_float, positive_int
 
 S = argparse.SUPPRESS
 
@@ -28,7 +28,7 @@ def register(sub) -> None:
                         "('boards': fine-tune the board detector for your grid pattern); default: fresh weights")
     p.add_argument("--backgrounds", metavar="DIR", default=S,
                    help="folder of background photos added to the built-in textures (default: built-in only)")
-    p.add_argument("--size", type=positive_int, default=S,
+    p.add_argument("--size", type=pixels(MAX_TRAIN_SIZE), default=S,
                    help="training scene size in pixels, a multiple of the model's stride (default: "
                    f"{default_size(False)} on a CPU, {default_size(True)} on a GPU)")
     p.add_argument("--model", default=S, help=f"model preset, see `segmenty models` (default: {DEFAULT_MODEL})")
