@@ -2,6 +2,9 @@
 the annotated video written and read back, a file that is no video refused in one line."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -39,6 +42,24 @@ def test_what_is_a_video_and_what_cannot_be_opened(tmp_path):
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     with pytest.raises(SegmentyError, match="broken.mp4: cannot be opened as a video"):
         open_video(str(tmp_path / "broken.mp4"))
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(SegmentyError, match="empty.mp4: empty file"):
+        open_video(str(tmp_path / "empty.mp4"))
+    with pytest.raises(SegmentyError, match="missing.mp4: no such file"):
+        open_video(str(tmp_path / "missing.mp4"))
+
+
+def test_a_damaged_video_or_absent_camera_says_nothing_beside_the_error(tmp_path):
+    """FFmpeg and OpenCV print to the process's own stderr (not Python's): a fresh process."""
+    writer = VideoWriter(str(tmp_path / "clip.mp4"), fps=10)
+    for f in _frames(8) * 4:
+        writer.write(f)
+    writer.close()
+    (tmp_path / "cut.mp4").write_bytes((tmp_path / "clip.mp4").read_bytes()[:200])  # a copy cut short
+    code = ("import sys\nfrom segmenty.video import open_video\nfor s in sys.argv[1:]:\n"
+            "    try:\n        open_video(s)\n    except Exception as e:\n        print(e)\n")
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "cut.mp4"), "97"], capture_output=True, text=True)
+    assert res.stdout.count("cannot be opened") == 2 and res.stderr == "", res.stderr
 
 
 def test_the_written_video_reads_back(tmp_path):

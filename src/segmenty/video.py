@@ -4,6 +4,8 @@ the annotated video written (`VideoWriter`). Below predict, calib and eval; the 
 io.py's."""
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,11 @@ from .io import VIDEO_SUFFIXES
 
 VIDEO_CODEC = "mp4v"  # MPEG-4 Part 2 in an .mp4 container: in every OpenCV build, no licences needed
 
+# FFmpeg's own log lines ("[mov,mp4,... @ 0x...] moov atom not found") went to the terminal beside
+# segmenty's one-line error; read when OpenCV's FFmpeg backend first opens a file (a user's own
+# setting stands).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 
 def is_video(source: str) -> bool:
     """A camera index (digits) or a file with a video suffix."""
@@ -23,11 +30,36 @@ def is_video(source: str) -> bool:
 
 def open_video(source: str) -> cv2.VideoCapture:
     """An opened cv2.VideoCapture of a video file or a camera index; SegmentyError otherwise."""
-    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    camera = source.isdigit()
+    if not camera:
+        path = Path(source)
+        if not path.exists():
+            raise SegmentyError(f"{source}: no such file")
+        if path.is_file() and path.stat().st_size == 0:
+            raise SegmentyError(f"{source}: empty file (0 bytes), expected a video")
+    with _opencv_quiet():
+        capture = cv2.VideoCapture(int(source) if camera else source)
     if not capture.isOpened():
-        what = f"camera {source}" if source.isdigit() else source
-        raise SegmentyError(f"{what}: cannot be opened as a video (missing, unreadable or a codec OpenCV lacks)")
+        if camera:
+            raise SegmentyError(f"camera {source}: cannot be opened (no such camera, or it is busy)")
+        raise SegmentyError(f"{source}: cannot be opened as a video (damaged, not a video, or a codec OpenCV lacks)")
     return capture
+
+
+@contextlib.contextmanager
+def _opencv_quiet() -> Iterator[None]:
+    """OpenCV's warnings off while opening: a camera index that is not there logs two lines of
+    its backends' failures beside segmenty's own one-line error."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        yield
+        return
+    before = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(before)
 
 
 def video_frames(capture: cv2.VideoCapture, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:

@@ -518,6 +518,17 @@ def test_video_in_annotated_video_and_json_lines_out(checkpoint, tmp_path, capsy
     assert "3 frame(s)" in capsys.readouterr().out
 
 
+def test_two_videos_of_one_name_write_apart(checkpoint, tmp_path, capsys):
+    for folder, n in (("a", 4), ("b", 2)):
+        (tmp_path / folder).mkdir()
+        _write_video(tmp_path / folder / "clip.mp4", [rgb_noise(48, 64, seed=k) for k in range(n)])
+    out = tmp_path / "out"
+    assert main(["predict", str(checkpoint), str(tmp_path / "a" / "clip.mp4"), str(tmp_path / "b" / "clip.mp4"),
+                 "--out", str(out)]) == 0
+    assert len((out / "clip.jsonl").read_text().splitlines()) == 4
+    assert len((out / "clip-2.jsonl").read_text().splitlines()) == 2 and (out / "clip-2_overlay.mp4").is_file()
+
+
 def test_a_video_that_cannot_be_opened_is_one_line(checkpoint, tmp_path, capsys):
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     assert main(["predict", str(checkpoint), str(tmp_path / "broken.mp4"), "--out", str(tmp_path / "o")]) == 1

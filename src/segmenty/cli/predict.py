@@ -98,8 +98,9 @@ def _predict(args) -> int:
     failed = 0
     if photos:
         failed += _predict_photos(predictor, photos, out, args)
-    for video in videos:
-        _predict_video(predictor, video, out, args)
+    # two videos of one name (from different folders) must not write over each other's files
+    for video, stem in zip(videos, unique_stems([Path(f"camera{v}" if v.isdigit() else v) for v in videos])):
+        _predict_video(predictor, video, stem, out, args)
     return 1 if failed else 0
 
 
@@ -179,7 +180,7 @@ class FrameDrawer:
         return index, draw_overlay(rgb, pred, predictor.mask_names), pred.summary()
 
 
-def _predict_video(predictor, source: str, out: Path, args) -> None:
+def _predict_video(predictor, source: str, stem: str, out: Path, args) -> None:
     """`<stem>_overlay.mp4` (the predicted frames annotated), `<stem>.jsonl` (a line per
     predicted frame) and with --masks `<stem>_masks/<frame>_<mask>.png`: the frames through
     `predict_stream` (workers, or tracking with --track), written in order behind."""
@@ -192,7 +193,6 @@ def _predict_video(predictor, source: str, out: Path, args) -> None:
 
     capture = open_video(source)
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    stem = f"camera{source}" if source.isdigit() else Path(source).stem
     masks_dir = out / f"{stem}_masks" if args.masks else None
     if masks_dir is not None:
         masks_dir.mkdir(exist_ok=True)
