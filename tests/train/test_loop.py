@@ -285,6 +285,17 @@ def test_bad_options_give_one_line(argv, needle, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+def test_resume_with_no_run_to_continue(tmp_path, capsys):
+    # a mistyped folder: one line, nothing started (it used to train the default pattern there)
+    assert main(["train", "--resume", "--out", str(tmp_path / "typo")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds no run to continue" in err and not (tmp_path / "typo").exists()
+    # a job that always passes --resume, saying what to train, starts its run the first time
+    with pytest.warns(UserWarning, match="starting a new run there"):
+        config = config_for_resume({"out": str(tmp_path / "new"), "resume": True, "pattern": PATTERN})
+    assert config.pattern == PATTERN
+
+
 def test_existing_run_needs_resume(tiny_run, capsys):
     assert main(["train", "--out", str(tiny_run), "--steps", "1"]) == 1
     assert "add --resume" in capsys.readouterr().err

@@ -170,6 +170,12 @@ def config_for_resume(given: dict) -> TrainConfig:
     """
     out = given.get("out") or TrainConfig().out
     if out is None or not (Path(out) / LATEST_CHECKPOINT).is_file():
+        # Nothing to continue: a job that always passes --resume starts its run here the first
+        # time, saying what to train; without that, a mistyped folder would start a run of the
+        # default pattern.
+        if not (given.get("pattern") or given.get("family")):
+            raise UsageError(f"--resume: {out} holds no run to continue (no {LATEST_CHECKPOINT}); "
+                             "check the folder, or give --pattern (or --family) to start a run there")
         if out is not None:
             warnings.warn(f"--resume: {out} has no model.pt yet; starting a new run there")
         return TrainConfig(**given)
