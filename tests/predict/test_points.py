@@ -197,6 +197,30 @@ def test_edge_of_the_board_is_not_taken_for_a_row_of_corners():
     assert len(points) == 54 and points.identity == "squares"
 
 
+@pytest.mark.parametrize("spec", ["chessboard:9x6", "chessboard:8x6"])
+def test_a_board_with_more_rows_than_the_pattern_is_not_it(spec):
+    """A 10x7 board looked for as a smaller one (a spec counting inner corners, say) is no
+    board of that spec: cut to the spec's size it would pass for a whole one with wrong ids."""
+    photo, truth, layout, _ = render("chessboard:10x7", BOARD)
+    heat = heat_from(truth, photo.shape[:2])
+    assert find_grid_points(photo, heat, layout) is not None
+    assert find_grid_points(photo, heat, grid_layout(segmenty.load_pattern(spec, dpi=DPI))) is None
+
+
+def test_a_square_lattice_sheds_its_weakest_line_whichever_axis_it_is_on():
+    """7x7 grown nodes for a 9x6 grid fit either way round with one line cut: the weak row
+    (a false one beyond a cut board: opencv's right01, left half), not a column of the board."""
+    from segmenty.predict.points.find import _trim
+    from segmenty.predict.points.lattice import _Lattice
+
+    lattice = _Lattice((11, 8))
+    for i in range(-3, 4):
+        for j in range(-2, 5):
+            lattice.add((i, j), (40.0 * i, 40.0 * j), 0, 1.0, 0.2 if j == 4 else 1.0)
+    assert _trim(lattice, (9, 6))
+    assert sorted({i for i, _ in lattice.pos}) == list(range(-3, 4)) and max(j for _, j in lattice.pos) == 3
+
+
 # -- geometry from the points ----------------------------------------------------------------------
 
 def test_mask_outline_and_homography_come_from_the_points():

@@ -28,6 +28,12 @@ MIN_GRID_POINTS = 6
 # weakest are cut): a false point at the board's edge cannot keep a true row out.
 GROWTH_SLACK = 2
 
+# A row the grid must shed to fit the pattern that is this share of its length in strong points
+# (evidence over 0.5) is the board's own: the board has more rows than the pattern, so it is not
+# this pattern (a spec with too few squares). On the real photos with the right spec the rows
+# cut held at most 11% strong points; a 10x7 board taken for an 8x6 one, 86-100%.
+LARGER_BOARD_SHARE = 0.5
+
 
 def _lattice_limit(layout: GridLayout) -> tuple[int, int]:
     """The pattern's extents in grown-lattice steps along the two lattice axes."""
@@ -103,8 +109,7 @@ def find_grid_points(rgb: np.ndarray, heat: np.ndarray, layout: GridLayout,
                 evidence = 0.5
             return q[0], -1, 0.5 * evidence, evidence
         _grow(lattice, look)
-    _trim(lattice, limit)
-    if len(lattice.pos) < min_points:
+    if not _trim(lattice, limit) or len(lattice.pos) < min_points:
         return None
     markers = _detect_markers(gray, layout, np.array(list(lattice.pos.values()))) if layout.charuco else None
     assigned = assign_ids(lattice.pos, layout, gray, markers)
@@ -150,23 +155,30 @@ def _check_saddles(gray: np.ndarray, lattice: _Lattice) -> float:
     return reference
 
 
-def _trim(lattice: _Lattice, limit: tuple[int, int]) -> None:
+def _trim(lattice: _Lattice, limit: tuple[int, int]) -> bool:
     """Cut the lattice's outermost rows or columns, the one with the least evidence first,
-    until it fits the pattern (either way round)."""
+    until it fits the pattern (either way round); False (and the lattice left as it is) when
+    a row to cut is the board's own (LARGER_BOARD_SHARE): a board larger than the pattern."""
     while lattice.pos:
         nodes = np.array(list(lattice.pos))
         low, high = nodes.min(axis=0), nodes.max(axis=0)
         extent = high - low + 1
-        # The longer axis must fit the pattern's longer side.
+        # The longer axis must fit the pattern's longer side (the fewest cuts); a square lattice
+        # fits either way round with as many: a line of either axis may go, the weakest.
         allowed = sorted(limit) if extent[0] <= extent[1] else sorted(limit)[::-1]
         over = [axis for axis in (0, 1) if extent[axis] > allowed[axis]]
         if not over:
-            return
-        axis = over[0]
-        lines = {end: [n for n in lattice.pos if n[axis] == end] for end in (low[axis], high[axis])}
-        weakest = min(lines, key=lambda end: sum(lattice.nodes[n].evidence for n in lines[end]))
+            return True
+        axes = [axis for axis in (0, 1) if extent[axis] > min(limit)] if extent[0] == extent[1] else over[:1]
+        lines = {(axis, end): [n for n in lattice.pos if n[axis] == end]
+                 for axis in axes for end in (low[axis], high[axis])}
+        weakest = min(lines, key=lambda line: sum(lattice.nodes[n].evidence for n in lines[line]))
+        strong = sum(lattice.nodes[n].evidence > 0.5 for n in lines[weakest])
+        if strong >= LARGER_BOARD_SHARE * extent[1 - weakest[0]]:
+            return False
         for n in lines[weakest]:
             lattice.remove(n)
+    return True
 
 
 def _detect_markers(gray: np.ndarray, layout: GridLayout, near: np.ndarray) -> tuple | None:
