@@ -12,6 +12,7 @@ import pytest
 import segmenty
 from segmenty.calib import (CalibrationReport, calibrate_views, iter_frames, load_camera, run_calibration,
                             view_from_points, write_camera, write_points)
+from segmenty.calib.job import collect_views
 from segmenty.cli import main
 from segmenty.errors import SegmentyError
 from segmenty.predict import GridPoints, find_grid_points, grid_layout
@@ -139,8 +140,24 @@ def test_every_nth_video_frame_and_unreadable_files(tmp_path):
     names = [n for n, rgb, _ in frames if rgb is not None]
     assert names == [f"{path}#0", f"{path}#3", f"{path}#6"]
     assert [(n.endswith("broken.jpg"), rgb is None) for n, rgb, _ in frames if n.endswith(".jpg")] == [(True, True)]
+    # the problem alone: whoever shows it puts the file's name before it, once
+    assert [problem for n, _, problem in frames if n.endswith(".jpg")] == ["not an image file (or an unsupported format)"]
     with pytest.raises(SegmentyError, match="no such file"):
         list(iter_frames([tmp_path / "missing.mp4"]))
+
+
+def test_unreadable_files_are_each_named_and_skipped(tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("not a photo")
+    with pytest.warns(UserWarning) as caught:
+        views, classical = collect_views([tmp_path], None, LAYOUT, 1, True, "sb")
+    assert sorted(str(w.message) for w in caught) == [
+        f"{tmp_path / 'empty.jpg'}: empty file (0 bytes), expected an image; skipped",
+        f"{tmp_path / 'text.jpg'}: not an image file (or an unsupported format); skipped"]
+    assert [v.usable for v in views + classical] == [False] * 4
+    with pytest.raises(SegmentyError) as info:  # and a calibration that then fails names each once
+        calibrate_views(views, LAYOUT)
+    assert "empty.jpg: empty file (0 bytes)" in str(info.value) and str(info.value).count("empty.jpg") == 1
 
 
 # -- the job on rendered photos --------------------------------------------------------------------

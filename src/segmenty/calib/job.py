@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -102,7 +103,9 @@ def collect_views(sources, predictor, layout: GridLayout, every: int, compare: b
             i, frame, view, job = pending.popleft()
             other = job.result()[0] if job is not None else None
             rgb = frame[1]
-            if rgb is not None:
+            if rgb is None:  # the others still calibrate; the user learns which file was left out
+                warnings.warn(f"{frame[0]}: {frame[2]}; skipped")
+            else:
                 gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
                 view.blur = board_blur(gray, view)
                 for v in (view, other):
