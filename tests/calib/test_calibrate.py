@@ -160,6 +160,15 @@ def test_unreadable_files_are_each_named_and_skipped(tmp_path):
     assert "empty.jpg: empty file (0 bytes)" in str(info.value) and str(info.value).count("empty.jpg") == 1
 
 
+def test_opencv_without_a_calibration_says_why_once():
+    why = "0 usable view(s) of 8, need at least 3 (view0.png: CharucoDetector found no board)"
+    report = CalibrationReport(calibrate_views(views(noise=0.1), LAYOUT, held_out=False), views(), None, views(),
+                               "CharucoDetector", why, [])
+    table = report.table()
+    assert table.count(why) == 1 and "| RMS (px) | 0.1" in table and table.endswith(f"OpenCV (CharucoDetector): no calibration: {why}")
+    assert why not in report.table(reasons=False)
+
+
 # -- the job on rendered photos --------------------------------------------------------------------
 
 class ExactPredictor:

@@ -144,3 +144,15 @@ def test_run_stereo_writes_the_rig_and_both_cameras(tmp_path):
     fs = cv2.FileStorage(str(out / "stereo.yaml"), cv2.FILE_STORAGE_READ)
     assert np.allclose(fs.getNode("T").mat().ravel(), report.stereo.T.ravel()) and fs.getNode("P2").mat().shape == (3, 4)
     fs.release()
+
+
+def test_opencv_without_a_rig_says_why_once():
+    from segmenty.calib import CalibrationReport, StereoReport
+
+    left, right = rig_views()
+    stereo = calibrate_stereo(left, right, LAYOUT, held_out=False)
+    why = "stereo: 2 pair(s) of 8 where both cameras see the same points, need at least 3"
+    cameras = {side: CalibrationReport(getattr(stereo, side), views, None, views, "findChessboardCornersSB", why, [])
+               for side, views in (("left", left), ("right", right))}
+    table = StereoReport(stereo, None, "findChessboardCornersSB", why, cameras, [], {}).table()
+    assert table.count(why) == 1 and "| stereo RMS (px) | 0." in table

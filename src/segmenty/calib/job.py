@@ -49,8 +49,9 @@ class CalibrationReport:
         return {SEGMENTY: self.calibration.summary(),
                 f"{OPENCV} ({self.opencv_detector})": self.opencv.summary() if self.opencv else self.opencv_error}
 
-    def table(self) -> str:
-        """The side-by-side as a Markdown table."""
+    def table(self, reasons: bool = True) -> str:
+        """The side-by-side as a Markdown table; with `reasons`, why OpenCV's side has no
+        calibration (when it has none) below it."""
         columns = [(SEGMENTY, self.calibration, len(self.views))]
         if self.opencv_views is not None:
             columns.append((f"{OPENCV} ({self.opencv_detector})", self.opencv, len(self.opencv_views)))
@@ -66,8 +67,10 @@ class CalibrationReport:
         lines = ["| | " + " | ".join(name for name, _, _ in columns) + " |",
                  "|---" * (len(columns) + 1) + "|"]
         for label, cell in rows:
-            lines.append(f"| {label} | " + " | ".join(
-                cell(c, n) if c is not None else (self.opencv_error or "-") for _, c, n in columns) + " |")
+            lines.append(f"| {label} | " + " | ".join(cell(c, n) if c is not None else "-" for _, c, n in columns)
+                         + " |")
+        if reasons and len(columns) > 1 and self.opencv is None and self.opencv_error:
+            lines += ["", f"{columns[1][0]}: no calibration: {self.opencv_error}"]  # once, not in every cell
         return "\n".join(lines)
 
 

@@ -57,10 +57,11 @@ class StereoReport:
                 ("rotation between the cameras (deg)", lambda s: f"{s.angle:.3f}")]
         lines = ["| rig | " + " | ".join(n for n, _ in columns) + " |", "|---" * (len(columns) + 1) + "|"]
         for label, cell in rows:
-            lines.append(f"| {label} | " + " | ".join(cell(s) if s is not None else (self.opencv_error or "-")
-                                                       for _, s in columns) + " |")
+            lines.append(f"| {label} | " + " | ".join(cell(s) if s is not None else "-" for _, s in columns) + " |")
+        if self.opencv is None and self.opencv_error:  # once, not in every cell (nor again in each camera's)
+            lines += ["", f"{columns[1][0]}: no calibration: {self.opencv_error}"]
         for side, report in self.cameras.items():
-            lines += ["", f"{side} camera:", "", report.table()]
+            lines += ["", f"{side} camera:", "", report.table(reasons=False)]
         unused = [f"{n}: {p['reason']}" for n, p in self.stereo.pairs.items() if not p["used"]]
         if unused:
             lines += ["", "pairs not used (segmenty): " + "; ".join(unused)]
