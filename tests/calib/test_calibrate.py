@@ -235,6 +235,7 @@ def test_run_calibration_writes_everything_and_compares_with_opencv(tmp_path):
     (["--pattern", "circles:7x5"], 2, "was trained for 'chessboard:10x7:25'"),
     (["--pattern", "chessboard:10x7", "--camera", "kannala"], 2, "--camera"),
     (["--pattern", "chessboard:10x7", "--every", "0"], 2, "--every"),
+    (["--pattern", "chessboard:10x7", "--views", "2"], 2, "--views: 2 must be at least 3"),
 ])
 def test_command_refuses_bad_options_in_one_line(checkpoint, tmp_path, capsys, args, code, message):
     photo = tmp_path / "p.png"

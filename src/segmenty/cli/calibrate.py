@@ -4,13 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import add_command, device_name, positive_float, positive_int
+from .common import add_command, device_name, positive_float, positive_int, whole_number_at_least
 
 DETECTOR_FOLDER = "detector"  # where a detector trained by `calibrate` goes, inside --out
 
 
 def register(sub) -> None:
     from ..calib import CAMERA_MODELS
+    from ..calib.camera import MIN_VIEWS
 
     p = add_command(sub, "calibrate", "calibrate a camera from photos or videos of a chessboard, ChArUco board "
                     "or circle grid, whole or cut by the frame: camera.json (K, distortion, errors), coverage "
@@ -31,7 +32,8 @@ def register(sub) -> None:
     p.add_argument("--camera", choices=CAMERA_MODELS, default="pinhole",
                    help="pinhole: OpenCV's 5 distortion coefficients; rational: 8; fisheye: cv2.fisheye")
     p.add_argument("--every", type=positive_int, default=1, help="use every Nth frame of a video")
-    p.add_argument("--views", type=positive_int, metavar="N",
+    p.add_argument("--views", type=whole_number_at_least(MIN_VIEWS, "a calibration needs that many views"),
+                   metavar="N",
                    help="calibrate from N views chosen for sharpness, coverage of the image (its edges and "
                         "corners) and a range of tilts and distances, instead of all of them")
     p.add_argument("--minutes", type=positive_float, default=10.0,

@@ -32,6 +32,11 @@ positive_float = _number(float, "a number", lambda v: v > 0, "a positive number"
 fraction = _number(float, "a number", lambda v: 0 <= v <= 1, "between 0 and 1")
 
 
+def whole_number_at_least(minimum: int, why: str):
+    """An argparse type: a whole number of at least `minimum` (`why`: what needs that many)."""
+    return _number(int, "a whole number", lambda v: v >= minimum, f"at least {minimum} ({why})")
+
+
 def device_name(text: str) -> str:
     """An argparse type for --device: the grammar of segmenty.hardware (presence is checked
     when the device is used)."""
