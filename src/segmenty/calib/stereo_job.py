@@ -22,7 +22,7 @@ from . import plots
 from .formats import kalibr_camchain, kalibr_problem, write_formats
 from .job import OPENCV, SEGMENTY, CalibrationReport, calibrate_and_write, choose, collect_views
 from .stereo import StereoCalibration, calibrate_stereo, rectify_maps, write_stereo
-from .views import View, opencv_detector, read_frame
+from .views import View, expand_sources, opencv_detector, read_frame
 
 
 @dataclass
@@ -78,10 +78,26 @@ def _pair_choice(left: list[View], right: list[View], count: int | None, layout:
     return left, right
 
 
+def _check_two_cameras(left_sources: list, right_sources: list) -> None:
+    """A file given for both cameras pairs a photo with itself: a rig with no baseline, whose
+    rectification divides by zero."""
+    def identity(path: Path) -> tuple[int, int]:  # the same file under two names (links, ./) too
+        stat = path.stat()
+        return stat.st_dev, stat.st_ino
+
+    left = {identity(p) for p in expand_sources(left_sources)}
+    both = [p for p in expand_sources(right_sources) if identity(p) in left]
+    if both:
+        raise SegmentyError(f"--right {both[0]}: also given for the left camera ({len(both)} file(s) given for "
+                            "both); each camera needs its own photos or video, e.g. from one folder: "
+                            "DIR/left*.jpg --right DIR/right*.jpg")
+
+
 def run_stereo(left_sources: list, right_sources: list, layout: GridLayout, predictor, out: str | os.PathLike,
                model: str = "pinhole", every: int = 1, compare: bool = True, opencv_method: str = "sb",
                describe: dict | None = None, views_count: int | None = None, weighted: bool = False) -> StereoReport:
     """Calibrate a two-camera rig from paired photos or videos (see the module doc)."""
+    _check_two_cameras(left_sources, right_sources)
     out = check_out_dir(out)
     left, left_cv = collect_views(left_sources, predictor, layout, every, compare, opencv_method)
     right, right_cv = collect_views(right_sources, predictor, layout, every, compare, opencv_method)

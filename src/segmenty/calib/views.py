@@ -60,7 +60,7 @@ def iter_frames(sources: Iterable[str | os.PathLike], every: int = 1) -> Iterato
     caller can list it and go on."""
     if every < 1:
         raise SegmentyError(f"--every {every}: must be 1 or more")
-    for source in _expand(sources):
+    for source in expand_sources(sources):
         if source.suffix.lower() in VIDEO_SUFFIXES:
             yield from _video_frames(source, every)
             continue
@@ -70,7 +70,9 @@ def iter_frames(sources: Iterable[str | os.PathLike], every: int = 1) -> Iterato
             yield str(source), None, str(exc).removeprefix(f"{source}: ")
 
 
-def _expand(sources: Iterable[str | os.PathLike]) -> list[Path]:
+def expand_sources(sources: Iterable[str | os.PathLike]) -> list[Path]:
+    """The photos and videos `sources` name: files as given, folders' photos and videos in
+    sorted order; SegmentyError for a missing one or when there are none."""
     out = []
     for item in sources:
         p = Path(item)
