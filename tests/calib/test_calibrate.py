@@ -4,6 +4,7 @@ loads; the command's errors; and the whole job on rendered photos."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import cv2
 import numpy as np
@@ -226,6 +227,34 @@ def test_run_calibration_writes_everything_and_compares_with_opencv(tmp_path):
     assert "| views used | 6 of 6 |" in report.table()
     picture = cv2.imread(str(tmp_path / "out" / "coverage.png"))
     assert picture.shape[1] > 2 * 600  # two panels side by side
+
+
+class ShakyPredictor(ExactPredictor):
+    """ExactPredictor's points moved by `noise` px: as a board spec that does not match the
+    board fits (its points at the wrong places of the model board)."""
+
+    def __init__(self, truths, noise):
+        super().__init__(truths)
+        self.rng, self.noise = np.random.default_rng(0), noise
+
+    def predict(self, rgb):
+        prediction = super().predict(rgb)
+        prediction.points.xy += self.rng.normal(0, self.noise, prediction.points.xy.shape).astype(np.float32)
+        return prediction
+
+
+@pytest.mark.parametrize("noise, warned", [(0.0, False), (5.0, True)])
+def test_an_implausible_fit_is_warned_about(tmp_path, noise, warned):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    predictor = ShakyPredictor(rendered_photos(folder), noise)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = run_calibration([folder], LAYOUT, predictor, tmp_path / "out", compare=False)
+    implausible = [str(w.message) for w in caught if "implausible" in str(w.message)]
+    assert (report.calibration.rms > 2) == warned and len(implausible) == warned
+    if warned:
+        assert f"{report.calibration.rms:.3g} px (segmenty)" in implausible[0] and "pattern spec" in implausible[0]
 
 
 # -- the command ------------------------------------------------------------------------------------

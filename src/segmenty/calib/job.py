@@ -29,6 +29,11 @@ COMPARE_THREADS, COMPARE_AHEAD = 2, 4
 
 SEGMENTY, OPENCV = "segmenty", "OpenCV"
 
+# A printed board's points fit within about 1 px (0.16-0.92 px on the real sets,
+# benchmarks/README.md); a pattern spec that does not match the board (its inner corners
+# counted instead of its squares) fit OpenCV's stereo samples at 4 px to 1e43 px.
+MAX_PLAUSIBLE_RMS_PX = 2.0
+
 
 @dataclass
 class CalibrationReport:
@@ -49,12 +54,17 @@ class CalibrationReport:
         return {SEGMENTY: self.calibration.summary(),
                 f"{OPENCV} ({self.opencv_detector})": self.opencv.summary() if self.opencv else self.opencv_error}
 
-    def table(self, reasons: bool = True) -> str:
-        """The side-by-side as a Markdown table; with `reasons`, why OpenCV's side has no
-        calibration (when it has none) below it."""
+    def columns(self) -> list[tuple[str, Calibration | None, int]]:
+        """(name, calibration or None, views) of each side: segmenty's, and OpenCV's when compared."""
         columns = [(SEGMENTY, self.calibration, len(self.views))]
         if self.opencv_views is not None:
             columns.append((f"{OPENCV} ({self.opencv_detector})", self.opencv, len(self.opencv_views)))
+        return columns
+
+    def table(self, reasons: bool = True) -> str:
+        """The side-by-side as a Markdown table; with `reasons`, why OpenCV's side has no
+        calibration (when it has none) below it."""
+        columns = self.columns()
         rows = [("views used", lambda c, n: f"{len(c.used)} of {n}"),
                 ("points used", lambda c, n: f"{c.points_used}"),
                 ("image covered", lambda c, n: f"{c.coverage['image']:.1%}"),
@@ -72,6 +82,18 @@ class CalibrationReport:
         if reasons and len(columns) > 1 and self.opencv is None and self.opencv_error:
             lines += ["", f"{columns[1][0]}: no calibration: {self.opencv_error}"]  # once, not in every cell
         return "\n".join(lines)
+
+
+def check_fit(fits: dict[str, float]) -> None:
+    """One warning naming the calibrations (name -> reprojection RMS, px) that fit their points
+    implausibly badly for a printed board (MAX_PLAUSIBLE_RMS_PX): their figures are not to be
+    trusted, and the usual cause is a pattern spec that does not match the board."""
+    high = {name: rms for name, rms in fits.items() if not rms <= MAX_PLAUSIBLE_RMS_PX}  # NaN too
+    if high:
+        warnings.warn("implausible calibration: reprojection RMS "
+                      + ", ".join(f"{rms:.3g} px ({name})" for name, rms in high.items())
+                      + f", over the {MAX_PLAUSIBLE_RMS_PX:g} px a printed board fits within; do not trust it: the "
+                      "pattern spec may not match the board (chessboard:CxR counts its squares, not its inner corners)")
 
 
 def trust_rows(cross: dict) -> list:
@@ -150,8 +172,10 @@ def run_calibration(sources: list[str | os.PathLike], layout: GridLayout, predic
     points.json, coverage.png, errors.png, crossval.png, comparison.md."""
     out = check_out_dir(out)
     views, classical = collect_views(sources, predictor, layout, every, compare, opencv_method)
-    return calibrate_and_write(views, classical, layout, out, model, opencv_method, describe, views_count,
-                               weighted=weighted)
+    report = calibrate_and_write(views, classical, layout, out, model, opencv_method, describe, views_count,
+                                 weighted=weighted)
+    check_fit({name: c.rms for name, c, _ in report.columns() if c is not None})
+    return report
 
 
 def calibrate_and_write(views: list[View], classical: list[View] | None, layout: GridLayout, out: Path,

@@ -20,7 +20,7 @@ from ..io import atomic_write_text, check_out_dir, write_image
 from ..patterns.grid import GridLayout
 from . import plots
 from .formats import kalibr_camchain, kalibr_problem, write_formats
-from .job import OPENCV, SEGMENTY, CalibrationReport, calibrate_and_write, choose, collect_views
+from .job import OPENCV, SEGMENTY, CalibrationReport, calibrate_and_write, check_fit, choose, collect_views
 from .stereo import StereoCalibration, calibrate_stereo, rectify_maps, write_stereo
 from .views import View, expand_sources, opencv_detector, read_frame
 
@@ -113,6 +113,9 @@ def run_stereo(left_sources: list, right_sources: list, layout: GridLayout, pred
             opencv = calibrate_stereo(left_cv, right_cv, layout, model, weighted=weighted)
         except SegmentyError as exc:
             opencv_error = str(exc)
+    # A rig is as trustworthy as the worse of its fits: the pair's and each camera's.
+    check_fit({name: max(s.rms, s.left.rms, s.right.rms)
+               for name, s in ((SEGMENTY, stereo), (f"{OPENCV} ({detector})", opencv)) if s is not None})
     cameras, files, skipped = {}, [], {}
     rect = stereo.rectification
     poses = {"left": (np.eye(3), np.zeros(3)), "right": (stereo.R, stereo.T)}
