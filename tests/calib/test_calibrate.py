@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -257,6 +258,24 @@ def test_an_implausible_fit_is_warned_about(tmp_path, noise, warned):
         assert f"{report.calibration.rms:.3g} px (segmenty)" in implausible[0] and "pattern spec" in implausible[0]
 
 
+def test_the_solved_calibration_is_handed_over_before_a_write_fails(tmp_path, monkeypatch):
+    import segmenty.calib.job
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    truths = rendered_photos(folder)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "out" / "camera.json"))
+
+    monkeypatch.setattr(segmenty.calib.job, "write_camera", refuse)
+    solved = []
+    with pytest.raises(PermissionError):
+        run_calibration([folder], LAYOUT, ExactPredictor(truths), tmp_path / "out", compare=False,
+                        on_solved=solved.append)
+    assert len(solved) == 1 and solved[0].calibration.camera_matrix[0, 0] == pytest.approx(K[0, 0], rel=0.02)
+
+
 # -- the command ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, code, message", [
@@ -285,3 +304,27 @@ def test_command_explains_when_no_view_is_usable(checkpoint, tmp_path, capsys):
                    "--out", str(tmp_path / "o"), "--no-opencv"])
     err = capsys.readouterr().err.strip()
     assert status == 1 and "0 usable view(s) of 3" in err and "p0.png: no board found" in err
+
+
+def _fake_job(monkeypatch, finish):
+    """run_calibration replaced by one that hands the CLI a solved report, then `finish(out)`."""
+    import segmenty.calib
+
+    def fake_run_calibration(sources, layout, predictor, out, **kwargs):
+        kwargs["on_solved"](SimpleNamespace(table=lambda: "| the solved calibration |"))
+        return finish(out)
+
+    monkeypatch.setattr(segmenty.calib, "run_calibration", fake_run_calibration)
+
+
+def test_command_shows_the_calibration_when_its_files_cannot_be_written(checkpoint, tmp_path, capsys, monkeypatch):
+    def refuse(out):
+        raise PermissionError(13, "Permission denied", str(out / "camera.json"))
+
+    _fake_job(monkeypatch, refuse)
+    status = main(["calibrate", str(tmp_path), "--pattern", "chessboard:10x7:25", "--model", str(checkpoint),
+                   "--out", str(tmp_path / "o"), "--no-opencv"])
+    captured = capsys.readouterr()
+    assert status == 1 and captured.out == "| the solved calibration |\n"
+    assert captured.err.splitlines() == [f"segmenty: {tmp_path / 'o' / 'camera.json'}: Permission denied "
+                                         "(run with --debug for details)"]

@@ -1,7 +1,11 @@
 """`segmenty calibrate` as a function: find the points in every photo or frame (segmenty's
 predictor and, for the side-by-side, OpenCV's own detector), measure each board's blur, choose
 views (--views), calibrate from each, cross-validate, write camera.json / camera.yaml /
-points.json, the other tools' files and the pictures."""
+points.json, the other tools' files and the pictures.
+
+Solving and writing are two steps (`solve_camera`, `write_report`): the caller is handed the
+finished calibration before any file is written, so a failed write (a read-only --out, a full
+disk) loses no result."""
 from __future__ import annotations
 
 import json
@@ -162,29 +166,30 @@ def choose(views: list[View], count: int | None, layout: GridLayout) -> list[Vie
 def run_calibration(sources: list[str | os.PathLike], layout: GridLayout, predictor, out: str | os.PathLike,
                     model: str = "pinhole", every: int = 1, compare: bool = True, opencv_method: str = "sb",
                     describe: dict | None = None, views_count: int | None = None,
-                    weighted: bool = False) -> CalibrationReport:
+                    weighted: bool = False, on_solved=None) -> CalibrationReport:
     """Calibrate the camera that took `sources` (photos, folders, videos: every `every`-th
     frame) from the points `predictor` (a Predictor of a model for this pattern) finds; with
     `compare`, also from OpenCV's own detector on the same frames; with `views_count`, from
     that many views chosen for sharpness and coverage; with `weighted`, each point weighted by its
-    sigma (calib.weighted; both sides of the comparison alike). Writes into `out`: camera.json,
+    sigma (calib.weighted; both sides of the comparison alike). `on_solved(report)` is called
+    with the finished calibration before any file is written. Writes into `out`: camera.json,
     camera.yaml, camera_info.yaml (ROS), camera.cameramodel (mrcal), camchain.yaml (Kalibr),
     points.json, coverage.png, errors.png, crossval.png, comparison.md."""
     out = check_out_dir(out)
     views, classical = collect_views(sources, predictor, layout, every, compare, opencv_method)
-    report = calibrate_and_write(views, classical, layout, out, model, opencv_method, describe, views_count,
-                                 weighted=weighted)
+    report = solve_camera(views, classical, layout, model, opencv_method, views_count, weighted=weighted)
     check_fit({name: c.rms for name, c, _ in report.columns() if c is not None})
-    return report
+    if on_solved is not None:
+        on_solved(report)
+    return write_report(report, layout, out, describe)
 
 
-def calibrate_and_write(views: list[View], classical: list[View] | None, layout: GridLayout, out: Path,
-                        model: str = "pinhole", opencv_method: str = "sb", describe: dict | None = None,
-                        views_count: int | None = None, calibration: Calibration | None = None,
-                        opencv: Calibration | None = None, opencv_error: str | None = None,
-                        formats: bool = True, weighted: bool = False) -> CalibrationReport:
-    """One camera's calibrations (unless given: a rig's refined cameras), pictures and files
-    in `out` (see run_calibration)."""
+def solve_camera(views: list[View], classical: list[View] | None, layout: GridLayout, model: str = "pinhole",
+                 opencv_method: str = "sb", views_count: int | None = None, calibration: Calibration | None = None,
+                 opencv: Calibration | None = None, opencv_error: str | None = None,
+                 weighted: bool = False) -> CalibrationReport:
+    """One camera's calibrations (unless given: a rig's refined cameras) and their
+    cross-validation, nothing written (see run_calibration)."""
     views = choose(views, views_count, layout)
     detector = opencv_detector(layout, opencv_method)
     if classical is not None:
@@ -198,7 +203,16 @@ def calibrate_and_write(views: list[View], classical: list[View] | None, layout:
     cross = {id(calibration): crossval.cross_validation(calibration, views, layout)}
     if opencv is not None:
         cross[id(opencv)] = crossval.cross_validation(opencv, classical, layout)
-    report = CalibrationReport(calibration, views, opencv, classical, detector, opencv_error, [], cross, {})
+    return CalibrationReport(calibration, views, opencv, classical, detector, opencv_error, [], cross, {})
+
+
+def write_report(report: CalibrationReport, layout: GridLayout, out: Path, describe: dict | None = None,
+                 formats: bool = True) -> CalibrationReport:
+    """`report`'s files and pictures in `out` (see run_calibration), added to report.files (the
+    other tools' files not written, with why, to report.skipped)."""
+    calibration, views, opencv, classical, cross = (report.calibration, report.views, report.opencv,
+                                                    report.opencv_views, report.cross)
+    detector = report.opencv_detector
     extra = {**(describe or {}), "comparison": report.comparison(),
              "cross_validation": crossval.summary(cross[id(calibration)])}
     if opencv is not None:

@@ -69,20 +69,22 @@ def cmd_calibrate(args) -> int:
         except UsageError as exc:
             raise UsageError(f"--model {model}: {exc}") from None
     describe = {"pattern": pattern.spec, "units": "mm", "detector": str(model)}
+
+    def show(report) -> None:  # before any file is written: a failed write loses no result
+        print(report.table(), flush=True)
+
     if args.right:
         from ..calib import run_stereo
 
         report = run_stereo(args.inputs, args.right, layout, predictor, out, model=args.camera, every=args.every,
                             compare=args.compare, describe=describe, views_count=args.views,
-                            weighted=args.weighted)
-        print(report.table())
+                            weighted=args.weighted, on_solved=show)
         print(f"stereo.json, stereo.yaml, camchain.yaml, rectified.png, comparison.md; left/ and right/: "
               f"camera.json, camera_info.yaml, camera.cameramodel, pictures -> {out}")
     else:
         report = run_calibration(args.inputs, layout, predictor, out, model=args.camera, every=args.every,
                                  compare=args.compare, describe=describe, views_count=args.views,
-                            weighted=args.weighted)
-        print(report.table())
+                                 weighted=args.weighted, on_solved=show)
         print(f"camera.json, camera.yaml, camera_info.yaml, camera.cameramodel, camchain.yaml, points.json, "
               f"coverage.png, errors.png, crossval.png, comparison.md -> {out}")
     for name, why in report.skipped.items():
