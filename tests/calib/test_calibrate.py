@@ -317,6 +317,22 @@ def _fake_job(monkeypatch, finish):
     monkeypatch.setattr(segmenty.calib, "run_calibration", fake_run_calibration)
 
 
+def test_command_lists_only_the_files_written(checkpoint, tmp_path, capsys, monkeypatch):
+    from segmenty.cli.calibrate import written_line
+
+    _fake_job(monkeypatch, lambda out: SimpleNamespace(files=[out / "camera.json", out / "points.json"],
+                                                       skipped={"camchain.yaml": "Kalibr has no rational model"}))
+    status = main(["calibrate", str(tmp_path), "--pattern", "chessboard:10x7:25", "--model", str(checkpoint),
+                   "--out", str(tmp_path / "o"), "--no-opencv"])
+    assert status == 0 and capsys.readouterr().out.splitlines() == [
+        "| the solved calibration |", f"camera.json, points.json -> {tmp_path / 'o'}",
+        "not written: camchain.yaml (Kalibr has no rational model)"]
+    out = tmp_path / "rig"
+    files = [out / "left" / "camera.json", out / "right" / "camera.json", out / "right" / "errors.png", out / "stereo.json"]
+    assert written_line(files, out) == f"stereo.json; left/: camera.json; right/: camera.json, errors.png -> {out}"
+    assert written_line(files[:2] + files[3:], out) == f"stereo.json; left/ and right/: camera.json -> {out}"
+
+
 def test_command_shows_the_calibration_when_its_files_cannot_be_written(checkpoint, tmp_path, capsys, monkeypatch):
     def refuse(out):
         raise PermissionError(13, "Permission denied", str(out / "camera.json"))

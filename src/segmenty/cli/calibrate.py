@@ -79,17 +79,29 @@ def cmd_calibrate(args) -> int:
         report = run_stereo(args.inputs, args.right, layout, predictor, out, model=args.camera, every=args.every,
                             compare=args.compare, describe=describe, views_count=args.views,
                             weighted=args.weighted, on_solved=show)
-        print(f"stereo.json, stereo.yaml, camchain.yaml, rectified.png, comparison.md; left/ and right/: "
-              f"camera.json, camera_info.yaml, camera.cameramodel, pictures -> {out}")
     else:
         report = run_calibration(args.inputs, layout, predictor, out, model=args.camera, every=args.every,
                                  compare=args.compare, describe=describe, views_count=args.views,
                                  weighted=args.weighted, on_solved=show)
-        print(f"camera.json, camera.yaml, camera_info.yaml, camera.cameramodel, camchain.yaml, points.json, "
-              f"coverage.png, errors.png, crossval.png, comparison.md -> {out}")
+    print(written_line(report.files, out))
     for name, why in report.skipped.items():
         print(f"not written: {name} ({why})")
     return 0
+
+
+def written_line(files: list[Path], out: Path) -> str:
+    """'stereo.json, ...; left/ and right/: camera.json, ... -> OUT': the files written, by
+    folder (folders holding the same files named together)."""
+    folders: dict[Path, list[str]] = {}
+    for f in files:
+        rel = Path(f).relative_to(out)
+        folders.setdefault(rel.parent, []).append(rel.name)
+    same: dict[tuple, list[Path]] = {}
+    for folder, names in folders.items():
+        same.setdefault(tuple(names), []).append(folder)
+    parts = [("" if group == [Path(".")] else " and ".join(f"{g}/" for g in group) + ": ") + ", ".join(names)
+             for names, group in sorted(same.items(), key=lambda item: item[1] != [Path(".")])]  # OUT's own first
+    return "; ".join(parts) + f" -> {out}"
 
 
 def _trained_detector(args, run: Path) -> Path:
