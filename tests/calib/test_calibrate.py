@@ -4,6 +4,8 @@ loads; the command's errors; and the whole job on rendered photos."""
 from __future__ import annotations
 
 import json
+import warnings
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 import segmenty
 from segmenty.calib import (CalibrationReport, calibrate_views, iter_frames, load_camera, run_calibration,
                             view_from_points, write_camera, write_points)
+from segmenty.calib.job import collect_views
 from segmenty.cli import main
 from segmenty.errors import SegmentyError
 from segmenty.predict import GridPoints, find_grid_points, grid_layout
@@ -139,8 +142,33 @@ def test_every_nth_video_frame_and_unreadable_files(tmp_path):
     names = [n for n, rgb, _ in frames if rgb is not None]
     assert names == [f"{path}#0", f"{path}#3", f"{path}#6"]
     assert [(n.endswith("broken.jpg"), rgb is None) for n, rgb, _ in frames if n.endswith(".jpg")] == [(True, True)]
+    # the problem alone: whoever shows it puts the file's name before it, once
+    assert [problem for n, _, problem in frames if n.endswith(".jpg")] == ["not an image file (or an unsupported format)"]
     with pytest.raises(SegmentyError, match="no such file"):
         list(iter_frames([tmp_path / "missing.mp4"]))
+
+
+def test_unreadable_files_are_each_named_and_skipped(tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("not a photo")
+    with pytest.warns(UserWarning) as caught:
+        views, classical = collect_views([tmp_path], None, LAYOUT, 1, True, "sb")
+    assert sorted(str(w.message) for w in caught) == [
+        f"{tmp_path / 'empty.jpg'}: empty file (0 bytes), expected an image; skipped",
+        f"{tmp_path / 'text.jpg'}: not an image file (or an unsupported format); skipped"]
+    assert [v.usable for v in views + classical] == [False] * 4
+    with pytest.raises(SegmentyError) as info:  # and a calibration that then fails names each once
+        calibrate_views(views, LAYOUT)
+    assert "empty.jpg: empty file (0 bytes)" in str(info.value) and str(info.value).count("empty.jpg") == 1
+
+
+def test_opencv_without_a_calibration_says_why_once():
+    why = "0 usable view(s) of 8, need at least 3 (view0.png: CharucoDetector found no board)"
+    report = CalibrationReport(calibrate_views(views(noise=0.1), LAYOUT, held_out=False), views(), None, views(),
+                               "CharucoDetector", why, [])
+    table = report.table()
+    assert table.count(why) == 1 and "| RMS (px) | 0.1" in table and table.endswith(f"OpenCV (CharucoDetector): no calibration: {why}")
+    assert why not in report.table(reasons=False)
 
 
 # -- the job on rendered photos --------------------------------------------------------------------
@@ -202,6 +230,52 @@ def test_run_calibration_writes_everything_and_compares_with_opencv(tmp_path):
     assert picture.shape[1] > 2 * 600  # two panels side by side
 
 
+class ShakyPredictor(ExactPredictor):
+    """ExactPredictor's points moved by `noise` px: as a board spec that does not match the
+    board fits (its points at the wrong places of the model board)."""
+
+    def __init__(self, truths, noise):
+        super().__init__(truths)
+        self.rng, self.noise = np.random.default_rng(0), noise
+
+    def predict(self, rgb):
+        prediction = super().predict(rgb)
+        prediction.points.xy += self.rng.normal(0, self.noise, prediction.points.xy.shape).astype(np.float32)
+        return prediction
+
+
+@pytest.mark.parametrize("noise, warned", [(0.0, False), (5.0, True)])
+def test_an_implausible_fit_is_warned_about(tmp_path, noise, warned):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    predictor = ShakyPredictor(rendered_photos(folder), noise)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = run_calibration([folder], LAYOUT, predictor, tmp_path / "out", compare=False)
+    implausible = [str(w.message) for w in caught if "implausible" in str(w.message)]
+    assert (report.calibration.rms > 2) == warned and len(implausible) == warned
+    if warned:
+        assert f"{report.calibration.rms:.3g} px (segmenty)" in implausible[0] and "pattern spec" in implausible[0]
+
+
+def test_the_solved_calibration_is_handed_over_before_a_write_fails(tmp_path, monkeypatch):
+    import segmenty.calib.job
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    truths = rendered_photos(folder)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "out" / "camera.json"))
+
+    monkeypatch.setattr(segmenty.calib.job, "write_camera", refuse)
+    solved = []
+    with pytest.raises(PermissionError):
+        run_calibration([folder], LAYOUT, ExactPredictor(truths), tmp_path / "out", compare=False,
+                        on_solved=solved.append)
+    assert len(solved) == 1 and solved[0].calibration.camera_matrix[0, 0] == pytest.approx(K[0, 0], rel=0.02)
+
+
 # -- the command ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, code, message", [
@@ -209,6 +283,7 @@ def test_run_calibration_writes_everything_and_compares_with_opencv(tmp_path):
     (["--pattern", "circles:7x5"], 2, "was trained for 'chessboard:10x7:25'"),
     (["--pattern", "chessboard:10x7", "--camera", "kannala"], 2, "--camera"),
     (["--pattern", "chessboard:10x7", "--every", "0"], 2, "--every"),
+    (["--pattern", "chessboard:10x7", "--views", "2"], 2, "--views: 2 must be at least 3"),
 ])
 def test_command_refuses_bad_options_in_one_line(checkpoint, tmp_path, capsys, args, code, message):
     photo = tmp_path / "p.png"
@@ -229,3 +304,43 @@ def test_command_explains_when_no_view_is_usable(checkpoint, tmp_path, capsys):
                    "--out", str(tmp_path / "o"), "--no-opencv"])
     err = capsys.readouterr().err.strip()
     assert status == 1 and "0 usable view(s) of 3" in err and "p0.png: no board found" in err
+
+
+def _fake_job(monkeypatch, finish):
+    """run_calibration replaced by one that hands the CLI a solved report, then `finish(out)`."""
+    import segmenty.calib
+
+    def fake_run_calibration(sources, layout, predictor, out, **kwargs):
+        kwargs["on_solved"](SimpleNamespace(table=lambda: "| the solved calibration |"))
+        return finish(out)
+
+    monkeypatch.setattr(segmenty.calib, "run_calibration", fake_run_calibration)
+
+
+def test_command_lists_only_the_files_written(checkpoint, tmp_path, capsys, monkeypatch):
+    from segmenty.cli.calibrate import written_line
+
+    _fake_job(monkeypatch, lambda out: SimpleNamespace(files=[out / "camera.json", out / "points.json"],
+                                                       skipped={"camchain.yaml": "Kalibr has no rational model"}))
+    status = main(["calibrate", str(tmp_path), "--pattern", "chessboard:10x7:25", "--model", str(checkpoint),
+                   "--out", str(tmp_path / "o"), "--no-opencv"])
+    assert status == 0 and capsys.readouterr().out.splitlines() == [
+        "| the solved calibration |", f"camera.json, points.json -> {tmp_path / 'o'}",
+        "not written: camchain.yaml (Kalibr has no rational model)"]
+    out = tmp_path / "rig"
+    files = [out / "left" / "camera.json", out / "right" / "camera.json", out / "right" / "errors.png", out / "stereo.json"]
+    assert written_line(files, out) == f"stereo.json; left/: camera.json; right/: camera.json, errors.png -> {out}"
+    assert written_line(files[:2] + files[3:], out) == f"stereo.json; left/ and right/: camera.json -> {out}"
+
+
+def test_command_shows_the_calibration_when_its_files_cannot_be_written(checkpoint, tmp_path, capsys, monkeypatch):
+    def refuse(out):
+        raise PermissionError(13, "Permission denied", str(out / "camera.json"))
+
+    _fake_job(monkeypatch, refuse)
+    status = main(["calibrate", str(tmp_path), "--pattern", "chessboard:10x7:25", "--model", str(checkpoint),
+                   "--out", str(tmp_path / "o"), "--no-opencv"])
+    captured = capsys.readouterr()
+    assert status == 1 and captured.out == "| the solved calibration |\n"
+    assert captured.err.splitlines() == [f"segmenty: {tmp_path / 'o' / 'camera.json'}: Permission denied "
+                                         "(run with --debug for details)"]

@@ -88,11 +88,14 @@ def _degenerate():
     ("blind", "right camera: 0 usable view(s) of 8"),
     ("few common", "stereo: 2 pair(s) of 8 where both cameras see the same points, need at least 3"),
     ("degenerate", "the board is parallel in all 6 views"),
+    ("one camera twice", "stereo: the two cameras are 0.00 mm apart"),  # the left photos copied as the right
 ])
 def test_bad_rigs_are_refused_in_one_line(case, message):
     left, right = _degenerate() if case == "degenerate" else rig_views(right_size=(320, 240) if case == "sizes" else SIZE)
     if case == "unpaired":
         right = right[:-1]
+    if case == "one camera twice":
+        right = [view_from_points(f"copy{i}.png", v.image_size, v.points) for i, v in enumerate(left)]
     if case == "blind":
         right = [view_from_points(v.name, SIZE, None, missing="no board found") for v in right]
     if case == "few common":  # from the third pair on, each camera sees its own half of the board
@@ -144,3 +147,32 @@ def test_run_stereo_writes_the_rig_and_both_cameras(tmp_path):
     fs = cv2.FileStorage(str(out / "stereo.yaml"), cv2.FILE_STORAGE_READ)
     assert np.allclose(fs.getNode("T").mat().ravel(), report.stereo.T.ravel()) and fs.getNode("P2").mat().shape == (3, 4)
     fs.release()
+
+
+@pytest.mark.parametrize("case", ["one folder for both", "one photo in both"])
+def test_the_same_files_for_both_cameras_are_refused_before_any_work(tmp_path, case):
+    from segmenty.calib import run_stereo
+
+    for name in ("left0.png", "right0.png"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((48, 64, 3), np.uint8))
+    if case == "one folder for both":
+        left, right = [tmp_path], [tmp_path]
+    else:  # the same file by two names
+        left, right = [tmp_path / "left0.png"], [tmp_path / "right0.png", tmp_path / "sub" / ".." / "left0.png"]
+        (tmp_path / "sub").mkdir()
+    with pytest.raises(SegmentyError) as info:
+        run_stereo(left, right, LAYOUT, predictor=None, out=tmp_path / "out")  # no predictor: nothing detected
+    assert "left0.png: also given for the left camera" in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_opencv_without_a_rig_says_why_once():
+    from segmenty.calib import CalibrationReport, StereoReport
+
+    left, right = rig_views()
+    stereo = calibrate_stereo(left, right, LAYOUT, held_out=False)
+    why = "stereo: 2 pair(s) of 8 where both cameras see the same points, need at least 3"
+    cameras = {side: CalibrationReport(getattr(stereo, side), views, None, views, "findChessboardCornersSB", why, [])
+               for side, views in (("left", left), ("right", right))}
+    table = StereoReport(stereo, None, "findChessboardCornersSB", why, cameras, [], {}).table()
+    assert table.count(why) == 1 and "| stereo RMS (px) | 0." in table

@@ -1,11 +1,16 @@
 """`segmenty calibrate` as a function: find the points in every photo or frame (segmenty's
 predictor and, for the side-by-side, OpenCV's own detector), measure each board's blur, choose
 views (--views), calibrate from each, cross-validate, write camera.json / camera.yaml /
-points.json, the other tools' files and the pictures."""
+points.json, the other tools' files and the pictures.
+
+Solving and writing are two steps (`solve_camera`, `write_report`): the caller is handed the
+finished calibration before any file is written, so a failed write (a read-only --out, a full
+disk) loses no result."""
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +33,11 @@ COMPARE_THREADS, COMPARE_AHEAD = 2, 4
 
 SEGMENTY, OPENCV = "segmenty", "OpenCV"
 
+# A printed board's points fit within about 1 px (0.16-0.92 px on the real sets,
+# benchmarks/README.md); a pattern spec that does not match the board (its inner corners
+# counted instead of its squares) fit OpenCV's stereo samples at 4 px to 1e43 px.
+MAX_PLAUSIBLE_RMS_PX = 2.0
+
 
 @dataclass
 class CalibrationReport:
@@ -48,11 +58,17 @@ class CalibrationReport:
         return {SEGMENTY: self.calibration.summary(),
                 f"{OPENCV} ({self.opencv_detector})": self.opencv.summary() if self.opencv else self.opencv_error}
 
-    def table(self) -> str:
-        """The side-by-side as a Markdown table."""
+    def columns(self) -> list[tuple[str, Calibration | None, int]]:
+        """(name, calibration or None, views) of each side: segmenty's, and OpenCV's when compared."""
         columns = [(SEGMENTY, self.calibration, len(self.views))]
         if self.opencv_views is not None:
             columns.append((f"{OPENCV} ({self.opencv_detector})", self.opencv, len(self.opencv_views)))
+        return columns
+
+    def table(self, reasons: bool = True) -> str:
+        """The side-by-side as a Markdown table; with `reasons`, why OpenCV's side has no
+        calibration (when it has none) below it."""
+        columns = self.columns()
         rows = [("views used", lambda c, n: f"{len(c.used)} of {n}"),
                 ("points used", lambda c, n: f"{c.points_used}"),
                 ("image covered", lambda c, n: f"{c.coverage['image']:.1%}"),
@@ -65,9 +81,23 @@ class CalibrationReport:
         lines = ["| | " + " | ".join(name for name, _, _ in columns) + " |",
                  "|---" * (len(columns) + 1) + "|"]
         for label, cell in rows:
-            lines.append(f"| {label} | " + " | ".join(
-                cell(c, n) if c is not None else (self.opencv_error or "-") for _, c, n in columns) + " |")
+            lines.append(f"| {label} | " + " | ".join(cell(c, n) if c is not None else "-" for _, c, n in columns)
+                         + " |")
+        if reasons and len(columns) > 1 and self.opencv is None and self.opencv_error:
+            lines += ["", f"{columns[1][0]}: no calibration: {self.opencv_error}"]  # once, not in every cell
         return "\n".join(lines)
+
+
+def check_fit(fits: dict[str, float]) -> None:
+    """One warning naming the calibrations (name -> reprojection RMS, px) that fit their points
+    implausibly badly for a printed board (MAX_PLAUSIBLE_RMS_PX): their figures are not to be
+    trusted, and the usual cause is a pattern spec that does not match the board."""
+    high = {name: rms for name, rms in fits.items() if not rms <= MAX_PLAUSIBLE_RMS_PX}  # NaN too
+    if high:
+        warnings.warn("implausible calibration: reprojection RMS "
+                      + ", ".join(f"{rms:.3g} px ({name})" for name, rms in high.items())
+                      + f", over the {MAX_PLAUSIBLE_RMS_PX:g} px a printed board fits within; do not trust it: the "
+                      "pattern spec may not match the board (chessboard:CxR counts its squares, not its inner corners)")
 
 
 def trust_rows(cross: dict) -> list:
@@ -102,7 +132,9 @@ def collect_views(sources, predictor, layout: GridLayout, every: int, compare: b
             i, frame, view, job = pending.popleft()
             other = job.result()[0] if job is not None else None
             rgb = frame[1]
-            if rgb is not None:
+            if rgb is None:  # the others still calibrate; the user learns which file was left out
+                warnings.warn(f"{frame[0]}: {frame[2]}; skipped")
+            else:
                 gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
                 view.blur = board_blur(gray, view)
                 for v in (view, other):
@@ -134,27 +166,30 @@ def choose(views: list[View], count: int | None, layout: GridLayout) -> list[Vie
 def run_calibration(sources: list[str | os.PathLike], layout: GridLayout, predictor, out: str | os.PathLike,
                     model: str = "pinhole", every: int = 1, compare: bool = True, opencv_method: str = "sb",
                     describe: dict | None = None, views_count: int | None = None,
-                    weighted: bool = False) -> CalibrationReport:
+                    weighted: bool = False, on_solved=None) -> CalibrationReport:
     """Calibrate the camera that took `sources` (photos, folders, videos: every `every`-th
     frame) from the points `predictor` (a Predictor of a model for this pattern) finds; with
     `compare`, also from OpenCV's own detector on the same frames; with `views_count`, from
     that many views chosen for sharpness and coverage; with `weighted`, each point weighted by its
-    sigma (calib.weighted; both sides of the comparison alike). Writes into `out`: camera.json,
+    sigma (calib.weighted; both sides of the comparison alike). `on_solved(report)` is called
+    with the finished calibration before any file is written. Writes into `out`: camera.json,
     camera.yaml, camera_info.yaml (ROS), camera.cameramodel (mrcal), camchain.yaml (Kalibr),
     points.json, coverage.png, errors.png, crossval.png, comparison.md."""
     out = check_out_dir(out)
     views, classical = collect_views(sources, predictor, layout, every, compare, opencv_method)
-    return calibrate_and_write(views, classical, layout, out, model, opencv_method, describe, views_count,
-                               weighted=weighted)
+    report = solve_camera(views, classical, layout, model, opencv_method, views_count, weighted=weighted)
+    check_fit({name: c.rms for name, c, _ in report.columns() if c is not None})
+    if on_solved is not None:
+        on_solved(report)
+    return write_report(report, layout, out, describe)
 
 
-def calibrate_and_write(views: list[View], classical: list[View] | None, layout: GridLayout, out: Path,
-                        model: str = "pinhole", opencv_method: str = "sb", describe: dict | None = None,
-                        views_count: int | None = None, calibration: Calibration | None = None,
-                        opencv: Calibration | None = None, opencv_error: str | None = None,
-                        formats: bool = True, weighted: bool = False) -> CalibrationReport:
-    """One camera's calibrations (unless given: a rig's refined cameras), pictures and files
-    in `out` (see run_calibration)."""
+def solve_camera(views: list[View], classical: list[View] | None, layout: GridLayout, model: str = "pinhole",
+                 opencv_method: str = "sb", views_count: int | None = None, calibration: Calibration | None = None,
+                 opencv: Calibration | None = None, opencv_error: str | None = None,
+                 weighted: bool = False) -> CalibrationReport:
+    """One camera's calibrations (unless given: a rig's refined cameras) and their
+    cross-validation, nothing written (see run_calibration)."""
     views = choose(views, views_count, layout)
     detector = opencv_detector(layout, opencv_method)
     if classical is not None:
@@ -168,7 +203,16 @@ def calibrate_and_write(views: list[View], classical: list[View] | None, layout:
     cross = {id(calibration): crossval.cross_validation(calibration, views, layout)}
     if opencv is not None:
         cross[id(opencv)] = crossval.cross_validation(opencv, classical, layout)
-    report = CalibrationReport(calibration, views, opencv, classical, detector, opencv_error, [], cross, {})
+    return CalibrationReport(calibration, views, opencv, classical, detector, opencv_error, [], cross, {})
+
+
+def write_report(report: CalibrationReport, layout: GridLayout, out: Path, describe: dict | None = None,
+                 formats: bool = True) -> CalibrationReport:
+    """`report`'s files and pictures in `out` (see run_calibration), added to report.files (the
+    other tools' files not written, with why, to report.skipped)."""
+    calibration, views, opencv, classical, cross = (report.calibration, report.views, report.opencv,
+                                                    report.opencv_views, report.cross)
+    detector = report.opencv_detector
     extra = {**(describe or {}), "comparison": report.comparison(),
              "cross_validation": crossval.summary(cross[id(calibration)])}
     if opencv is not None:

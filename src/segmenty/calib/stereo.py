@@ -34,6 +34,9 @@ from .views import View
 
 MIN_PAIRS = 3
 MIN_PAIR_POINTS = 6  # points both views of a pair must share
+# Two cameras nearer than this (in the board's squares) are one camera's photos given twice (or
+# copied): a rig's rectification divides by the baseline (Q[3][2] = -1/Tx).
+MIN_BASELINE_SQUARES = 0.01
 STEREO_FORMAT = "segmenty-stereo-1"
 
 
@@ -194,6 +197,11 @@ def calibrate_stereo(left: list[View], right: list[View], layout: GridLayout, mo
             left_cal, right_cal = _refined(left_cal, right_cal, solved, left, right, layout)
             errors = _pair_rms(data, left_cal, right_cal, solved)
     rms, R, T, E, F, k1, d1, k2, d2 = solved
+    square = float(layout.step_px * layout.mm_per_px)
+    if np.linalg.norm(T) < MIN_BASELINE_SQUARES * square:
+        raise SegmentyError(f"stereo: the two cameras are {np.linalg.norm(T):.2f} mm apart, so the left and right "
+                            "photos were taken from one place (the same photos for both cameras?); a rig needs two "
+                            "cameras apart")
     for n, e in errors.items():
         if n in data:
             records[n]["rms"] = round(e, 4)
@@ -209,7 +217,7 @@ def calibrate_stereo(left: list[View], right: list[View], layout: GridLayout, mo
         dy.append(np.abs(ra[:, 1] - rb[:, 1]))
     return StereoCalibration(left_cal, right_cal, R, T.reshape(3, 1), E, F, float(rms),
                              float(np.mean(np.concatenate(epipolar))), float(np.mean(np.concatenate(dy))), records,
-                             rect, square=float(layout.step_px * layout.mm_per_px))
+                             rect, square=square)
 
 
 def _check_pairs(data: dict, records: dict, total: int) -> None:

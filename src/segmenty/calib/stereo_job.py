@@ -5,7 +5,8 @@ detector on the same frames), paired in sorted order, the rig solved (`calibrate
 each detector's points; `out/left` and `out/right` get each camera's files (as a single
 camera's calibration, with the rig's rectification and projection in camera_info.yaml and the
 pose in camera.cameramodel), `out` the rig's: stereo.json, stereo.yaml, camchain.yaml
-(Kalibr), rectified.png, comparison.md.
+(Kalibr), rectified.png, comparison.md. As for one camera, the rig is solved before any file
+is written (`on_solved`).
 """
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ from ..io import atomic_write_text, check_out_dir, write_image
 from ..patterns.grid import GridLayout
 from . import plots
 from .formats import kalibr_camchain, kalibr_problem, write_formats
-from .job import OPENCV, SEGMENTY, CalibrationReport, calibrate_and_write, choose, collect_views
+from .job import OPENCV, SEGMENTY, CalibrationReport, check_fit, choose, collect_views, solve_camera, write_report
 from .stereo import StereoCalibration, calibrate_stereo, rectify_maps, write_stereo
-from .views import View, opencv_detector, read_frame
+from .views import View, expand_sources, opencv_detector, read_frame
 
 
 @dataclass
@@ -57,10 +58,11 @@ class StereoReport:
                 ("rotation between the cameras (deg)", lambda s: f"{s.angle:.3f}")]
         lines = ["| rig | " + " | ".join(n for n, _ in columns) + " |", "|---" * (len(columns) + 1) + "|"]
         for label, cell in rows:
-            lines.append(f"| {label} | " + " | ".join(cell(s) if s is not None else (self.opencv_error or "-")
-                                                       for _, s in columns) + " |")
+            lines.append(f"| {label} | " + " | ".join(cell(s) if s is not None else "-" for _, s in columns) + " |")
+        if self.opencv is None and self.opencv_error:  # once, not in every cell (nor again in each camera's)
+            lines += ["", f"{columns[1][0]}: no calibration: {self.opencv_error}"]
         for side, report in self.cameras.items():
-            lines += ["", f"{side} camera:", "", report.table()]
+            lines += ["", f"{side} camera:", "", report.table(reasons=False)]
         unused = [f"{n}: {p['reason']}" for n, p in self.stereo.pairs.items() if not p["used"]]
         if unused:
             lines += ["", "pairs not used (segmenty): " + "; ".join(unused)]
@@ -77,10 +79,28 @@ def _pair_choice(left: list[View], right: list[View], count: int | None, layout:
     return left, right
 
 
+def _check_two_cameras(left_sources: list, right_sources: list) -> None:
+    """A file given for both cameras pairs a photo with itself: a rig with no baseline, whose
+    rectification divides by zero."""
+    def identity(path: Path) -> tuple[int, int]:  # the same file under two names (links, ./) too
+        stat = path.stat()
+        return stat.st_dev, stat.st_ino
+
+    left = {identity(p) for p in expand_sources(left_sources)}
+    both = [p for p in expand_sources(right_sources) if identity(p) in left]
+    if both:
+        raise SegmentyError(f"--right {both[0]}: also given for the left camera ({len(both)} file(s) given for "
+                            "both); each camera needs its own photos or video, e.g. from one folder: "
+                            "DIR/left*.jpg --right DIR/right*.jpg")
+
+
 def run_stereo(left_sources: list, right_sources: list, layout: GridLayout, predictor, out: str | os.PathLike,
                model: str = "pinhole", every: int = 1, compare: bool = True, opencv_method: str = "sb",
-               describe: dict | None = None, views_count: int | None = None, weighted: bool = False) -> StereoReport:
-    """Calibrate a two-camera rig from paired photos or videos (see the module doc)."""
+               describe: dict | None = None, views_count: int | None = None, weighted: bool = False,
+               on_solved=None) -> StereoReport:
+    """Calibrate a two-camera rig from paired photos or videos (see the module doc);
+    `on_solved(report)` is called with the finished rig before any file is written."""
+    _check_two_cameras(left_sources, right_sources)
     out = check_out_dir(out)
     left, left_cv = collect_views(left_sources, predictor, layout, every, compare, opencv_method)
     right, right_cv = collect_views(right_sources, predictor, layout, every, compare, opencv_method)
@@ -96,20 +116,26 @@ def run_stereo(left_sources: list, right_sources: list, layout: GridLayout, pred
             opencv = calibrate_stereo(left_cv, right_cv, layout, model, weighted=weighted)
         except SegmentyError as exc:
             opencv_error = str(exc)
-    cameras, files, skipped = {}, [], {}
+    cameras = {}
+    for side, views, others in (("left", left, left_cv), ("right", right, right_cv)):
+        cameras[side] = solve_camera(views, others, layout, model, opencv_method, calibration=getattr(stereo, side),
+                                     opencv=None if opencv is None else getattr(opencv, side), opencv_error=opencv_error)
+    # A rig is as trustworthy as the worse of its fits: the pair's and each camera's.
+    check_fit({name: max(s.rms, s.left.rms, s.right.rms)
+               for name, s in ((SEGMENTY, stereo), (f"{OPENCV} ({detector})", opencv)) if s is not None})
+    report = StereoReport(stereo, opencv, detector, opencv_error, cameras, [], {})
+    if on_solved is not None:
+        on_solved(report)
+    files, skipped = report.files, report.skipped
     rect = stereo.rectification
     poses = {"left": (np.eye(3), np.zeros(3)), "right": (stereo.R, stereo.T)}
-    for side, views, others, cal, rp in (("left", left, left_cv, stereo.left, ("R1", "P1")),
-                                         ("right", right, right_cv, stereo.right, ("R2", "P2"))):
+    for side, rp in (("left", ("R1", "P1")), ("right", ("R2", "P2"))):
         folder = check_out_dir(out / side)
-        theirs = None if opencv is None else getattr(opencv, side)
-        report = calibrate_and_write(views, others, layout, folder, model, opencv_method, describe, None,
-                                     calibration=cal, opencv=theirs, opencv_error=opencv_error, formats=False)
-        written, missing = write_formats(cal, folder, side, (rect[rp[0]], rect[rp[1]]), poses[side])
-        report.files += written
+        camera = write_report(cameras[side], layout, folder, describe, formats=False)
+        written, missing = write_formats(camera.calibration, folder, side, (rect[rp[0]], rect[rp[1]]), poses[side])
+        camera.files += written
         skipped.update({f"{side}/{k}": v for k, v in missing.items()})
-        cameras[side] = report
-        files += report.files
+        files += camera.files
     extra = {**(describe or {}), "comparison": {SEGMENTY: stereo.summary()}}
     if opencv is not None:
         extra["opencv"] = {"detector": detector, **opencv.to_dict()}
@@ -123,7 +149,7 @@ def run_stereo(left_sources: list, right_sources: list, layout: GridLayout, pred
     first = next(p for p in stereo.pairs.values() if p["used"])
     write_image(out / "rectified.png", plots.rectified_picture(read_frame(first["left"]), read_frame(first["right"]),
                                                                rectify_maps(stereo)))
-    report = StereoReport(stereo, opencv, detector, opencv_error, cameras, files + [out / "rectified.png"], skipped)
+    files.append(out / "rectified.png")
     atomic_write_text(out / "comparison.md", report.table() + "\n")
-    report.files.append(out / "comparison.md")
+    files.append(out / "comparison.md")
     return report

@@ -56,20 +56,23 @@ class View:
 def iter_frames(sources: Iterable[str | os.PathLike], every: int = 1) -> Iterator[tuple[str, np.ndarray | None, str]]:
     """(name, RGB uint8 or None, problem) for every photo and every `every`-th frame of every
     video among `sources` (files or folders of photos). An unreadable photo or video yields
-    None and the problem, so the caller can list it and go on."""
+    None and the problem (without the file's name, which the caller puts before it), so the
+    caller can list it and go on."""
     if every < 1:
         raise SegmentyError(f"--every {every}: must be 1 or more")
-    for source in _expand(sources):
+    for source in expand_sources(sources):
         if source.suffix.lower() in VIDEO_SUFFIXES:
             yield from _video_frames(source, every)
             continue
         try:
             yield str(source), read_image(source), ""
         except SegmentyError as exc:
-            yield str(source), None, str(exc)
+            yield str(source), None, str(exc).removeprefix(f"{source}: ")
 
 
-def _expand(sources: Iterable[str | os.PathLike]) -> list[Path]:
+def expand_sources(sources: Iterable[str | os.PathLike]) -> list[Path]:
+    """The photos and videos `sources` name: files as given, folders' photos and videos in
+    sorted order; SegmentyError for a missing one or when there are none."""
     out = []
     for item in sources:
         p = Path(item)
@@ -89,7 +92,7 @@ def _video_frames(path: Path, every: int) -> Iterator[tuple[str, np.ndarray | No
     try:
         capture = open_video(str(path))
     except SegmentyError:
-        yield str(path), None, f"{path}: cannot be opened as a video"
+        yield str(path), None, "cannot be opened as a video"
         return
     read_any = False
     try:
@@ -99,7 +102,7 @@ def _video_frames(path: Path, every: int) -> Iterator[tuple[str, np.ndarray | No
     finally:
         capture.release()
     if not read_any:
-        yield str(path), None, f"{path}: no frame could be decoded"
+        yield str(path), None, "no frame could be decoded"
 
 
 def view_from_points(name: str, image_size: tuple[int, int], points: GridPoints | None,

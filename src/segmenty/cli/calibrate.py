@@ -4,13 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import add_command, device_name, positive_float, positive_int
+from .common import add_command, device_name, positive_float, positive_int, whole_number_at_least
 
 DETECTOR_FOLDER = "detector"  # where a detector trained by `calibrate` goes, inside --out
 
 
 def register(sub) -> None:
     from ..calib import CAMERA_MODELS
+    from ..calib.camera import MIN_VIEWS
 
     p = add_command(sub, "calibrate", "calibrate a camera from photos or videos of a chessboard, ChArUco board "
                     "or circle grid, whole or cut by the frame: camera.json (K, distortion, errors), coverage "
@@ -31,7 +32,8 @@ def register(sub) -> None:
     p.add_argument("--camera", choices=CAMERA_MODELS, default="pinhole",
                    help="pinhole: OpenCV's 5 distortion coefficients; rational: 8; fisheye: cv2.fisheye")
     p.add_argument("--every", type=positive_int, default=1, help="use every Nth frame of a video")
-    p.add_argument("--views", type=positive_int, metavar="N",
+    p.add_argument("--views", type=whole_number_at_least(MIN_VIEWS, "a calibration needs that many views"),
+                   metavar="N",
                    help="calibrate from N views chosen for sharpness, coverage of the image (its edges and "
                         "corners) and a range of tilts and distances, instead of all of them")
     p.add_argument("--minutes", type=positive_float, default=10.0,
@@ -67,25 +69,39 @@ def cmd_calibrate(args) -> int:
         except UsageError as exc:
             raise UsageError(f"--model {model}: {exc}") from None
     describe = {"pattern": pattern.spec, "units": "mm", "detector": str(model)}
+
+    def show(report) -> None:  # before any file is written: a failed write loses no result
+        print(report.table(), flush=True)
+
     if args.right:
         from ..calib import run_stereo
 
         report = run_stereo(args.inputs, args.right, layout, predictor, out, model=args.camera, every=args.every,
                             compare=args.compare, describe=describe, views_count=args.views,
-                            weighted=args.weighted)
-        print(report.table())
-        print(f"stereo.json, stereo.yaml, camchain.yaml, rectified.png, comparison.md; left/ and right/: "
-              f"camera.json, camera_info.yaml, camera.cameramodel, pictures -> {out}")
+                            weighted=args.weighted, on_solved=show)
     else:
         report = run_calibration(args.inputs, layout, predictor, out, model=args.camera, every=args.every,
                                  compare=args.compare, describe=describe, views_count=args.views,
-                            weighted=args.weighted)
-        print(report.table())
-        print(f"camera.json, camera.yaml, camera_info.yaml, camera.cameramodel, camchain.yaml, points.json, "
-              f"coverage.png, errors.png, crossval.png, comparison.md -> {out}")
+                                 weighted=args.weighted, on_solved=show)
+    print(written_line(report.files, out))
     for name, why in report.skipped.items():
         print(f"not written: {name} ({why})")
     return 0
+
+
+def written_line(files: list[Path], out: Path) -> str:
+    """'stereo.json, ...; left/ and right/: camera.json, ... -> OUT': the files written, by
+    folder (folders holding the same files named together)."""
+    folders: dict[Path, list[str]] = {}
+    for f in files:
+        rel = Path(f).relative_to(out)
+        folders.setdefault(rel.parent, []).append(rel.name)
+    same: dict[tuple, list[Path]] = {}
+    for folder, names in folders.items():
+        same.setdefault(tuple(names), []).append(folder)
+    parts = [("" if group == [Path(".")] else " and ".join(f"{g}/" for g in group) + ": ") + ", ".join(names)
+             for names, group in sorted(same.items(), key=lambda item: item[1] != [Path(".")])]  # OUT's own first
+    return "; ".join(parts) + f" -> {out}"
 
 
 def _trained_detector(args, run: Path) -> Path:

@@ -49,6 +49,11 @@ MAX_TRAIN_SIZE = 1024
 MAX_SAMPLE_SIZE = 4096
 
 
+def whole_number_at_least(minimum: int, why: str):
+    """An argparse type: a whole number of at least `minimum` (`why`: what needs that many)."""
+    return _number(int, "a whole number", lambda v: v >= minimum, f"at least {minimum} ({why})")
+
+
 def device_name(text: str) -> str:
     """An argparse type for --device: the grammar of segmenty.hardware (presence is checked
     when the device is used)."""
