@@ -69,6 +69,13 @@ def test_an_asymmetric_circle_grid_in_opencvs_order():
     assert find_circles(_gray(photo), (4, 11), asymmetric=False) is None
 
 
+def test_opencvs_chessboard_detectors_find_no_board_of_two_inner_corners_a_side():
+    # OpenCV raises for them; calibrate's side-by-side of a 3x8 board must go on without it
+    photo, _, _ = render("chessboard:3x8", TALL)
+    assert detect_grid(photo, Detector("chessboard", 2, 7)) is None
+    assert find_chessboard_classic(_gray(photo), (2, 7)) is None
+
+
 @pytest.mark.parametrize("text, message", [("hexagon:3x3", "detector"), ("chessboard", "expected"),
                                            ("charuco:5x7:NOPE", "dictionary")])
 def test_bad_detector_specs_are_refused(text, message):

@@ -21,6 +21,9 @@ from .errors import UsageError, unknown_name
 from .patterns.charuco import charuco_board, charuco_colrow
 
 DETECTOR_KINDS = ("chessboard", "charuco")
+# OpenCV's chessboard detectors refuse (with an exception) fewer inner corners a side than this:
+# for them a board of 3xN squares, which segmenty finds, is simply not found.
+OPENCV_MIN_INNER_CORNERS = 3
 DETECTOR_USAGE = "chessboard:COLSxROWS (inner corners, e.g. chessboard:9x6) or charuco:COLSxROWS[:DICT] " \
                  "(squares, e.g. charuco:5x7:DICT_6X6_250)"
 
@@ -86,6 +89,8 @@ def detect_grid(rgb: np.ndarray, detector: Detector) -> tuple[np.ndarray, str] |
 
 def _detect_chessboard(gray: np.ndarray, detector: Detector) -> tuple[np.ndarray, str] | None:
     size = (detector.cols, detector.rows)
+    if min(size) < OPENCV_MIN_INNER_CORNERS:
+        return None
     rows, cols = detector.grid_shape
     # The sector-based detector is more accurate and copes with blur and distortion better.
     ok, corners = cv2.findChessboardCornersSB(gray, size, flags=cv2.CALIB_CB_EXHAUSTIVE | cv2.CALIB_CB_ACCURACY)
@@ -100,6 +105,8 @@ def _detect_chessboard(gray: np.ndarray, detector: Detector) -> tuple[np.ndarray
 def find_chessboard_classic(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
     """The inner corners (N×1×2 float32, OpenCV's order) by findChessboardCorners refined with
     cornerSubPix, as most calibration tutorials do; None when the whole board is not found."""
+    if min(size) < OPENCV_MIN_INNER_CORNERS:
+        return None
     ok, corners = cv2.findChessboardCorners(gray, size, flags=cv2.CALIB_CB_ADAPTIVE_THRESH
                                             | cv2.CALIB_CB_NORMALIZE_IMAGE)
     if not ok:
