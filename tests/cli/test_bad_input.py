@@ -464,6 +464,13 @@ def existing_file(tmp_path) -> Path:
     (["predict", "{ckpt}", "{tmp}", "--threshold", "nan", "--out", "{tmp}/o"], 2, "--threshold"),
     (["label", "{tmp}", "--detector", "chesboard:9x6", "--out", "{tmp}/o"], 2, "chessboard"),
     (["evaluate", "{ckpt}", "--images", "{tmp}", "--masks", "{tmp}", "--size", "0"], 2, "--size: 0 must be"),
+    # a spec of an unknown kind, where a run or a board's spec goes: as every command names it
+    # (predict makes its --out folder before it opens the model)
+    (["predict", "foo:3x3", "{tmp}/photos", "--out", "{tmp}/predicted"], 2,
+     "unknown pattern 'foo' (valid: charuco, chessboard, circles, segmenty)"),
+    (["evaluate", "foo:3x3", "--images", "{tmp}/photos", "--masks", "{tmp}/masks", "--out", "{tmp}/o"], 2,
+     "unknown pattern 'foo' (valid: charuco, chessboard, circles, segmenty)"),
+    (["predict", "chessbord:8x6", "{tmp}/photos", "--out", "{tmp}/predicted"], 2, "try 'chessboard:8x6'"),
     # --out naming an existing file
     (["train", *TINY_TRAIN, "--out", "{file}"], 1, "exists and is a file"),
     (["predict", "{ckpt}", "{tmp}", "--out", "{file}"], 1, "exists and is a file"),
