@@ -77,8 +77,15 @@ def test_opencvs_chessboard_detectors_find_no_board_of_two_inner_corners_a_side(
 
 
 @pytest.mark.parametrize("text, message", [("hexagon:3x3", "detector"), ("chessboard", "expected"),
-                                           ("charuco:5x7:NOPE", "dictionary")])
+                                           ("charuco:5x7:NOPE", "dictionary"),
+                                           ("chessboard:4x3", "need at least 4x4 squares"),
+                                           ("charuco:3x3", "the smallest is 3x4 squares")])
 def test_bad_detector_specs_are_refused(text, message):
     with pytest.raises(UsageError, match=message):
         parse_detector(text)
-    assert parse_detector("charuco:5x7").grid_shape == (6, 4)
+
+
+@pytest.mark.parametrize("text, grid_shape", [("chessboard:10x7", (6, 9)), ("charuco:5x7", (6, 4))])
+def test_detector_specs_count_squares_as_pattern_specs_do(text, grid_shape):
+    detector = parse_detector(text)
+    assert detector.grid_shape == grid_shape and detector.spec.startswith(text)

@@ -10,8 +10,8 @@ def register(sub) -> None:
                     "classical detector finds the whole board", cmd_label)
     p.add_argument("images", nargs="+", help="photos or folders of photos")
     p.add_argument("--detector", required=True,
-                   help="chessboard:COLSxROWS (INNER corners: chessboard:9x6 for a board of 10x7 squares) "
-                        "or charuco:COLSxROWS[:DICT] (squares, like the pattern spec)")
+                   help="chessboard:COLSxROWS or charuco:COLSxROWS[:DICT], squares as in the pattern spec "
+                        "(chessboard:10x7 has OpenCV's 9x6 inner corners)")
     p.add_argument("--out", required=True, help="folder for the masks and labels.json")
 
     p = add_command(sub, "evaluate", "score a model on labelled real photos: IoU on whole photos and "
