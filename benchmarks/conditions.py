@@ -195,7 +195,7 @@ def nearest_errors(found: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def load_set(name: str, photos: Path, masks: Path | None, negatives: Path, labels: Path) -> tuple[list[Photo], list[Photo]]:
     files = list_images(photos)
     if masks is None:  # udacity: truth from OpenCV on the clean photos
-        label_images(files, "chessboard:9x6", labels)
+        label_images(files, "chessboard:10x7", labels)
         masks = labels
     items = []
     for f in files:

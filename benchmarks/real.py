@@ -35,7 +35,7 @@ from segmenty.predict import Predictor
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_REAL = REPO.parent / "shared" / "real"
 PATTERN = "chessboard:10x7"
-DETECTOR = "chessboard:9x6"  # inner corners of a 10x7-square board
+DETECTOR = "chessboard:10x7"  # squares, as the pattern spec (OpenCV's 9x6 inner corners)
 
 
 @dataclass

@@ -29,7 +29,7 @@ from segmenty.predict import DetectionRule, Predictor
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_REAL = REPO.parent / "shared" / "real"
-DETECTOR = "chessboard:9x6"
+DETECTOR = "chessboard:10x7"
 
 
 def _resize(k: float):

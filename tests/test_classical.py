@@ -69,9 +69,23 @@ def test_an_asymmetric_circle_grid_in_opencvs_order():
     assert find_circles(_gray(photo), (4, 11), asymmetric=False) is None
 
 
+def test_opencvs_chessboard_detectors_find_no_board_of_two_inner_corners_a_side():
+    # OpenCV raises for them; calibrate's side-by-side of a 3x8 board must go on without it
+    photo, _, _ = render("chessboard:3x8", TALL)
+    assert detect_grid(photo, Detector("chessboard", 2, 7)) is None
+    assert find_chessboard_classic(_gray(photo), (2, 7)) is None
+
+
 @pytest.mark.parametrize("text, message", [("hexagon:3x3", "detector"), ("chessboard", "expected"),
-                                           ("charuco:5x7:NOPE", "dictionary")])
+                                           ("charuco:5x7:NOPE", "dictionary"),
+                                           ("chessboard:4x3", "need at least 4x4 squares"),
+                                           ("charuco:3x3", "the smallest is 3x4 squares")])
 def test_bad_detector_specs_are_refused(text, message):
     with pytest.raises(UsageError, match=message):
         parse_detector(text)
-    assert parse_detector("charuco:5x7").grid_shape == (6, 4)
+
+
+@pytest.mark.parametrize("text, grid_shape", [("chessboard:10x7", (6, 9)), ("charuco:5x7", (6, 4))])
+def test_detector_specs_count_squares_as_pattern_specs_do(text, grid_shape):
+    detector = parse_detector(text)
+    assert detector.grid_shape == grid_shape and detector.spec.startswith(text)

@@ -21,17 +21,20 @@ from .errors import UsageError, unknown_name
 from .patterns.charuco import charuco_board, charuco_colrow
 
 DETECTOR_KINDS = ("chessboard", "charuco")
-DETECTOR_USAGE = "chessboard:COLSxROWS (inner corners, e.g. chessboard:9x6) or charuco:COLSxROWS[:DICT] " \
-                 "(squares, e.g. charuco:5x7:DICT_6X6_250)"
+# OpenCV's chessboard detectors refuse (with an exception) fewer inner corners a side than this:
+# for them a board of 3xN squares, which segmenty finds, is simply not found.
+OPENCV_MIN_INNER_CORNERS = 3
+DETECTOR_USAGE = "chessboard:COLSxROWS or charuco:COLSxROWS[:DICT], squares as in the pattern spec " \
+                 "(e.g. chessboard:10x7, OpenCV's 9x6 inner corners, or charuco:5x7:DICT_6X6_250)"
 
 
 @dataclass(frozen=True)
 class Detector:
     """A classical board detector.
 
-    For ``chessboard`` `cols` x `rows` count INNER corners, as OpenCV does (``chessboard:9x6``
-    finds a board of 10x7 squares); for ``charuco`` they count squares, like the pattern spec
-    ``charuco:5x7`` that printed the board.
+    For ``chessboard`` `cols` x `rows` count INNER corners, OpenCV's pattern size (a board of
+    10x7 squares is 9x6); for ``charuco`` they count squares. Its `spec` counts squares for
+    both, like the pattern spec that printed the board (``chessboard:10x7``, ``charuco:5x7``).
     """
 
     kind: str
@@ -40,9 +43,14 @@ class Detector:
     dictionary: str = "DICT_6X6_250"
 
     @property
+    def squares(self) -> tuple[int, int]:
+        """(columns, rows) of the board's squares."""
+        return (self.cols + 1, self.rows + 1) if self.kind == "chessboard" else (self.cols, self.rows)
+
+    @property
     def spec(self) -> str:
         tail = f":{self.dictionary}" if self.kind == "charuco" else ""
-        return f"{self.kind}:{self.cols}x{self.rows}{tail}"
+        return f"{self.kind}:{self.squares[0]}x{self.squares[1]}{tail}"
 
     @property
     def grid_shape(self) -> tuple[int, int]:
@@ -53,9 +61,11 @@ class Detector:
 
 
 def parse_detector(text: str) -> Detector:
-    """``chessboard:9x6`` / ``charuco:5x7[:DICT]`` -> Detector; UsageError names --detector."""
-    from .patterns.base import parse_grid
+    """``chessboard:10x7`` / ``charuco:5x7[:DICT]`` (squares, as the pattern specs count them)
+    -> Detector; UsageError names --detector."""
+    from .patterns.base import check_board_size, parse_grid
     from .patterns.charuco import DEFAULT_DICTIONARY, parse_dictionary
+    from .patterns.chessboard import SMALLEST_SQUARES
 
     kind, *args = text.split(":")
     if kind not in DETECTOR_KINDS:
@@ -64,12 +74,19 @@ def parse_detector(text: str) -> Detector:
     if not args or len(args) > most:
         raise UsageError(f"--detector '{text}': expected {DETECTOR_USAGE}")
     try:
-        # The pattern specs' grid rules (2 to 100 a side) suit the detectors too.
+        # The pattern specs' grid rules (2 to 100 a side, the smallest board) suit the detectors too.
         cols, rows = parse_grid(text, args[0])
+        check_board_size(text, (cols, rows), SMALLEST_SQUARES, "squares")
         dictionary = parse_dictionary(text, args[1]) if len(args) > 1 else DEFAULT_DICTIONARY
     except UsageError as exc:
         raise UsageError(f"--detector: {str(exc).replace('pattern ', '', 1)}") from None
-    return Detector(kind, cols, rows, dictionary)
+    if kind == "charuco":
+        return Detector(kind, cols, rows, dictionary)
+    least = OPENCV_MIN_INNER_CORNERS + 1
+    if min(cols, rows) < least:
+        raise UsageError(f"--detector '{text}': OpenCV's chessboard detectors need at least {least}x{least} "
+                         f"squares ({least - 1} inner corners a side)")
+    return Detector(kind, cols - 1, rows - 1)
 
 
 def detect_grid(rgb: np.ndarray, detector: Detector) -> tuple[np.ndarray, str] | None:
@@ -86,6 +103,8 @@ def detect_grid(rgb: np.ndarray, detector: Detector) -> tuple[np.ndarray, str] |
 
 def _detect_chessboard(gray: np.ndarray, detector: Detector) -> tuple[np.ndarray, str] | None:
     size = (detector.cols, detector.rows)
+    if min(size) < OPENCV_MIN_INNER_CORNERS:
+        return None
     rows, cols = detector.grid_shape
     # The sector-based detector is more accurate and copes with blur and distortion better.
     ok, corners = cv2.findChessboardCornersSB(gray, size, flags=cv2.CALIB_CB_EXHAUSTIVE | cv2.CALIB_CB_ACCURACY)
@@ -100,6 +119,8 @@ def _detect_chessboard(gray: np.ndarray, detector: Detector) -> tuple[np.ndarray
 def find_chessboard_classic(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
     """The inner corners (N×1×2 float32, OpenCV's order) by findChessboardCorners refined with
     cornerSubPix, as most calibration tutorials do; None when the whole board is not found."""
+    if min(size) < OPENCV_MIN_INNER_CORNERS:
+        return None
     ok, corners = cv2.findChessboardCorners(gray, size, flags=cv2.CALIB_CB_ADAPTIVE_THRESH
                                             | cv2.CALIB_CB_NORMALIZE_IMAGE)
     if not ok:

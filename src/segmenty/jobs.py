@@ -67,7 +67,7 @@ class DemoResult:
 
 
 def run_demo(out: str | os.PathLike = "runs/demo", minutes: float = 10.0, pattern: str = "chessboard:10x7",
-             detector: str = "chessboard:9x6", images: str | os.PathLike | None = None,
+             detector: str = "chessboard:10x7", images: str | os.PathLike | None = None,
              negatives: str | os.PathLike | None = None, resume: bool = False,
              device: str = "auto") -> DemoResult:
     from .eval.evaluate import evaluate

@@ -35,6 +35,7 @@ FORMAT = "segmenty-checkpoint-1"
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.csv"
 LATEST_CHECKPOINT, BEST_CHECKPOINT = "model.pt", "best.pt"  # what a kill loses least / the best validation
+RUN_FILES = (CONFIG_FILE, LOG_FILE, LATEST_CHECKPOINT, BEST_CHECKPOINT)  # a run folder holds one at least
 # The working size of a checkpoint or ONNX file that does not record one (before sizes were
 # recorded, every run trained at 256 px).
 FALLBACK_SIZE = 256
@@ -163,6 +164,14 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
+
+    def check_is_run(self) -> "Run":
+        """This Run, when its folder holds something training writes; else a one-line error
+        saying what a run folder holds (a folder of photos is no run to report on)."""
+        if not any((self.path / name).is_file() for name in RUN_FILES):
+            raise SegmentyError(f"{self.path}: not a training run folder (a run holds {', '.join(RUN_FILES)}, "
+                                "as 'segmenty train --out RUN' writes them)")
+        return self
 
     def __fspath__(self) -> str:  # a Run goes wherever a run folder's path does
         return str(self.path)

@@ -140,6 +140,14 @@ def write_good(folder: Path, name: str = "good.png", size=(48, 64)) -> Path:
     return folder / name
 
 
+def write_board(folder: Path, name: str = "board.png") -> Path:
+    """A photo OpenCV finds a whole chessboard:10x7 in (what `label` needs to label one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sheet = segmenty.load_pattern("chessboard:10x7", dpi=20).image
+    Image.fromarray(np.pad(sheet, ((20, 20), (30, 30), (0, 0)), constant_values=128)).save(folder / name)
+    return folder / name
+
+
 def cli(capsys, *argv) -> tuple[int, str, list[str]]:
     """Run `segmenty argv...` in-process: (exit status, stdout, stderr lines)."""
     try:
@@ -412,10 +420,11 @@ def test_evaluate_folders_that_do_not_exist(option, checkpoint, tmp_path, capsys
 def test_label_skips_a_bad_photo_with_one_warning(name, tmp_path, capsys, monkeypatch):
     photos, out = tmp_path / "photos", tmp_path / "labels"
     write_good(photos)
+    write_board(photos)
     write_case(photos, name, monkeypatch)
-    code, stdout, lines = cli(capsys, "label", photos, "--detector", "chessboard:9x6", "--out", out)
+    code, stdout, lines = cli(capsys, "label", photos, "--detector", "chessboard:10x7", "--out", out)
     saved = json.loads((out / "labels.json").read_text())
-    assert code == 0
+    assert code == 0 and list(saved["labelled"]) == [str(photos / "board.png")]
     if name in BAD:
         assert_one_line_naming(lines, name, CASES[name][1])
         assert list(saved["unreadable"]) == [str(photos / name)] and "1 could not be read" in stdout
@@ -425,17 +434,17 @@ def test_label_skips_a_bad_photo_with_one_warning(name, tmp_path, capsys, monkey
 
 
 def test_label_a_missing_photo_is_skipped_and_nothing_readable_is_an_error(tmp_path, capsys, monkeypatch):
-    good = write_good(tmp_path)
-    code, _, lines = cli(capsys, "label", tmp_path / "missing.png", good, "--detector", "chessboard:9x6",
+    good = write_board(tmp_path)
+    code, _, lines = cli(capsys, "label", tmp_path / "missing.png", good, "--detector", "chessboard:10x7",
                          "--out", tmp_path / "l1")
     assert code == 0
     assert_one_line_naming(lines, "missing.png", "no such file")
     bad = write_case(tmp_path / "bad", "text.jpg", monkeypatch)
-    code, _, lines = cli(capsys, "label", bad, "--detector", "chessboard:9x6", "--out", tmp_path / "l2")
+    code, _, lines = cli(capsys, "label", bad, "--detector", "chessboard:10x7", "--out", tmp_path / "l2")
     assert code == 1 and len(lines) == 2 and "none of the 1 photos could be read" in lines[1]
     assert all("text.jpg" in line for line in lines)
     (tmp_path / "empty").mkdir()
-    code, _, lines = cli(capsys, "label", tmp_path / "empty", "--detector", "chessboard:9x6", "--out", tmp_path / "l3")
+    code, _, lines = cli(capsys, "label", tmp_path / "empty", "--detector", "chessboard:10x7", "--out", tmp_path / "l3")
     assert code == 1
     assert_one_line_naming(lines, "empty", "no images found")
 
@@ -463,14 +472,21 @@ def existing_file(tmp_path) -> Path:
     (["train", "--recipe", "orignal", "--out", "{tmp}/o"], 2, "did you mean 'original'"),
     (["predict", "{ckpt}", "{tmp}", "--size", "-1", "--out", "{tmp}/o"], 2, "--size: -1 must be"),
     (["predict", "{ckpt}", "{tmp}", "--threshold", "nan", "--out", "{tmp}/o"], 2, "--threshold"),
-    (["label", "{tmp}", "--detector", "chesboard:9x6", "--out", "{tmp}/o"], 2, "chessboard"),
+    (["label", "{tmp}", "--detector", "chesboard:10x7", "--out", "{tmp}/o"], 2, "chessboard"),
     (["evaluate", "{ckpt}", "--images", "{tmp}", "--masks", "{tmp}", "--size", "0"], 2, "--size: 0 must be"),
+    # a spec of an unknown kind, where a run or a board's spec goes: as every command names it
+    # (predict makes its --out folder before it opens the model)
+    (["predict", "foo:3x3", "{tmp}/photos", "--out", "{tmp}/predicted"], 2,
+     "unknown pattern 'foo' (valid: charuco, chessboard, circles, segmenty)"),
+    (["evaluate", "foo:3x3", "--images", "{tmp}/photos", "--masks", "{tmp}/masks", "--out", "{tmp}/o"], 2,
+     "unknown pattern 'foo' (valid: charuco, chessboard, circles, segmenty)"),
+    (["predict", "chessbord:8x6", "{tmp}/photos", "--out", "{tmp}/predicted"], 2, "try 'chessboard:8x6'"),
     # --out naming an existing file
     (["train", *TINY_TRAIN, "--out", "{file}"], 1, "exists and is a file"),
     (["predict", "{ckpt}", "{tmp}", "--out", "{file}"], 1, "exists and is a file"),
     (["evaluate", "{ckpt}", "--images", "{tmp}/photos", "--masks", "{tmp}/masks", "--out", "{file}"], 1,
      "exists and is a file"),
-    (["label", "{tmp}/photos", "--detector", "chessboard:9x6", "--out", "{file}"], 1, "exists and is a file"),
+    (["label", "{tmp}/photos", "--detector", "chessboard:10x7", "--out", "{file}"], 1, "exists and is a file"),
     (["export", "{ckpt}", "--onnx", "{tmp}"], 1, "Is a directory"),
 ])
 def test_bad_options_are_one_line_with_the_right_status(argv, code, needle, tmp_path, capsys, checkpoint,

@@ -31,6 +31,26 @@ def test_pattern_writes_the_sheet(tmp_path, capsys, name, options):
     assert out.stat().st_size > 0
 
 
+@pytest.mark.parametrize("spec, warning", [
+    ("chessboard:10x7", "chessboard:10x7:25: the sheet is 300 x 225 mm, larger than A4 and Letter: print it at "
+                        "100% (not 'fit to page', which shrinks the squares) on larger paper, or ask for smaller "
+                        "squares in the spec (chessboard:10x7:23 fits A4)"),
+    ("circles:4x11:asym:30", "or ask for a smaller spacing in the spec (circles:4x11:asym:21 fits Letter)"),
+    ("chessboard:10x7:23", None),  # what the warning suggests fits
+    ("segmenty", None),  # a Letter page
+    ("circles:7x5", None),
+])
+def test_a_sheet_larger_than_a4_and_letter_is_written_with_a_warning(tmp_path, capsys, spec, warning):
+    out = tmp_path / "board.svg"
+    assert main(["pattern", spec, "--out", str(out), "--dpi", "100"]) == 0
+    assert out.is_file()
+    err = capsys.readouterr().err
+    if warning is None:
+        assert err == ""
+    else:
+        assert err.count("\n") == 1 and err.startswith("segmenty: warning: ") and warning in err
+
+
 def test_pattern_masks_are_listed_beside_the_sheet(tmp_path, capsys):
     out = tmp_path / "grid.pdf"
     assert main(["pattern", "circles:4x11:asym", "--out", str(out), "--dpi", "100", "--masks"]) == 0

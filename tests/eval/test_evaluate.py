@@ -43,8 +43,8 @@ def _scene(spec: str, distortion: float, dpi: float = 40) -> tuple[np.ndarray, n
 
 
 @pytest.mark.parametrize("spec, detector, distortion, dpi", [
-    ("chessboard:10x7", "chessboard:9x6", 0.0, 40),
-    ("chessboard:10x7", "chessboard:9x6", 0.35, 40),   # sides bow: the label must follow them
+    ("chessboard:10x7", "chessboard:10x7", 0.0, 40),  # squares, as the pattern spec counts them
+    ("chessboard:10x7", "chessboard:10x7", 0.35, 40),  # sides bow: the label must follow them
     ("charuco:5x7", "charuco:5x7", 0.0, 60),           # markers need more pixels than squares
 ])
 def test_label_matches_true_mask(spec, detector, distortion, dpi):
@@ -57,7 +57,7 @@ def test_label_matches_true_mask(spec, detector, distortion, dpi):
 
 def test_label_follows_distortion_better_than_a_quadrilateral():
     rgb, truth = _scene("chessboard:10x7", 0.35)
-    mask, _ = label_image(rgb, parse_detector("chessboard:9x6"))
+    mask, _ = label_image(rgb, parse_detector("chessboard:10x7"))
     ys, xs = np.nonzero(mask)
     quad = np.zeros_like(mask, np.uint8)
     hull = cv2.approxPolyDP(cv2.convexHull(np.stack([xs, ys], 1).astype(np.int32)), 3.0, True)
@@ -77,11 +77,11 @@ def test_label_images_writes_masks_json_and_lists_misses(tmp_path):
     rgb, truth = _scene("chessboard:10x7", 0.0)
     write_image(tmp_path / "in" / "board.png", rgb)
     write_image(tmp_path / "in" / "blank.png", np.full((64, 64, 3), 128, np.uint8))
-    result = label_images(sorted((tmp_path / "in").iterdir()), "chessboard:9x6", tmp_path / "out")
+    result = label_images(sorted((tmp_path / "in").iterdir()), "chessboard:10x7", tmp_path / "out")
     assert [p.rsplit("/", 1)[-1] for p in result.not_found] == ["blank.png"]
     assert iou(read_mask(tmp_path / "out" / "board_mask.png"), truth) > 0.97
     saved = json.loads((tmp_path / "out" / "labels.json").read_text())
-    assert saved["detector"] == "chessboard:9x6" and len(saved["labelled"]) == 1
+    assert saved["detector"] == "chessboard:10x7" and len(saved["labelled"]) == 1
 
 
 # ------------------------------------------------------------------------ metric arithmetic
@@ -169,8 +169,14 @@ def test_iou_and_half_views_edge_cases():
 
 
 @pytest.mark.parametrize("argv, code, needle", [
-    (["label", "{missing}", "--detector", "chessboard:9x6", "--out", "{tmp}/o"], 1, "no such file or folder"),
-    (["label", "{tmp}", "--detector", "chesboard:9x6", "--out", "{tmp}/o"], 2, "did you mean 'chessboard'"),
+    (["label", "{missing}", "--detector", "chessboard:10x7", "--out", "{tmp}/o"], 1, "no such file or folder"),
+    (["label", "{tmp}", "--detector", "chesboard:10x7", "--out", "{tmp}/o"], 2, "did you mean 'chessboard'"),
+    # the board in no photo: an error, not "labelled 0 of 1"; the spec counts squares, as it once did not
+    (["label", "{tmp}", "--detector", "chessboard:9x6", "--out", "{tmp}/o"], 1,
+     "--detector chessboard:9x6: no whole board found in any of the 1 photos (a spec counts squares: "
+     "chessboard:9x6 has 8x5 inner corners; a board of 9x6 inner corners is chessboard:10x7)"),
+    (["label", "{tmp}", "--detector", "chessboard:3x4", "--out", "{tmp}/o"], 2,
+     "OpenCV's chessboard detectors need at least 4x4 squares"),
     (["label", "{tmp}", "--detector", "chessboard", "--out", "{tmp}/o"], 2, "--detector 'chessboard'"),
     (["evaluate", "{tmp}", "--images", "{missing}", "--masks", "{tmp}"], 1, "--images"),
     (["evaluate", "{tmp}", "--images", "{empty}", "--masks", "{tmp}"], 1, "no images"),

@@ -57,6 +57,19 @@ def test_bad_specs_raise_usage_error(spec, needle):
         segmenty.load_pattern(spec)
 
 
+@pytest.mark.parametrize("spec, smallest", [
+    ("chessboard:2x2", "3x4 squares, either way round"),
+    ("chessboard:3x3", "3x4 squares, either way round"),
+    ("charuco:3x3", "3x4 squares, either way round"),
+    ("circles:2x2", "2x3 circles, either way round"),
+    ("circles:3x2:asym", "2x3 circles: 2 a row, 3 rows"),
+])
+def test_boards_too_small_to_be_found_are_refused(spec, smallest):
+    # the smallest boards themselves are found (tests/predict/test_points.py)
+    with pytest.raises(segmenty.UsageError, match=f"too small to be found.*the smallest is {smallest}"):
+        segmenty.load_pattern(spec)
+
+
 def test_public_api_is_lazy_and_complete():
     import subprocess
     import sys

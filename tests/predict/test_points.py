@@ -176,6 +176,18 @@ def test_asymmetric_circle_grid_is_placed_by_its_layout():
     assert all(np.linalg.norm(p - exact[tuple(i)]) < 0.5 for p, i in zip(points.xy, points.ids.tolist()))
 
 
+@pytest.mark.parametrize("spec", ["chessboard:3x4", "chessboard:4x3", "charuco:4x3", "circles:2x3", "circles:3x2",
+                                  "circles:2x3:asym"])
+def test_the_smallest_boards_a_spec_may_name_are_found_whole(spec):
+    """The parser's smallest boards (patterns/base.py: MIN_POINT_GRID), one point fewer a side
+    refused there: what it accepts, the points find."""
+    photo, truth, layout, _ = render(spec, BOARD)
+    points = find_grid_points(photo, heat_from(truth, photo.shape[:2]), layout)
+    assert points is not None and len(points) == layout.count and not points.partial
+    exact = truth_lookup(truth, layout)
+    assert all(np.linalg.norm(p - exact[tuple(i)]) < 0.5 for p, i in zip(points.xy, points.ids.tolist()))
+
+
 @pytest.mark.parametrize("make_heat", [
     lambda rng, shape: heat_from(rng.uniform([0, 0], [shape[1], shape[0]], (40, 2)), shape),  # scattered
     lambda rng, shape: heat_from(np.stack([np.linspace(50, 400, 12), np.full(12, 100)], 1), shape),  # a line

@@ -95,6 +95,19 @@ def test_predict_takes_a_board_spec_in_place_of_a_run(installed, tmp_path):
     assert sorted(f.name for f in (tmp_path / "o").glob("p_*.png")) == ["p_corners.png", "p_mask.png"]
 
 
+def test_evaluate_takes_a_board_spec_in_place_of_a_run(installed, tmp_path, capsys):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "masks").mkdir()
+    cv2.imwrite(str(tmp_path / "photos" / "p.png"), np.full((64, 80, 3), 128, np.uint8))
+    truth = np.zeros((64, 80), np.uint8)
+    truth[16:48, 20:60] = 255
+    cv2.imwrite(str(tmp_path / "masks" / "p_mask.png"), truth)
+    assert main(["evaluate", "chessboard:8x6", "--images", str(tmp_path / "photos"), "--masks",
+                 str(tmp_path / "masks"), "--out", str(tmp_path / "o")]) == 0
+    saved = json.loads((tmp_path / "o" / "eval.json").read_text())
+    assert saved["model"] == "chessboard:8x6" and saved["summary"]["photos"] == 1
+
+
 def test_calibrate_without_a_model_uses_the_shipped_detector(installed, tmp_path, capsys):
     for i in range(2):
         cv2.imwrite(str(tmp_path / f"p{i}.png"), np.full((48, 64, 3), 60 * i, np.uint8))

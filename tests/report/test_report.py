@@ -174,8 +174,19 @@ def test_report_is_self_contained_and_renders(tmp_path):
 
 def test_report_of_bare_run_and_cli(tmp_path, capsys):
     (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.pt").write_bytes(b"")  # a run that lost its config.json (not read here)
     assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "r.html")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "r.html")
     page = (tmp_path / "r.html").read_text()
     assert "no config.json" in page and "not evaluated yet" in page
     assert main(["report", str(tmp_path / "missing")]) == 1
+
+
+def test_report_of_a_folder_that_is_not_a_run_is_one_line_and_writes_nothing(tmp_path, capsys):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "photo.jpg").write_bytes(b"not looked at")
+    assert main(["report", str(tmp_path / "photos")]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"segmenty: {tmp_path / 'photos'}: not a training run folder (a run holds config.json, log.csv, "
+                   "model.pt, best.pt, as 'segmenty train --out RUN' writes them)\n")
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["photo.jpg"]

@@ -10,17 +10,20 @@ def register(sub) -> None:
                     "classical detector finds the whole board", cmd_label)
     p.add_argument("images", nargs="+", help="photos or folders of photos")
     p.add_argument("--detector", required=True,
-                   help="chessboard:COLSxROWS (INNER corners: chessboard:9x6 for a board of 10x7 squares) "
-                        "or charuco:COLSxROWS[:DICT] (squares, like the pattern spec)")
+                   help="chessboard:COLSxROWS or charuco:COLSxROWS[:DICT], squares as in the pattern spec "
+                        "(chessboard:10x7 has OpenCV's 9x6 inner corners)")
     p.add_argument("--out", required=True, help="folder for the masks and labels.json")
 
     p = add_command(sub, "evaluate", "score a model on labelled real photos: IoU on whole photos and "
                     "half views, false detections on negatives", cmd_evaluate)
-    p.add_argument("model", metavar="RUN_OR_MODEL", help="run folder or checkpoint (.pt)")
+    p.add_argument("model", metavar="RUN_OR_PATTERN",
+                   help="run folder, .pt checkpoint or .onnx file; or a built-in board's spec (chessboard:10x7, "
+                        "charuco:5x7, circles:4x11:asym) for the detector shipped for it, as predict takes")
     p.add_argument("--images", required=True, help="folder of photos with the board")
     p.add_argument("--masks", required=True, help="folder of <stem>_mask.png truth (from 'segmenty label')")
     p.add_argument("--negatives", help="folder of photos without the board")
-    p.add_argument("--out", help="folder for eval.json and gallery.jpg (default: RUN/eval, or eval/ beside a checkpoint)")
+    p.add_argument("--out", help="folder for eval.json and gallery.jpg (default: RUN/eval, or eval/ beside a checkpoint; "
+                                 "./eval for a board's spec)")
     p.add_argument("--size", type=pixels(MAX_PREDICT_SIZE), help="prediction size (default: the training size)")
     p.add_argument("--threshold", type=fraction, default=MASK_THRESHOLD, help="mask probability threshold")
     p.add_argument("--no-refine", dest="refine", action="store_false",
@@ -61,9 +64,10 @@ def cmd_evaluate(args) -> int:
     from ..eval.evaluate import evaluate
 
     model = Path(args.model)
-    # A run's results live in the run (the report picks them up); a checkpoint's beside it.
+    # A run's results live in the run (the report picks them up); a checkpoint's beside it, a
+    # board spec's (no file) in ./eval.
     out = Path(args.out) if args.out else (model if model.is_dir() else model.parent) / "eval"
-    result = evaluate(model, args.images, args.masks, args.negatives, out, args.size, args.threshold,
+    result = evaluate(args.model, args.images, args.masks, args.negatives, out, args.size, args.threshold,
                       refine=args.refine, multiscale=args.multiscale)
     print(result.table())
     print(f"wrote {out / 'eval.json'} and {out / 'gallery.jpg'}")

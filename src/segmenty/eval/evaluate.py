@@ -49,11 +49,12 @@ def photos_in(folder: str | os.PathLike, option: str) -> list[Path]:
 
 
 def _predictor(predictor_or_path, size: int | None, threshold: float, refine: bool, multiscale: bool):
-    """A Predictor-like object (has .predict) as is; a run folder or .pt file loaded."""
+    """A Predictor-like object (has .predict) as is; a run folder, .pt or .onnx file, or a
+    built-in board's spec (its shipped detector) opened as `segmenty predict` opens it."""
     if hasattr(predictor_or_path, "predict"):
         return predictor_or_path, getattr(predictor_or_path, "name", type(predictor_or_path).__name__)
     from ..predict import Predictor  # lazily: the model stack is only needed here
-    return (Predictor(predictor_or_path, size=size, threshold=threshold, refine=refine, multiscale=multiscale),
+    return (Predictor.open(predictor_or_path, size=size, threshold=threshold, refine=refine, multiscale=multiscale),
             str(predictor_or_path))
 
 
@@ -76,8 +77,9 @@ def evaluate(predictor_or_path, images_dir: str | os.PathLike, masks_dir: str | 
              multiscale: bool = True) -> EvalResult:
     """Score a model on labelled real photos (and optional negatives).
 
-    `predictor_or_path`: a run folder or checkpoint (loaded as a Predictor at `size`, default
-    the training size, with the zoomed-in second look unless `refine` is False) or any object
+    `predictor_or_path`: a run folder, checkpoint or .onnx file, or a built-in board's spec
+    (``chessboard:10x7``, its shipped detector), opened by `Predictor.open` at `size` (default
+    the training size), with the zoomed-in second look unless `refine` is False; or any object
     with ``predict(rgb) -> Prediction``. With `out_dir`
     (default RUN/eval when given a run folder) writes eval.json and gallery.jpg there.
 
@@ -96,10 +98,10 @@ def evaluate(predictor_or_path, images_dir: str | os.PathLike, masks_dir: str | 
                             f"photos in --images {images_dir} (make them with 'segmenty label')")
     if out_dir is None and not hasattr(predictor_or_path, "predict") and Path(predictor_or_path).is_dir():
         out_dir = Path(predictor_or_path) / "eval"
+    # The model first: a model that cannot be opened leaves no empty --out folder behind.
+    predictor, model_name = _predictor(predictor_or_path, size, threshold, refine, multiscale)
     if out_dir is not None:
         out_dir = check_out_dir(out_dir)  # a bad --out fails now, not after all the predictions
-
-    predictor, model_name = _predictor(predictor_or_path, size, threshold, refine, multiscale)
     result = EvalResult(model_name, threshold, size, getattr(predictor, "refine", None),
                         multiscale=getattr(predictor, "multiscale", None))
     result.unlabelled = [p.name for p in photos if not mask_path(masks_dir, p).is_file()]

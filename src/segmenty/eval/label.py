@@ -118,12 +118,22 @@ def is_mask_file(path: str | os.PathLike) -> bool:
     return Path(path).name.endswith(MASK_SUFFIX)
 
 
+def _inner_corners_hint(detector: Detector) -> str:
+    """For a chessboard none of whose photos showed it: how a spec counts, in case its numbers
+    were the inner corners (`label` read them so before it counted squares like every spec)."""
+    if detector.kind != "chessboard":
+        return ""
+    cols, rows = detector.squares
+    return (f" (a spec counts squares: chessboard:{cols}x{rows} has {cols - 1}x{rows - 1} inner corners; "
+            f"a board of {cols}x{rows} inner corners is chessboard:{cols + 1}x{rows + 1})")
+
+
 def label_images(images: list[Path], detector: Detector | str, out_dir: str | os.PathLike) -> LabelResult:
     """Write ``<stem>_mask.png`` (255 inside the board) into `out_dir` for every photo where
     the whole board is found, and ``labels.json`` listing what was and was not labelled.
 
     An unreadable photo is skipped with a warning naming it (the others are still labelled);
-    SegmentyError when no photo at all could be read."""
+    SegmentyError when no photo at all could be read, or the board is found in none."""
     if isinstance(detector, str):
         detector = parse_detector(detector)
     images = [p for p in images if not is_mask_file(p)]  # a labelled folder can be relabelled
@@ -150,5 +160,8 @@ def label_images(images: list[Path], detector: Detector | str, out_dir: str | os
     if len(result.unreadable) == len(images):
         raise SegmentyError(f"label: none of the {len(images)} photos could be read "
                             f"(first: {next(iter(result.unreadable.values()))})")
+    if not result.labelled:
+        raise SegmentyError(f"--detector {detector.spec}: no whole board found in any of the {len(result.not_found)} "
+                            f"photos{_inner_corners_hint(detector)}")
     atomic_write_text(out_dir / "labels.json", json.dumps(result.to_dict(), indent=2) + "\n")
     return result

@@ -156,6 +156,32 @@ def parse_grid(spec: str, text: str, *, minimum: int = 2) -> tuple[int, int]:
     return c, r
 
 
+# The smallest grid of points (columns x rows of them, either way round) a board may print:
+# a photo's points are grown into a grid from one with a neighbour on either side along one
+# axis and one along the other (predict/points/lattice.py), so a smaller board is never found,
+# and fewer points than this grid holds are taken for no board (predict/points/find.py's
+# MIN_GRID_POINTS is its count).
+MIN_POINT_GRID = (2, 3)
+
+
+def board_size_fits(size: tuple[int, int], smallest: tuple[int, int], either_way: bool = True) -> bool:
+    """Whether a board of `size` (columns, rows) is at least `smallest` (either way round
+    unless not `either_way`)."""
+    if either_way:
+        size, smallest = sorted(size), sorted(smallest)
+    return all(a >= b for a, b in zip(size, smallest))
+
+
+def check_board_size(spec: str, size: tuple[int, int], smallest: tuple[int, int], unit: str,
+                     either_way: bool = True) -> None:
+    """Refuse a board of `size` (columns, rows, in the spec's `unit`) below `smallest` (either
+    way round unless not `either_way`): its points could never be found in a photo."""
+    if not board_size_fits(size, smallest, either_way):
+        turn = ", either way round" if either_way else f": {smallest[0]} a row, {smallest[1]} rows"
+        raise UsageError(f"pattern '{spec}': {size[0]}x{size[1]} is too small to be found in a photo "
+                         f"(the smallest is {smallest[0]}x{smallest[1]} {unit}{turn})")
+
+
 def parse_mm(spec: str, text: str) -> float:
     try:
         v = float(text)

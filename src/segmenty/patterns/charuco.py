@@ -1,6 +1,6 @@
 """ChArUco boards: ``charuco:CxR[:DICT][:SQUARE_MM]``.
 
-C x R squares drawn by OpenCV's own `cv2.aruco.CharucoBoard` (so `cv2.aruco.CharucoDetector`
+C x R squares (3x4 at least, either way round, like a chessboard) drawn by OpenCV's own `cv2.aruco.CharucoBoard` (so `cv2.aruco.CharucoDetector`
 reads it back), ArUco markers of half a square's side in the white squares, on white paper
 with a one-square margin like the chessboard. Defaults: DICT_6X6_250, 25 mm squares.
 ``mask`` is exactly the squares area; ``corners`` a small disc on every inner corner; the
@@ -14,8 +14,8 @@ from __future__ import annotations
 import cv2
 
 from ..errors import UsageError, unknown_name
-from .base import GridSpec, Pattern, parse_grid_spec, register_pattern
-from .chessboard import DEFAULT_SQUARE_MM, board_pattern, board_square_px
+from .base import GridSpec, Pattern, check_board_size, parse_grid_spec, register_pattern
+from .chessboard import DEFAULT_SQUARE_MM, SMALLEST_SQUARES, board_pattern, board_square_px
 
 USAGE = "charuco:CxR[:DICT][:SQUARE_MM], e.g. charuco:5x7:DICT_6X6_250:25"
 DEFAULT_DICTIONARY = "DICT_6X6_250"
@@ -59,6 +59,7 @@ def parse_dictionary(spec: str, text: str) -> str:
 def build_charuco(args: list[str], dpi: float) -> Pattern:
     fields = parse_grid_spec("charuco", args, USAGE, "5x7", takes_word=True)
     spec, cols, rows, square_mm = fields.spec, fields.cols, fields.rows, fields.mm or DEFAULT_SQUARE_MM
+    check_board_size(spec, (cols, rows), SMALLEST_SQUARES, "squares")
     dictionary_name = parse_dictionary(spec, fields.word or DEFAULT_DICTIONARY)
     dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary_name))
     markers_needed, markers_available = cols * rows // 2, dictionary.bytesList.shape[0]

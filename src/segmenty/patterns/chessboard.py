@@ -1,7 +1,7 @@
 """Chessboards as used for camera calibration: ``chessboard:CxR[:SQUARE_MM]``.
 
-C x R squares (``chessboard:10x7`` has OpenCV's 9x6 inner corners), the top-left square
-black, on white paper with a one-square margin. ``mask`` is exactly the squares area;
+C x R squares (``chessboard:10x7`` has OpenCV's 9x6 inner corners; 3x4 at least, either way
+round: SMALLEST_SQUARES), the top-left square black, on white paper with a one-square margin. ``mask`` is exactly the squares area;
 ``corners`` is a small disc on every inner corner.
 
 `board_pattern` lays any board of whole-pixel squares (this one, ChArUco) out on its sheet.
@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (GridSpec, Pattern, box_keypoints, row_col_id, box_mask, check_sheet_pixels, disc_mask, length_px,
-                   parse_grid_spec, register_pattern)
+from .base import (MIN_POINT_GRID, GridSpec, Pattern, box_keypoints, row_col_id, box_mask, check_board_size,
+                   check_sheet_pixels, disc_mask, length_px, parse_grid_spec, register_pattern)
 
 USAGE = "chessboard:CxR[:SQUARE_MM], e.g. chessboard:10x7:25"
 DEFAULT_SQUARE_MM = 25.0
 MIN_SQUARE_PX = 4
 CORNER_DISC_RADIUS = 0.15  # of a square: the `corners` mask marks a small area, not a point
+# The smallest board (of ChArUco boards too): its inner corners the smallest grid of points, 3x4.
+SMALLEST_SQUARES = tuple(n + 1 for n in MIN_POINT_GRID)
 
 
 def board_square_px(spec: str, cols: int, rows: int, square_mm: float, dpi: float,
@@ -67,6 +69,7 @@ def board_pattern(board: np.ndarray, corners: dict[str, tuple[float, float]], sq
 def build_chessboard(args: list[str], dpi: float) -> Pattern:
     fields = parse_grid_spec("chessboard", args, USAGE, "10x7")
     cols, rows, square_mm = fields.cols, fields.rows, fields.mm or DEFAULT_SQUARE_MM
+    check_board_size(fields.spec, (cols, rows), SMALLEST_SQUARES, "squares")
     s = board_square_px(fields.spec, cols, rows, square_mm, dpi)
     squares = np.where(np.add.outer(np.arange(rows), np.arange(cols)) % 2 == 1, 255, 0).astype(np.uint8)
     board = squares.repeat(s, axis=0).repeat(s, axis=1)

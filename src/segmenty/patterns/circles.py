@@ -7,6 +7,8 @@ pattern size of (C, R), with OpenCV's own object-point layout (``gen_pattern.py`
 - ``asym``: R rows of C circles ``2 x SPACING`` apart, every odd row shifted by ``SPACING``,
   rows ``SPACING`` apart (``circles:4x11:asym`` is OpenCV's ``acircles_pattern``).
 
+The smallest: 2x3 circles (either way round); an asymmetric grid 2 circles a row, 3 rows.
+
 Circle radius is SPACING / 5, as in ``gen_pattern.py``; default SPACING 20 mm. Centres sit on
 whole pixels. ``mask`` (the grid's outline) is the rectangle reaching half a spacing (rounded
 to whole pixels) beyond the outermost centres, so its edges fall on pixel edges; the paper
@@ -18,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError, unknown_name
-from .base import (GridSpec, Pattern, box_keypoints, row_col_id, box_mask, check_sheet_pixels, disc_mask, length_px,
-                   parse_grid_spec, register_pattern)
+from .base import (MIN_POINT_GRID, GridSpec, Pattern, box_keypoints, row_col_id, box_mask, check_board_size,
+                   check_sheet_pixels, disc_mask, length_px, parse_grid_spec, register_pattern)
 
 USAGE = "circles:CxR[:asym][:SPACING_MM], e.g. circles:7x5 or circles:4x11:asym:15"
 LAYOUTS = ("sym", "asym")
@@ -27,6 +29,11 @@ DEFAULT_SPACING_MM = 20.0
 RADIUS_PER_SPACING = 0.2
 # OpenCV's default blob detector ignores blobs under 25 px²: keep the radius above 3 px.
 MIN_SPACING_PX = 16
+# The smallest grids: a symmetric one is the smallest grid of points, either way round; an
+# asymmetric one's rows zigzag, so a circle has neighbours on both sides (along a diagonal)
+# only from three rows on: 2 circles a row, 3 rows (circles:3x2:asym is never found).
+SMALLEST_SYMMETRIC = MIN_POINT_GRID
+SMALLEST_ASYMMETRIC = (2, 3)
 
 
 def grid_positions(cols: int, rows: int, asymmetric: bool) -> dict[str, tuple[int, int]]:
@@ -44,6 +51,8 @@ def build_circles(args: list[str], dpi: float) -> Pattern:
     if layout not in LAYOUTS:
         raise UsageError(f"pattern '{spec}': {unknown_name('circle grid layout', layout, LAYOUTS)}")
     asymmetric = layout == "asym"
+    check_board_size(spec, (cols, rows), SMALLEST_ASYMMETRIC if asymmetric else SMALLEST_SYMMETRIC, "circles",
+                     either_way=not asymmetric)
     positions = grid_positions(cols, rows, asymmetric)
     span_x = max(gx for gx, _ in positions.values())
     span_y = rows - 1

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import unknown_name
-from .base import Pattern
+from .base import Pattern, board_size_fits
+from .chessboard import SMALLEST_SQUARES
 from .load import load_pattern
 
 # Members are rendered this coarsely: a family scene is at most a few hundred pixels wide,
@@ -40,8 +41,9 @@ class FamilyPreset:
 
 
 def _chessboards(low: int = 3, high: int = 13) -> tuple[str, ...]:
-    # Placement turns boards every way, so C x R covers R x C.
-    return tuple(f"chessboard:{c}x{r}" for r in range(low, high + 1) for c in range(r, high + 1))
+    # Placement turns boards every way, so C x R covers R x C; 3x3 is too small to be found.
+    return tuple(f"chessboard:{c}x{r}" for r in range(low, high + 1) for c in range(r, high + 1)
+                 if board_size_fits((c, r), SMALLEST_SQUARES))
 
 
 # The dictionaries most boards are printed with (OpenCV's default first); each board size takes
@@ -60,7 +62,10 @@ def _charuco_boards(low: int = 3, high: int = 12) -> tuple[str, ...]:
                 name = CHARUCO_DICTIONARIES[turn % len(CHARUCO_DICTIONARIES)]
                 turn += 1
                 if _DICTIONARY_SIZES[name] >= c * r // 2:
-                    specs.append(f"charuco:{c}x{r}:{name}")
+                    # 3x3 (too small to be found) still takes its turn: every other board keeps
+                    # the dictionary the shipped detector was trained with.
+                    if board_size_fits((c, r), SMALLEST_SQUARES):
+                        specs.append(f"charuco:{c}x{r}:{name}")
                     break
     return tuple(specs)
 
@@ -73,7 +78,7 @@ def _circle_grids() -> tuple[str, ...]:
 
 FAMILIES: dict[str, FamilyPreset] = {
     "boards": FamilyPreset(
-        "boards", "calibration boards: chessboards 3x3 to 13x13 squares, ChArUco 3x3 to 12x12 in six "
+        "boards", "calibration boards: chessboards 3x4 to 13x13 squares, ChArUco 3x4 to 12x12 in six "
                   "dictionaries, symmetric and asymmetric circle grids",
         {"chessboard": (0.45, _chessboards()), "charuco": (0.30, _charuco_boards()),
          "circles": (0.25, _circle_grids())},

@@ -26,25 +26,26 @@ def load_pattern(spec: str, dpi: float | None = None) -> Pattern:
     dpi = DEFAULT_DPI if dpi is None else float(dpi)
     if not MIN_DPI <= dpi <= MAX_DPI:  # also refuses NaN
         raise UsageError(f"--dpi {dpi:g} is out of range ({MIN_DPI:g} to {MAX_DPI:g})")
-    if _looks_like_path(spec):
+    if looks_like_path(spec):
         return load_folder_pattern(Path(spec), dpi)
+    return PATTERN_KINDS[pattern_kind(spec)].build(spec.split(":")[1:], dpi)
+
+
+def pattern_kind(spec: str) -> str:
+    """The kind a built-in pattern's spec names (``chessboard`` of ``chessboard:10x7``); an
+    unknown one is a UsageError listing the kinds, with the whole spec spelt with the closest
+    kind and the user's own fields (``chessbord:10x7`` -> try ``chessboard:10x7``)."""
     name, *args = spec.split(":")
-    if name not in PATTERN_KINDS:
-        raise _unknown_kind(name, args)
-    return PATTERN_KINDS[name].build(args, dpi)
-
-
-def _unknown_kind(name: str, args: list[str]) -> UsageError:
-    """The registry's unknown-name error, plus the whole spec with the closest kind and the
-    user's own fields (``chessbord:10x7`` -> try ``chessboard:10x7``)."""
+    if name in PATTERN_KINDS:
+        return name
     error = unknown_name("pattern", name, PATTERN_KINDS)
     close = difflib.get_close_matches(name, list(PATTERN_KINDS), n=1, cutoff=0.5)
     if not (close and args):
-        return error
-    return UsageError(f"{error}; try '{':'.join([close[0], *args])}'")
+        raise error
+    raise UsageError(f"{error}; try '{':'.join([close[0], *args])}'")
 
 
-def _looks_like_path(spec: str) -> bool:
+def looks_like_path(spec: str) -> bool:
     """A spec names a pattern folder when it exists or is written like a path."""
     if "/" in spec or "\\" in spec or spec.startswith("."):
         return True

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import os
+import warnings
 import zlib
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -30,6 +32,10 @@ from .load import load_pattern
 
 FORMATS = (".pdf", ".png", ".svg")
 PDF_POINTS_PER_INCH = 72.0
+# The paper most printers hold, (width, height) in mm. A sheet larger than each, either way
+# round, is shrunk by a print dialog's default 'fit to page': every square comes out too small.
+PAPERS_MM = {"A4": (210.0, 297.0), "Letter": (215.9, 279.4)}
+PAPER_SLACK_MM = 0.01  # a sheet of exactly Letter size (the segmenty page) fits Letter
 
 
 def write_pattern(spec: str, out: str | os.PathLike, dpi: float = 300, masks: bool = False) -> list[Path]:
@@ -42,6 +48,7 @@ def write_pattern(spec: str, out: str | os.PathLike, dpi: float = 300, masks: bo
     if suffix not in FORMATS:
         raise UsageError(f"--out {out}: {unknown_name('format', suffix or '(none)', FORMATS)}")
     pattern = load_pattern(spec, dpi)
+    warn_if_larger_than_paper(pattern)
     encode = {".png": encode_png, ".pdf": encode_pdf, ".svg": encode_svg}[suffix]
     _write(out, encode(pattern))
     written = [out]
@@ -51,6 +58,34 @@ def write_pattern(spec: str, out: str | os.PathLike, dpi: float = 300, masks: bo
             _write(mask_path, _png_bytes(pattern.masks[name].astype(np.uint8) * 255, pattern.dpi))
             written.append(mask_path)
     return written
+
+
+def paper_scale(size_mm: tuple[float, float]) -> tuple[float, str]:
+    """(the largest scale at which a sheet of `size_mm` fits one of PAPERS_MM either way round,
+    that paper's name): a scale of 1 or more fits."""
+    w, h = size_mm
+    return max((min((pw + PAPER_SLACK_MM) / a, (ph + PAPER_SLACK_MM) / b), name)
+               for name, (pw, ph) in PAPERS_MM.items() for a, b in ((w, h), (h, w)))
+
+
+def warn_if_larger_than_paper(pattern: Pattern) -> None:
+    """Warn (one line) when the sheet is larger than A4 and Letter either way round: it must be
+    printed at 100% on larger paper, or asked for smaller (a spec that fits is named)."""
+    scale, paper = paper_scale(pattern.size_mm)
+    if scale >= 1:
+        return
+    w, h = (round(v, 1) for v in pattern.size_mm)
+    circles = pattern.grid is not None and pattern.grid.kind == "circles"
+    advice = "a smaller pattern"
+    # A board's spec ends with its square size (a circle grid's spacing) in mm: the same spec
+    # with that size scaled down to fit, in whole millimetres.
+    head, _, tail = pattern.spec.rpartition(":")
+    if pattern.grid is not None and tail == f"{pattern.grid.spacing_mm:g}":
+        fitting = math.floor(scale * pattern.grid.spacing_mm)
+        advice = f"{'a smaller spacing' if circles else 'smaller squares'} in the spec ({head}:{fitting} fits {paper})"
+    warnings.warn(f"{pattern.spec}: the sheet is {w:g} x {h:g} mm, larger than A4 and Letter: print it at 100% "
+                  f"(not 'fit to page', which shrinks the {'circles' if circles else 'squares'}) on larger paper, "
+                  f"or ask for {advice}")
 
 
 def _write(path: Path, data: bytes) -> None:

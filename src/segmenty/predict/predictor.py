@@ -97,9 +97,13 @@ class Predictor:
         (looking for `pattern`, or the model's own board); or, where no such file exists, a
         built-in board's spec, found by the detector shipped for its family (`for_pattern`)."""
         from ..patterns import PATTERN_KINDS
+        from ..patterns.load import looks_like_path, pattern_kind
 
-        if not Path(model).exists() and str(model).split(":")[0] in PATTERN_KINDS:
-            return cls.for_pattern(pattern or str(model), **options)
+        text = str(model)
+        if not Path(text).exists() and (text in PATTERN_KINDS or ":" in text and not looks_like_path(text)):
+            # NAME:FIELDS is a spec: an unknown NAME is an unknown pattern, not a missing file
+            pattern_kind(text)
+            return cls.for_pattern(pattern or text, **options)
         return cls(model, pattern=pattern, **options)
 
     @classmethod

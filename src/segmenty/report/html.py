@@ -55,8 +55,9 @@ figcaption { font-size: 12px; color: #555; } .note { color: #777; font-style: it
 
 def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Write RUN/report.html (or `out`): config, curves, synthetic samples, the animation,
-    the latest wild-photo overlays and the real-photo evaluation when RUN/eval exists."""
-    run = Run(run_dir)
+    the latest wild-photo overlays and the real-photo evaluation when RUN/eval exists; a
+    folder that holds none of a run's files is a one-line error."""
+    run = Run(run_dir).check_is_run()
     run_dir, config = run.path, run.config
     sections = [
         # The result first (real photos), how it got there next, the configuration last.

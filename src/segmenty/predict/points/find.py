@@ -7,6 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ...patterns.base import MIN_POINT_GRID
 from .grid import GridLayout, GridPoints, SADDLE
 from ...scores import MASK_THRESHOLD
 from .candidates import heat_candidates, refine_points, saddle_contrast, saddle_contrasts
@@ -21,8 +22,9 @@ MIN_SADDLE_CONTRAST = 0.35
 NMS_SHARE = 0.35
 
 # A view with fewer points than this is not a board (too few to check they form a grid): the
-# default of DetectionRule.min_grid_points, which the Predictor passes as `min_points`.
-MIN_GRID_POINTS = 6
+# default of DetectionRule.min_grid_points, which the Predictor passes as `min_points`. The
+# smallest board a spec may name holds this many (patterns.base.MIN_POINT_GRID: 2 x 3 = 6).
+MIN_GRID_POINTS = MIN_POINT_GRID[0] * MIN_POINT_GRID[1]
 
 # The grid may first grow this many rows or columns beyond the pattern's size (then the
 # weakest are cut): a false point at the board's edge cannot keep a true row out.
