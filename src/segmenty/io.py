@@ -53,7 +53,8 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.n
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 im.load()
-            im = ImageOps.exif_transpose(im)
+            # In place: a copy of every photo otherwise, even one with nothing to turn.
+            ImageOps.exif_transpose(im, in_place=True)
             return _to_rgb(im)
     except SegmentyError:
         raise
@@ -104,7 +105,7 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
         im = im.convert("RGBA")
         white = Image.new("RGBA", im.size, (255, 255, 255, 255))
         im = Image.alpha_composite(white, im)
-    rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    rgb = np.asarray(im if im.mode == "RGB" else im.convert("RGB"), dtype=np.uint8)  # (convert copies even RGB)
     return np.ascontiguousarray(rgb)
 
 

@@ -31,7 +31,7 @@ import pytest
 
 from tests.conftest import write_checkpoint
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 import segmenty
 import segmenty.io as sio
@@ -183,6 +183,10 @@ def test_read_image_converts_odd_images_and_refuses_bad_ones_in_one_line(name, t
     if isinstance(want, tuple):
         rgb = sio.read_image(path)
         assert rgb.dtype == np.uint8 and rgb.shape == (want[1], want[0], 3)
+        with Image.open(path) as im:  # the pixels Pillow shows, turned as its EXIF says
+            shown = ImageOps.exif_transpose(im)
+            if shown.mode in ("RGB", "L", "CMYK", "YCbCr"):
+                assert np.array_equal(rgb, np.asarray(shown.convert("RGB")))
     else:
         with pytest.raises(segmenty.SegmentyError) as exc:
             sio.read_image(path)
