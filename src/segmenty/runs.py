@@ -18,6 +18,7 @@ import csv
 import json
 import os
 import pickle
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,10 @@ CONFIG_FILE = "config.json"
 LOG_FILE = "log.csv"
 LATEST_CHECKPOINT, BEST_CHECKPOINT = "model.pt", "best.pt"  # what a kill loses least / the best validation
 RUN_FILES = (CONFIG_FILE, LOG_FILE, LATEST_CHECKPOINT, BEST_CHECKPOINT)  # a run folder holds one at least
+# A user pattern's folder is copied into its run: the run then holds the pattern its network
+# learned, found from wherever the run (or its ONNX export beside it) is opened and whatever
+# became of the folder named at training ('logo' recorded, the run used from another folder).
+PATTERN_COPY = "pattern"
 # The working size of a checkpoint or ONNX file that does not record one (before sizes were
 # recorded, every run trained at 256 px).
 FALLBACK_SIZE = 256
@@ -151,6 +156,34 @@ def state_dict_mismatch(model: nn.Module, weights) -> str:
     return "; ".join(parts)
 
 
+def names_pattern_folder(spec: str) -> bool:
+    """A recorded spec names a user pattern's folder, not a built-in kind (`chessboard:10x7`)."""
+    from .patterns import PATTERN_KINDS
+
+    return bool(spec) and spec.split(":")[0] not in PATTERN_KINDS
+
+
+def run_pattern_spec(spec: str, folder: str | os.PathLike | None) -> str:
+    """The pattern a model recorded as `spec` looks for, its files in `folder`: a user pattern's
+    copy there (PATTERN_COPY) when it has one, else `spec` as recorded."""
+    if folder is not None and names_pattern_folder(spec) and (Path(folder) / PATTERN_COPY).is_dir():
+        return str((Path(folder) / PATTERN_COPY).resolve())
+    return spec
+
+
+def copy_pattern(spec: str, run: Path) -> None:
+    """A user pattern's folder copied into `run` (PATTERN_COPY), once: a resumed run keeps the
+    pattern it first learned. Written under a temporary name, then renamed."""
+    source, target = Path(spec), run / PATTERN_COPY
+    if not names_pattern_folder(spec) or not source.is_dir() or target.exists() \
+            or source.resolve() == target.resolve():
+        return
+    temporary = run / f".{PATTERN_COPY}.{os.getpid()}.tmp"
+    shutil.rmtree(temporary, ignore_errors=True)
+    shutil.copytree(source, temporary, ignore=shutil.ignore_patterns(".*"))
+    os.replace(temporary, target)
+
+
 class Run:
     """A run folder, read: its configuration, its model, the dataset it trained on and its
     evaluation results. `Run(path)` checks only that the folder exists; what is missing is
@@ -190,7 +223,7 @@ class Run:
 
     @property
     def pattern_spec(self) -> str:
-        return str(self.config.get("pattern", ""))
+        return run_pattern_spec(str(self.config.get("pattern", "")), self.path)
 
     @property
     def size(self) -> int:
@@ -244,6 +277,7 @@ class RunWriter:
         if not enabled:
             return
         self.path.mkdir(parents=True, exist_ok=True)
+        copy_pattern(str(config.get("pattern") or ""), self.path)
         atomic_write_text(self.path / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
         self.tensorboard = _tensorboard(self.path)
 

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -283,6 +284,38 @@ def test_bad_options_give_one_line(argv, needle, tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and needle in err, err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_user_patterns_run_finds_its_pattern_from_anywhere(tmp_path, monkeypatch):
+    """The run keeps a copy of the pattern folder it learned: opened from another folder, the
+    original renamed, the run (and its ONNX export) still knows its pattern; the folder by any
+    path is the model's own kind of pattern."""
+    import warnings
+
+    from PIL import Image
+
+    from segmenty.predict import Predictor
+
+    work = tmp_path / "work"
+    (work / "logo" / "masks").mkdir(parents=True)
+    sheet = np.full((60, 90, 3), 255, np.uint8)
+    sheet[15:45, 20:70] = (200, 30, 30)
+    Image.fromarray(sheet).save(work / "logo" / "pattern.png")
+    Image.fromarray(np.full((60, 90), 255, np.uint8)).save(work / "logo" / "masks" / "mask.png")
+    monkeypatch.chdir(work)
+    run = train(TrainConfig(pattern="logo", size=64, batch=2, val_count=2, steps=2, workers=0, out="runs/logo"))
+    run = run.resolve()
+    assert (run / "pattern" / "pattern.png").read_bytes() == (work / "logo" / "pattern.png").read_bytes()
+    monkeypatch.chdir(tmp_path)
+    (work / "logo").rename(work / "logo-printed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "pattern 'logo' of the model cannot be built"
+        for backend in ("onnx", "torch"):
+            predictor = Predictor(run, backend=backend)
+            assert predictor.pattern is not None and predictor.pattern_spec == str(run / "pattern")
+            assert predictor.options["pattern"] is None  # a worker reads the model's own from its files
+        assert Run(run).dataset()[0]["image"].shape == (3, 64, 64)
+        assert Predictor(run, pattern=str(work / "logo-printed")).pattern is not None
 
 
 def test_resume_with_no_run_to_continue(tmp_path, capsys):

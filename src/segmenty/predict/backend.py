@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..hardware import check_device_name, cuda_may_be_present, resolve_device
-from ..runs import LoadedModel, load_model, resolve_checkpoint
+from ..runs import LoadedModel, load_model, resolve_checkpoint, run_pattern_spec
 from .onnx import OnnxModel, cached_onnx, export_for_checkpoint
 
 
@@ -34,7 +34,8 @@ class _TorchModel:
     def __init__(self, loaded: LoadedModel, device):
         self.loaded = loaded
         self.device = device
-        self.mask_names, self.pattern_spec = loaded.mask_names, loaded.pattern_spec
+        self.mask_names = loaded.mask_names
+        self.pattern_spec = run_pattern_spec(loaded.pattern_spec, loaded.path.parent if loaded.path else None)
         self.size, self.stride, self.model_name = loaded.size, loaded.stride, loaded.model_name
         self.family: str | None = loaded.config.get("family")
 

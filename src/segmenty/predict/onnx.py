@@ -17,7 +17,7 @@ import numpy as np
 from .. import hardware
 from ..errors import SegmentyError
 from ..io import atomic_path
-from ..runs import FALLBACK_SIZE, LoadedModel
+from ..runs import FALLBACK_SIZE, LoadedModel, run_pattern_spec
 
 FORMAT = "segmenty-onnx-1"
 # The metadata key that ties an ONNX file exported for prediction to its checkpoint.
@@ -167,7 +167,7 @@ class OnnxModel:
                                 "(no mask names or pattern in its metadata)")
         self.input_name = self.session.get_inputs()[0].name
         self.mask_names: list[str] = json.loads(meta.get("mask_names", "[]"))
-        self.pattern_spec: str = meta.get("pattern", "")
+        self.pattern_spec: str = run_pattern_spec(meta.get("pattern", ""), self.path.parent)
         self.size = int(meta.get("size", FALLBACK_SIZE))
         self.stride = int(meta.get("stride", 32))
         self.model_name: str = meta.get("model_name", "")

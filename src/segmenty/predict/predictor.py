@@ -47,7 +47,7 @@ from ..errors import UsageError
 from ..hardware import check_device_name, cuda_may_be_present
 from ..patterns import Pattern, load_pattern
 from ..patterns.family import FAMILIES, family_preset
-from ..runs import LoadedModel
+from ..runs import LoadedModel, names_pattern_folder
 from ..scores import MASK_THRESHOLD
 from . import geometry as geo
 from .backend import Backend, open_backend
@@ -168,8 +168,12 @@ class Predictor:
                 raise UsageError(f"pattern '{spec}': the '{family}' detector finds {', '.join(kinds)} boards, "
                                  f"not {kind}")
         else:
-            trained = self.backend.pattern_spec.split(":")[0] if self.backend.pattern_spec else ""
-            if kind != trained or not set(board.mask_names) <= set(self.mask_names):
+            # A user pattern's folder, wherever it is now, for a model trained on one: its masks
+            # decide (the kinds compared are its and the model's folders' own names otherwise).
+            def kind_of(text: str) -> str:
+                return "a pattern folder" if names_pattern_folder(text) else text.split(":")[0]
+            trained = kind_of(self.backend.pattern_spec) if self.backend.pattern_spec else ""
+            if kind_of(board.spec) != trained or not set(board.mask_names) <= set(self.mask_names):
                 raise UsageError(f"pattern '{spec}': the model was trained for '{self.backend.pattern_spec}', "
                                  f"another kind of pattern (train one with: segmenty train --pattern {board.spec})")
         return board.spec
@@ -178,7 +182,9 @@ class Predictor:
     def options(self) -> dict:
         """The keyword arguments that build this Predictor again on the same model (a worker's)."""
         return {"size": self.size, "threshold": self.threshold, "rule": self.rule, "refine": self.refine,
-                "multiscale": self.multiscale, "points": self.points, "pattern": self.pattern_spec}
+                "multiscale": self.multiscale, "points": self.points,
+                # the board asked for, if one was: the model's own is read from its files again
+                "pattern": self._board}
 
     @property
     def pattern(self) -> Pattern | None:
