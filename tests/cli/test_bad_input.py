@@ -485,6 +485,9 @@ def existing_file(tmp_path) -> Path:
     (["evaluate", "foo:3x3", "--images", "{tmp}/photos", "--masks", "{tmp}/masks", "--out", "{tmp}/o"], 2,
      "unknown pattern 'foo' (valid: charuco, chessboard, circles, segmenty)"),
     (["predict", "chessbord:8x6", "{tmp}/photos", "--out", "{tmp}/predicted"], 2, "try 'chessboard:8x6'"),
+    # a bare name that is neither a kind nor a folder, as --pattern of every command
+    (["train", "--pattern", "logoo", "--out", "{tmp}/o"], 2, "neither a pattern kind (charuco, chessboard"),
+    (["synth", "--pattern", "logoo", "--count", "1", "--out", "{tmp}/o"], 2, "nor a pattern folder"),
     # --out naming an existing file
     (["train", *TINY_TRAIN, "--out", "{file}"], 1, "exists and is a file"),
     (["predict", "{ckpt}", "{tmp}", "--out", "{file}"], 1, "exists and is a file"),

@@ -121,6 +121,24 @@ def test_specs_parse_to_canonical_form(spec, canonical):
     assert segmenty.load_pattern(spec).spec == canonical
 
 
+@pytest.mark.parametrize("name, hint", [
+    ("logoo", "; did you mean the folder 'logo'?"),
+    ("charcuo", "; did you mean 'charuco'?"),
+    ("chessboards", "; did you mean 'chessboard' or the folder 'chessboard_a4'?"),
+    ("lgs", "; did you mean the folder 'logo'?"),  # ./logs is closer, but not a pattern folder
+    ("zzz", ""),
+])
+def test_a_bare_unknown_name_is_neither_a_kind_nor_a_folder(tmp_path, monkeypatch, name, hint):
+    make_folder(tmp_path / "logo")
+    make_folder(tmp_path / "chessboard_a4")
+    (tmp_path / "logs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError) as info:
+        segmenty.load_pattern(name)
+    assert str(info.value) == (f"unknown pattern '{name}': neither a pattern kind (charuco, chessboard, "
+                               f"circles, segmenty) nor a pattern folder (none of that name here){hint}")
+
+
 @pytest.mark.parametrize("spec, needles", [
     ("chessbord:10x7", ["did you mean 'chessboard'", "try 'chessboard:10x7'"]),
     ("charcuo", ["did you mean 'charuco'"]),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
 from pathlib import Path
 from xml.etree import ElementTree
@@ -33,6 +34,7 @@ from ..errors import SegmentyError, unknown_name
 from ..io import MAX_PIXELS, IMAGE_SUFFIXES, read_image, read_mask
 from .base import DEFAULT_DPI, MAX_DPI, MIN_DPI, MM_PER_INCH, OUTLINE_KEYPOINTS, Pattern
 
+SHEET_NAMES = ("pattern.png", "pattern.svg")
 YAML_KEYS = ("size_mm", "dpi", "keypoints", "description")
 CSS_DPI = 96.0  # SVG user units: CSS pixels, 96 to the inch
 ASPECT_TOLERANCE = 0.01  # size_mm may differ this much (relative) from the image's aspect ratio
@@ -71,6 +73,16 @@ def load_folder_pattern(path: Path, dpi: float | None = None) -> Pattern:
                    extra={"folder": str(path)})
 
 
+def pattern_folders_in(folder: Path) -> list[str]:
+    """The names of the pattern folders (with a pattern.png or pattern.svg) inside `folder`."""
+    try:
+        with os.scandir(folder) as entries:
+            return [entry.name for entry in entries if entry.is_dir() and not entry.name.startswith(".")
+                    and any((Path(entry.path) / sheet).is_file() for sheet in SHEET_NAMES)]
+    except OSError:  # an unreadable folder has none to suggest
+        return []
+
+
 def outline_keypoints(mask: np.ndarray) -> dict[str, tuple[float, float]]:
     """The four corners of a quadrilateral fitted to the mask's largest region, clockwise from
     top-left, on the region's pixel edges (OpenCV's convention: half a pixel beyond the centres
@@ -107,7 +119,7 @@ def mask_centroid(mask: np.ndarray) -> tuple[float, float]:
 
 
 def _read_sheet(folder: Path, dpi: float) -> np.ndarray:
-    png, svg = folder / "pattern.png", folder / "pattern.svg"
+    png, svg = (folder / name for name in SHEET_NAMES)
     if png.exists() and svg.exists():
         raise SegmentyError(f"{folder}: has both pattern.png and pattern.svg; keep only one")
     if png.exists():

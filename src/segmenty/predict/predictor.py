@@ -112,8 +112,11 @@ class Predictor:
         ``circles:4x11:asym``) from the detector shipped for its family: no run folder, no
         training. On a GPU (device 'cuda' or 'auto' with one) PyTorch runs its weights,
         elsewhere onnxruntime its ONNX file."""
+        from ..patterns.load import looks_like_path, pattern_kind
         from ..runs import SHIPPED_CHECKPOINT, SHIPPED_ONNX, detector_folder, shipped_kinds
 
+        if spec not in FAMILIES and not looks_like_path(spec):
+            pattern_kind(spec)  # a mistyped kind or folder is named so, not as one nothing ships for
         folder = detector_folder(spec) if ":" in spec or spec not in FAMILIES else None
         if folder is None:
             kinds = ", ".join(shipped_kinds()) or "none in this installation"
