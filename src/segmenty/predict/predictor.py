@@ -70,7 +70,8 @@ class Predictor:
     run_or_model: a run folder, a .pt checkpoint, a .onnx file from `segmenty export` (run by
                   onnxruntime on the CPU), an already loaded LoadedModel (used where it is), or
                   any `Backend` (an OnnxModel with its own thread count, a stand-in network).
-    device:       'auto', 'cpu', 'cuda', 'cuda:N' (PyTorch models only).
+    device:       'auto', 'cpu', 'cuda', 'cuda:N' (PyTorch models only: an .onnx file or
+                  backend 'onnx' refuses a GPU rather than ignore it).
     size:         working resolution, the long side in pixels (default: the training size),
                   rounded up to a multiple of the network's stride.
     threshold:    probability above which a pixel belongs to a mask region.
