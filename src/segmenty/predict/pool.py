@@ -11,8 +11,8 @@ Workers are spawned, not forked: a fresh interpreter inherits no onnxruntime or 
 pool from the parent (forking a process that runs threads can deadlock the child). A spawn
 costs ~0.5 s of imports, paid once and in parallel, so callers use a pool for many items, not
 for one photo. A spawned worker imports the caller's ``__main__`` again, so a script that
-predicts with workers keeps that work under ``if __name__ == "__main__":``. Only an ONNX backend is shared out; a PyTorch model (a GPU) predicts in the
-calling process.
+predicts with workers keeps that work under ``if __name__ == "__main__":``. Only an ONNX
+backend is shared out; a PyTorch model (a GPU) predicts in the calling process.
 """
 from __future__ import annotations
 
