@@ -34,7 +34,10 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
             if "segmenty.fit(" in block:
                 assert text in block, f"the README's training example no longer says {text}"
             block = block.replace(text, tiny)
-        space = {"__name__": "__readme__", "image": photo, "frames": [photo] * 2}
+        if re.search(r"workers=[2-9]", block):
+            # worker processes are spawned and import the script again: unguarded, they die
+            assert 'if __name__ == "__main__":' in block, "a README block with workers has no main guard"
+        space = {"__name__": "__main__", "image": photo, "frames": [photo] * 2}  # run as a script
         exec(compile(block, str(README), "exec"), space)
         spaces.append(space)
     # what the blocks promise: predictions of the photo at its size, a run that ends exported

@@ -23,6 +23,12 @@ class UsageError(SegmentyError):
 def unknown_name(kind: str, name: str, valid: Iterable[str]) -> UsageError:
     """An error for an unknown registry name that lists the valid ones and suggests the closest."""
     valid = sorted(valid)
-    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
+    close = closest_name(name, valid)
+    hint = f"; did you mean '{close}'?" if close else ""
     return UsageError(f"unknown {kind} '{name}'{hint} (valid: {', '.join(valid)})")
+
+
+def closest_name(name: str, valid: Iterable[str]) -> str | None:
+    """The name of `valid` closest to `name` (a likely typo of it), or None when none is close."""
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.5)
+    return close[0] if close else None

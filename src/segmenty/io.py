@@ -261,12 +261,15 @@ def write_image(path: str | os.PathLike, rgb_or_gray: np.ndarray, *, quality: in
     (atomic_write_bytes if durable else write_renamed)(path, data)
 
 
-def check_out_dir(path: str | os.PathLike, option: str = "--out") -> Path:
-    """Create an output folder; refuse a path that is an existing file."""
+def check_out_dir(path: str | os.PathLike, option: str = "--out", *, create: bool = True) -> Path:
+    """Create an output folder; refuse a path that is an existing file. `create=False` only
+    checks: a command checks --out first and creates it once its inputs proved good, so that
+    a refused command leaves no empty folder behind."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise SegmentyError(f"{option} {path}: exists and is a file, expected a folder")
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

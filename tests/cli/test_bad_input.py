@@ -479,12 +479,24 @@ def existing_file(tmp_path) -> Path:
     (["label", "{tmp}", "--detector", "chesboard:10x7", "--out", "{tmp}/o"], 2, "chessboard"),
     (["evaluate", "{ckpt}", "--images", "{tmp}", "--masks", "{tmp}", "--size", "0"], 2, "--size: 0 must be"),
     # a spec of an unknown kind, where a run or a board's spec goes: as every command names it
-    # (predict makes its --out folder before it opens the model)
-    (["predict", "foo:3x3", "{tmp}/photos", "--out", "{tmp}/predicted"], 2,
+    (["predict", "foo:3x3", "{tmp}/photos", "--out", "{tmp}/o"], 2,
      "unknown pattern 'foo' (valid: charuco, chessboard, circles, segmenty)"),
     (["evaluate", "foo:3x3", "--images", "{tmp}/photos", "--masks", "{tmp}/masks", "--out", "{tmp}/o"], 2,
      "unknown pattern 'foo' (valid: charuco, chessboard, circles, segmenty)"),
-    (["predict", "chessbord:8x6", "{tmp}/photos", "--out", "{tmp}/predicted"], 2, "try 'chessboard:8x6'"),
+    (["predict", "chessbord:8x6", "{tmp}/photos", "--out", "{tmp}/o"], 2, "try 'chessboard:8x6'"),
+    # a bare name that is neither a kind nor a folder, as --pattern of every command
+    (["train", "--pattern", "logoo", "--out", "{tmp}/o"], 2, "neither a pattern kind (charuco, chessboard"),
+    (["synth", "--pattern", "logoo", "--count", "1", "--out", "{tmp}/o"], 2, "nor a pattern folder"),
+    (["predict", "{ckpt}", "{tmp}/photos", "--pattern", "logoo", "--out", "{tmp}/o"], 2, "nor a pattern folder"),
+    (["predict", "chessboard:10x7", "{tmp}/photos", "--pattern", "logoo", "--out", "{tmp}/o"], 2,
+     "nor a pattern folder"),
+    # a GPU this machine lacks (a test machine has at most one), of a checkpoint and an ONNX model
+    (["predict", "{ckpt}", "{tmp}/photos", "--device", "cuda:3", "--out", "{tmp}/o"], 2, "--device cuda:3: "),
+    (["predict", "{onnx}", "{tmp}/photos", "--device", "cuda:3", "--out", "{tmp}/o"], 2, "--device cuda:3: "),
+    (["calibrate", "{tmp}/photos", "--pattern", "chessboard:10x7:25", "--model", "{ckpt}", "--device", "cuda:3",
+      "--out", "{tmp}/o"], 2, "--device cuda:3: "),
+    (["calibrate", "{tmp}/photos", "--pattern", "chessboard:10x7:25", "--device", "cuda:3", "--out", "{tmp}/o"],
+     2, "--device cuda:3: "),
     # --out naming an existing file
     (["train", *TINY_TRAIN, "--out", "{file}"], 1, "exists and is a file"),
     (["predict", "{ckpt}", "{tmp}", "--out", "{file}"], 1, "exists and is a file"),
@@ -497,11 +509,24 @@ def test_bad_options_are_one_line_with_the_right_status(argv, code, needle, tmp_
                                                         existing_file):
     write_good(tmp_path / "photos")
     _truth_for(tmp_path / "photos", tmp_path / "masks", "good.png")
-    fill = {"{tmp}": str(tmp_path), "{ckpt}": str(checkpoint), "{file}": str(existing_file)}
+    fill = {"{tmp}": str(tmp_path), "{ckpt}": str(checkpoint), "{file}": str(existing_file),
+            "{onnx}": str(checkpoint.with_suffix(".onnx"))}
     argv = [next((a.replace(k, v) for k, v in fill.items() if k in a), a) for a in argv]
     got, _, lines = cli(capsys, *argv)
     assert got == code and len(lines) == 1 and needle in lines[0], lines
     assert existing_file.read_text() == "not a folder"  # never written over
+    assert not (tmp_path / "o").exists()  # a refused command leaves no empty --out folder
+
+
+def test_predict_with_a_bad_pattern_folder_leaves_no_out_folder(checkpoint, tmp_path, capsys):
+    write_good(tmp_path / "photos")
+    board = tmp_path / "board"
+    (board / "masks").mkdir(parents=True)
+    Image.new("RGB", (60, 40), "white").save(board / "pattern.png")
+    Image.new("L", (60, 40), 0).save(board / "masks" / "mask.png")
+    got, _, lines = cli(capsys, "predict", str(checkpoint), str(tmp_path / "photos"), "--pattern", str(board),
+                        "--out", str(tmp_path / "o"))
+    assert got == 1 and len(lines) == 1 and "mask is empty" in lines[0], lines
     assert not (tmp_path / "o").exists()
 
 

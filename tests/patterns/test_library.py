@@ -121,6 +121,24 @@ def test_specs_parse_to_canonical_form(spec, canonical):
     assert segmenty.load_pattern(spec).spec == canonical
 
 
+@pytest.mark.parametrize("name, hint", [
+    ("logoo", "; did you mean the folder 'logo'?"),
+    ("charcuo", "; did you mean 'charuco'?"),
+    ("chessboards", "; did you mean 'chessboard' or the folder 'chessboard_a4'?"),
+    ("lgs", "; did you mean the folder 'logo'?"),  # ./logs is closer, but not a pattern folder
+    ("zzz", ""),
+])
+def test_a_bare_unknown_name_is_neither_a_kind_nor_a_folder(tmp_path, monkeypatch, name, hint):
+    make_folder(tmp_path / "logo")
+    make_folder(tmp_path / "chessboard_a4")
+    (tmp_path / "logs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError) as info:
+        segmenty.load_pattern(name)
+    assert str(info.value) == (f"unknown pattern '{name}': neither a pattern kind (charuco, chessboard, "
+                               f"circles, segmenty) nor a pattern folder (none of that name here){hint}")
+
+
 @pytest.mark.parametrize("spec, needles", [
     ("chessbord:10x7", ["did you mean 'chessboard'", "try 'chessboard:10x7'"]),
     ("charcuo", ["did you mean 'charuco'"]),
@@ -234,6 +252,8 @@ def test_folder_outline_fits_a_rotated_quadrilateral(tmp_path):
     ("aspect", "aspect ratio"),
     ("far_keypoint", "lies outside the 120x80 image"),
     ("bad_svg", "cannot render SVG"),
+    ("svg_no_size", "<svg> has no width, so the sheet has no physical size"),
+    ("svg_relative_size", 'width="100%" is not a usable physical size'),
     ("file", "is a file"),
 ])
 def test_folder_errors_name_the_file(tmp_path, setup, needle):
@@ -253,6 +273,13 @@ def test_folder_errors_name_the_file(tmp_path, setup, needle):
     elif setup == "bad_svg":
         folder.mkdir()
         (folder / "pattern.svg").write_text("<svg")
+    elif setup == "svg_no_size":  # resvg would make it a 10x10 px sheet from the viewBox
+        folder.mkdir()
+        (folder / "pattern.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"/>')
+    elif setup == "svg_relative_size":
+        folder.mkdir()
+        (folder / "pattern.svg").write_text(
+            '<svg xmlns="http://www.w3.org/2000/svg" width="100%" height="100%" viewBox="0 0 10 10"/>')
     elif setup == "file":
         folder.write_text("not a folder")
     elif setup != "missing":
@@ -268,6 +295,22 @@ def test_folder_errors_name_the_file(tmp_path, setup, needle):
     message = str(info.value)
     assert needle in message and "\n" not in message
     assert str(folder) in message
+
+
+def test_huge_svg_is_refused_before_it_is_rendered(tmp_path, monkeypatch):
+    # resvg aborts the process (no exception) when the canvas cannot be allocated.
+    import resvg_py
+
+    def render(**kwargs):
+        raise AssertionError("rendered")
+
+    monkeypatch.setattr(resvg_py, "svg_to_bytes", render)
+    folder = tmp_path / "pat"
+    folder.mkdir()
+    (folder / "pattern.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="100000mm" height="200cm" viewBox="0 0 10 10"/>')
+    with pytest.raises(SegmentyError, match=r"renders to 393701x7875 pixels at 100 dpi, more than 120,000,000"):
+        segmenty.load_pattern(str(folder))
 
 
 # --- printable sheets at true scale ----------------------------------------------------------

@@ -272,6 +272,31 @@ def test_bad_arguments_raise_usage_errors(checkpoint):
         Predictor(checkpoint, device="tpu:zero")
 
 
+@pytest.mark.parametrize("gpus, device, needle", [
+    (0, "cuda:3", "--device cuda:3: no CUDA GPU is available"),
+    (1, "cuda:3", "--device cuda:3: this machine has 1 CUDA GPU(s)"),
+    (0, "cuda", "--device cuda: no CUDA GPU is available"),
+    (1, "cuda", "--device cuda: "),  # then why: onnxruntime runs on the CPU here
+])
+def test_a_gpu_asked_of_onnxruntime_is_refused_not_ignored(checkpoint, onnx_file, monkeypatch, gpus, device, needle):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    with pytest.raises(UsageError) as info:
+        Predictor(onnx_file, device=device)
+    assert str(info.value).startswith(needle)
+    if gpus and device == "cuda":
+        assert str(info.value).endswith("is an ONNX model, which onnxruntime runs on the CPU here; for a GPU "
+                                        "give its run folder or .pt checkpoint")
+    with pytest.raises(UsageError) as info:
+        Predictor(checkpoint, device=device, backend="onnx")
+    assert str(info.value).startswith(needle)
+    if gpus and device == "cuda":
+        assert "--backend onnx runs on the CPU here" in str(info.value)
+    assert Predictor(onnx_file, device="cpu").backend.path == onnx_file  # the CPU still is fine
+
+
 # -- the zoomed-in second look --------------------------------------------------------------
 
 class CoarseBrightIsBoard(BrightIsBoard):

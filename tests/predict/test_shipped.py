@@ -77,6 +77,15 @@ def test_for_pattern_without_a_shipped_detector_says_how_to_train(detectors):
         Predictor.for_pattern("segmenty")
 
 
+def test_for_pattern_names_a_mistyped_pattern_as_such(installed, tmp_path, monkeypatch):
+    # not "no shipped detector finds 'logoo'": it is no pattern at all (a folder ./logo is)
+    (tmp_path / "logo").mkdir()
+    (tmp_path / "logo" / "pattern.svg").write_text("<svg/>")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match="neither a pattern kind .* did you mean the folder 'logo'"):
+        Predictor.open("chessboard:10x7", pattern="logoo", device="cpu")
+
+
 def test_a_detector_takes_layouts_of_its_own_kinds_only(family_run, tmp_path):
     assert Predictor(family_run, pattern="charuco:5x7").pattern_spec.startswith("charuco:5x7")
     with pytest.raises(UsageError, match="finds chessboard, charuco, circles"):

@@ -3,11 +3,16 @@ frame with what `predict` gives, in order, in this process or in workers, tracke
 `then` applied where the prediction was made."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import segmenty
 from segmenty.predict import DetectionRule, Predictor, predict_stream
 
 from .test_predictor import rgb_noise
@@ -31,6 +36,21 @@ def test_stream_in_worker_processes_gives_the_frames_in_order_with_the_same_mask
     for rgb, (frame, pred) in zip(frames, streamed):
         assert np.array_equal(frame, rgb)
         assert np.array_equal(pred.masks["mask"], predictor.predict(rgb).masks["mask"])
+
+
+def test_a_script_without_the_main_guard_is_named_when_its_workers_die(checkpoint, tmp_path):
+    # Workers are spawned and import the script again, so its unguarded top level runs in each.
+    script = tmp_path / "stream.py"
+    script.write_text("import numpy as np\nimport segmenty\n"
+                      f"predictor = segmenty.Predictor({str(checkpoint)!r})\n"
+                      "frames = [np.zeros((40, 56, 3), np.uint8)] * 2\n"
+                      "list(segmenty.predict.predict_stream(predictor, frames, workers=2))\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(segmenty.__file__).parent.parent)}
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path, env=env)
+    assert res.returncode != 0
+    last = res.stderr.strip().splitlines()[-1]
+    assert "worker process died" in last and "if __name__ == \"__main__\":" in last
 
 
 @dataclass(frozen=True)

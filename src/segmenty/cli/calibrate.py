@@ -58,7 +58,9 @@ def cmd_calibrate(args) -> int:
     if layout is None:
         raise UsageError(f"--pattern {args.pattern}: has no grid of points to calibrate with "
                          "(use chessboard:CxR:MM, charuco:CxR:DICT:MM or circles:CxR[:asym]:MM)")
-    out = check_out_dir(args.out)
+    # Checked now, created once the detector is known to be good: a refused model or device
+    # leaves no empty folder (a detector trained here goes into it, and makes it).
+    out = check_out_dir(args.out, create=False)
     if args.model is None and detector_folder(pattern.spec) is not None:
         predictor = Predictor.for_pattern(pattern.spec, device=args.device)
         model = detector_folder(pattern.spec)
@@ -68,6 +70,7 @@ def cmd_calibrate(args) -> int:
             predictor = Predictor(model, device=args.device, pattern=pattern.spec)
         except UsageError as exc:
             raise UsageError(f"--model {model}: {exc}") from None
+    check_out_dir(out)
     describe = {"pattern": pattern.spec, "units": "mm", "detector": str(model)}
 
     def show(report) -> None:  # before any file is written: a failed write loses no result

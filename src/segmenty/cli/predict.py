@@ -85,7 +85,7 @@ def _predict(args) -> int:
     from ..predict import DetectionRule, Predictor
     from ..video import is_video
 
-    out = check_out_dir(args.out)
+    check_out_dir(args.out, create=False)  # a file in the way fails before anything is loaded
     videos = [s for s in args.inputs if is_video(str(s))]
     photos = expand_inputs([s for s in args.inputs if not is_video(str(s))], keep_missing=True) \
         if len(videos) < len(args.inputs) else []
@@ -95,6 +95,7 @@ def _predict(args) -> int:
                                threshold=args.threshold,
                                rule=DetectionRule(suppress=False, snap_fill=None) if args.raw else DetectionRule(),
                                refine=args.refine, multiscale=args.multiscale, backend=args.backend)
+    out = check_out_dir(args.out)  # only now: a refused model, pattern or device leaves no folder
     failed = 0
     if photos:
         failed += _predict_photos(predictor, photos, out, args)

@@ -11,7 +11,8 @@
                                        description: text
 
 A folder pattern keeps the resolution of its own files (its masks and keypoints are defined
-on them); an SVG is rendered at the yaml's `dpi` (default 100). The outline keypoints default
+on them); an SVG is rendered at the yaml's `dpi` (default 100) from the width and height its
+<svg> element must declare (a sheet too large to hold is refused before rendering). The outline keypoints default
 to a quadrilateral fitted to ``mask`` and ``center`` to its centroid; the yaml may set any
 keypoint, these included.
 """
@@ -19,7 +20,10 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import re
 from pathlib import Path
+from xml.etree import ElementTree
 
 import cv2
 import numpy as np
@@ -30,9 +34,15 @@ from ..errors import SegmentyError, unknown_name
 from ..io import MAX_PIXELS, IMAGE_SUFFIXES, read_image, read_mask
 from .base import DEFAULT_DPI, MAX_DPI, MIN_DPI, MM_PER_INCH, OUTLINE_KEYPOINTS, Pattern
 
+SHEET_NAMES = ("pattern.png", "pattern.svg")
 YAML_KEYS = ("size_mm", "dpi", "keypoints", "description")
 CSS_DPI = 96.0  # SVG user units: CSS pixels, 96 to the inch
 ASPECT_TOLERANCE = 0.01  # size_mm may differ this much (relative) from the image's aspect ratio
+SVG_FONT_PX = 16.0  # the font size that em and ex lengths refer to, passed to resvg
+# CSS pixels per unit of an SVG length (no unit: user units, which are CSS pixels on the root).
+SVG_UNIT_PX = {"": 1.0, "px": 1.0, "in": CSS_DPI, "cm": CSS_DPI / 2.54, "mm": CSS_DPI / MM_PER_INCH,
+               "pt": CSS_DPI / 72, "pc": CSS_DPI / 6, "em": SVG_FONT_PX, "ex": SVG_FONT_PX / 2}
+SVG_LENGTH = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(px|in|cm|mm|pt|pc|em|ex|)", re.I)
 
 
 def load_folder_pattern(path: Path, dpi: float | None = None) -> Pattern:
@@ -61,6 +71,16 @@ def load_folder_pattern(path: Path, dpi: float | None = None) -> Pattern:
     return Pattern(image, masks, keypoints, size_mm, str(path),
                    description=config.get("description", f"user pattern {path.name}"),
                    extra={"folder": str(path)})
+
+
+def pattern_folders_in(folder: Path) -> list[str]:
+    """The names of the pattern folders (with a pattern.png or pattern.svg) inside `folder`."""
+    try:
+        with os.scandir(folder) as entries:
+            return [entry.name for entry in entries if entry.is_dir() and not entry.name.startswith(".")
+                    and any((Path(entry.path) / sheet).is_file() for sheet in SHEET_NAMES)]
+    except OSError:  # an unreadable folder has none to suggest
+        return []
 
 
 def outline_keypoints(mask: np.ndarray) -> dict[str, tuple[float, float]]:
@@ -99,7 +119,7 @@ def mask_centroid(mask: np.ndarray) -> tuple[float, float]:
 
 
 def _read_sheet(folder: Path, dpi: float) -> np.ndarray:
-    png, svg = folder / "pattern.png", folder / "pattern.svg"
+    png, svg = (folder / name for name in SHEET_NAMES)
     if png.exists() and svg.exists():
         raise SegmentyError(f"{folder}: has both pattern.png and pattern.svg; keep only one")
     if png.exists():
@@ -114,17 +134,56 @@ def render_svg(path: Path, dpi: float) -> np.ndarray:
     """Render an SVG file on white at `dpi` (its physical units honoured) as RGB uint8."""
     import resvg_py
 
+    # resvg aborts the whole process when it cannot allocate the canvas, so the size the SVG
+    # declares is checked before rendering.
+    width_in, height_in = svg_size_inches(path)
+    _check_svg_pixels(path, math.ceil(width_in * dpi), math.ceil(height_in * dpi), dpi)
     try:
         # Units follow CSS (96 px to the inch, so mm are physical), then zoom to `dpi`.
         png = resvg_py.svg_to_bytes(svg_path=str(path), background="#ffffff", dpi=CSS_DPI,
-                                    zoom=dpi / CSS_DPI, resources_dir=str(path.parent))
+                                    zoom=dpi / CSS_DPI, resources_dir=str(path.parent),
+                                    font_size=SVG_FONT_PX)
     except (ValueError, OSError, RuntimeError) as exc:
         raise SegmentyError(f"{path}: cannot render SVG ({_one_line(exc)})") from None
     with Image.open(io.BytesIO(bytes(png))) as im:
-        if im.width * im.height > MAX_PIXELS:
-            raise SegmentyError(f"{path}: renders to {im.width}x{im.height} pixels at {dpi:g} dpi, "
-                                f"more than {MAX_PIXELS:,}")
+        # Again on what came out, should resvg size the sheet otherwise than its attributes say.
+        _check_svg_pixels(path, im.width, im.height, dpi)
         return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+
+
+def svg_size_inches(path: Path) -> tuple[float, float]:
+    """The physical (width, height) that the root <svg> element of file `path` declares.
+
+    A sheet without both, or with a relative size (%), has no physical size: resvg would fall
+    back to the viewBox in CSS pixels and silently give a sheet of a few pixels, so it is refused.
+    """
+    try:
+        # Only the root element's start tag is read, however large the file.
+        with open(path, "rb") as file:
+            _, root = next(ElementTree.iterparse(file, events=("start",)))
+    except (ElementTree.ParseError, StopIteration) as exc:
+        raise SegmentyError(f"{path}: cannot render SVG (not valid XML: {_one_line(exc)})") from None
+    except OSError as exc:
+        raise SegmentyError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if root.tag.rpartition("}")[2] != "svg":
+        raise SegmentyError(f"{path}: cannot render SVG (the root element is <{root.tag}>, not <svg>)")
+    hint = 'give the sheet\'s physical size on <svg>, e.g. width="210mm" height="297mm"'
+    size = []
+    for name in ("width", "height"):
+        value = root.get(name)
+        if value is None:
+            raise SegmentyError(f"{path}: <svg> has no {name}, so the sheet has no physical size ({hint})")
+        match = SVG_LENGTH.fullmatch(value.strip())
+        if not match or float(match.group(1)) <= 0 or not math.isfinite(float(match.group(1))):
+            raise SegmentyError(f"{path}: <svg> {name}=\"{value}\" is not a usable physical size ({hint})")
+        size.append(float(match.group(1)) * SVG_UNIT_PX[match.group(2).lower()] / CSS_DPI)
+    return size[0], size[1]
+
+
+def _check_svg_pixels(path: Path, width: int, height: int, dpi: float) -> None:
+    if width * height > MAX_PIXELS:
+        raise SegmentyError(f"{path}: renders to {width}x{height} pixels at {dpi:g} dpi, more than "
+                            f"{MAX_PIXELS:,} (check its width and height, or lower dpi in pattern.yaml)")
 
 
 def _read_masks(folder: Path, shape: tuple[int, int]) -> dict[str, np.ndarray]:

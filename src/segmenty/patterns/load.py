@@ -5,12 +5,11 @@ neither of those imports the other.
 """
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
-from ..errors import UsageError, unknown_name
+from ..errors import UsageError, closest_name, unknown_name
 from .base import DEFAULT_DPI, MAX_DPI, MIN_DPI, PATTERN_KINDS, Pattern
-from .folder import load_folder_pattern
+from .folder import load_folder_pattern, pattern_folders_in
 
 
 def load_pattern(spec: str, dpi: float | None = None) -> Pattern:
@@ -34,15 +33,22 @@ def load_pattern(spec: str, dpi: float | None = None) -> Pattern:
 def pattern_kind(spec: str) -> str:
     """The kind a built-in pattern's spec names (``chessboard`` of ``chessboard:10x7``); an
     unknown one is a UsageError listing the kinds, with the whole spec spelt with the closest
-    kind and the user's own fields (``chessbord:10x7`` -> try ``chessboard:10x7``)."""
+    kind and the user's own fields (``chessbord:10x7`` -> try ``chessboard:10x7``). A bare
+    name may as well be a mistyped folder: its error says it is neither and suggests the
+    closest kind and the closest pattern folder in the current directory."""
     name, *args = spec.split(":")
     if name in PATTERN_KINDS:
         return name
-    error = unknown_name("pattern", name, PATTERN_KINDS)
-    close = difflib.get_close_matches(name, list(PATTERN_KINDS), n=1, cutoff=0.5)
-    if not (close and args):
-        raise error
-    raise UsageError(f"{error}; try '{':'.join([close[0], *args])}'")
+    kinds = sorted(PATTERN_KINDS)
+    close = closest_name(name, kinds)
+    if args:
+        error = unknown_name("pattern", name, kinds)
+        raise UsageError(f"{error}; try '{':'.join([close, *args])}'") if close else error
+    folder = closest_name(name, pattern_folders_in(Path.cwd()))
+    guesses = [f"'{close}'"] * bool(close) + [f"the folder '{folder}'"] * bool(folder)
+    hint = f"; did you mean {' or '.join(guesses)}?" if guesses else ""
+    raise UsageError(f"unknown pattern '{name}': neither a pattern kind ({', '.join(kinds)}) nor a "
+                     f"pattern folder (none of that name here){hint}")
 
 
 def looks_like_path(spec: str) -> bool:

@@ -65,9 +65,13 @@ def open_backend(run_or_model, device: str = "auto", backend: str = "auto") -> B
         return run_or_model
     if isinstance(run_or_model, LoadedModel):
         return _TorchModel(run_or_model, _model_device(run_or_model))
-    if Path(run_or_model).suffix.lower() == ".onnx":
-        return OnnxModel(run_or_model)
     check_device_name(device)
+    if Path(run_or_model).suffix.lower() == ".onnx":
+        _cpu_only(device, f"{run_or_model} is an ONNX model, which onnxruntime runs on the CPU here; for a "
+                          "GPU give its run folder or .pt checkpoint")
+        return OnnxModel(run_or_model)
+    if backend == "onnx":
+        _cpu_only(device, "--backend onnx runs on the CPU here (onnxruntime); for a GPU use --backend auto or torch")
     on_cpu = device == "cpu" or (device == "auto" and not cuda_may_be_present())
     if backend == "onnx" or (backend == "auto" and on_cpu):
         checkpoint = resolve_checkpoint(run_or_model)
@@ -79,6 +83,14 @@ def open_backend(run_or_model, device: str = "auto", backend: str = "auto") -> B
                              "'onnxruntime>=1.17'")
     d = resolve_device(device)
     return _TorchModel(load_model(run_or_model, d), d)
+
+
+def _cpu_only(device: str, why: str) -> None:
+    """A GPU asked of onnxruntime (CPU only here) is refused, not silently ignored: as for any
+    model when this machine has no such GPU, else with `why`."""
+    if device.startswith("cuda"):
+        resolve_device(device)
+        raise UsageError(f"--device {device}: {why}")
 
 
 def _model_device(loaded: LoadedModel):

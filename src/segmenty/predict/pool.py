@@ -10,8 +10,9 @@ onnxruntime thread and one OpenCV thread, and maps a job over items in order, wi
 Workers are spawned, not forked: a fresh interpreter inherits no onnxruntime or OpenCV thread
 pool from the parent (forking a process that runs threads can deadlock the child). A spawn
 costs ~0.5 s of imports, paid once and in parallel, so callers use a pool for many items, not
-for one photo. Only an ONNX backend is shared out; a PyTorch model (a GPU) predicts in the
-calling process.
+for one photo. A spawned worker imports the caller's ``__main__`` again, so a script that
+predicts with workers keeps that work under ``if __name__ == "__main__":``. Only an ONNX
+backend is shared out; a PyTorch model (a GPU) predicts in the calling process.
 """
 from __future__ import annotations
 
@@ -97,7 +98,11 @@ class PredictorPool:
             while pending:
                 yield pending.popleft().result()
         except BrokenProcessPool:
-            raise SegmentyError("a prediction worker process died (out of memory?); try --workers 1") from None
+            # Spawned workers import the caller's __main__ again: a script that predicts at its top
+            # level, unguarded, has every worker die at its start, which looks the same from here.
+            raise SegmentyError("a prediction worker process died: out of memory, or a Python script "
+                                "whose prediction is not under 'if __name__ == \"__main__\":' (workers are "
+                                "spawned and import the script again); try --workers 1 (workers=1)") from None
         finally:
             for future in pending:
                 future.cancel()

@@ -70,7 +70,8 @@ class Predictor:
     run_or_model: a run folder, a .pt checkpoint, a .onnx file from `segmenty export` (run by
                   onnxruntime on the CPU), an already loaded LoadedModel (used where it is), or
                   any `Backend` (an OnnxModel with its own thread count, a stand-in network).
-    device:       'auto', 'cpu', 'cuda', 'cuda:N' (PyTorch models only).
+    device:       'auto', 'cpu', 'cuda', 'cuda:N' (PyTorch models only: an .onnx file or
+                  backend 'onnx' refuses a GPU rather than ignore it).
     size:         working resolution, the long side in pixels (default: the training size),
                   rounded up to a multiple of the network's stride.
     threshold:    probability above which a pixel belongs to a mask region.
@@ -112,8 +113,11 @@ class Predictor:
         ``circles:4x11:asym``) from the detector shipped for its family: no run folder, no
         training. On a GPU (device 'cuda' or 'auto' with one) PyTorch runs its weights,
         elsewhere onnxruntime its ONNX file."""
+        from ..patterns.load import looks_like_path, pattern_kind
         from ..runs import SHIPPED_CHECKPOINT, SHIPPED_ONNX, detector_folder, shipped_kinds
 
+        if spec not in FAMILIES and not looks_like_path(spec):
+            pattern_kind(spec)  # a mistyped kind or folder is named so, not as one nothing ships for
         folder = detector_folder(spec) if ":" in spec or spec not in FAMILIES else None
         if folder is None:
             kinds = ", ".join(shipped_kinds()) or "none in this installation"
