@@ -2,6 +2,7 @@
 (one shared run, a resume, Ctrl-C and SIGKILL of a CLI run, a 2-process gloo DDP run)."""
 import csv
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -191,7 +192,6 @@ def test_checkpoint_with_pickled_code_is_refused_unrun(tmp_path):
 
 
 def test_resume_continues_the_step_count(tiny_run, tmp_path):
-    import shutil
     run = tmp_path / "resumed"
     shutil.copytree(tiny_run, run)
     config = config_for_resume({"out": str(run), "resume": True, "steps": 160})
@@ -203,11 +203,18 @@ def test_resume_continues_the_step_count(tiny_run, tmp_path):
     assert [int(r["step"]) for r in _log(run)][-2:] == [150, 160]
 
 
-def test_resume_refuses_another_pattern_or_model(tiny_run, capsys):
+def _files(run: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+
+
+def test_resume_refuses_another_pattern_or_model(tiny_run, tmp_path, capsys):
+    run = tmp_path / "run"  # a copy: a regression that trains on must not change the shared run
+    shutil.copytree(tiny_run, run)
     for option in (["--pattern", "segmenty"], ["--model", "unet-xs"]):
-        rc = main(["train", "--out", str(tiny_run), "--resume", "--steps", "151", *option])
+        rc = main(["train", "--out", str(run), "--resume", "--steps", "151", *option])
         err = capsys.readouterr().err
         assert rc == 1 and err.count("\n") == 1 and "the run was made with" in err, err
+    assert _files(run) == _files(tiny_run)  # refused before anything was written
 
 
 # ---------------------------------------------------------------- the command line
@@ -336,9 +343,12 @@ def test_resume_with_no_run_to_continue(tmp_path, capsys):
     assert config.pattern == PATTERN
 
 
-def test_existing_run_needs_resume(tiny_run, capsys):
-    assert main(["train", "--out", str(tiny_run), "--steps", "1"]) == 1
+def test_existing_run_needs_resume(tiny_run, tmp_path, capsys):
+    run = tmp_path / "run"  # a copy: a regression that trains over it must not change the shared run
+    shutil.copytree(tiny_run, run)
+    assert main(["train", "--out", str(run), "--steps", "1"]) == 1
     assert "add --resume" in capsys.readouterr().err
+    assert _files(run) == _files(tiny_run)  # the run is left as it was
 
 
 def test_training_lets_idle_openmp_threads_sleep_unless_the_user_chose(monkeypatch):
