@@ -139,6 +139,7 @@ def test_same_seed_same_bytes_with_any_number_of_workers():
     data = SyntheticDataset("chessboard:10x7", size=64, seed=5, length=6)
     direct = [data[i] for i in range(6)]
     loaded = list(DataLoader(data, batch_size=None, num_workers=2))
+    assert len(loaded) == len(direct) == 6  # zip below would hide a short loader
     for a, b in zip(direct, loaded):
         assert a["image"].dtype == b["image"].dtype
         assert a["image"].numpy().tobytes() == b["image"].numpy().tobytes()
