@@ -188,8 +188,9 @@ class ExactPredictor:
         return segmenty.Prediction({}, None, None, points is not None, 1.0, points=points)
 
 
-def rendered_photos(folder):
-    """Photos of the sheet seen by the known camera (no distortion: a homography each)."""
+def rendered_photos(folder, poses=POSES[:6]):
+    """Photos of the sheet seen by the known camera (no distortion: a homography each), one
+    per (rotation vector, translation) of `poses`."""
     from segmenty.predict import geometry as geo
 
     pattern = segmenty.load_pattern("chessboard:10x7:25", dpi=60)
@@ -197,7 +198,7 @@ def rendered_photos(folder):
     px_per_mm = pattern.image.shape[1] / pattern.size_mm[0]
     first = sheet.sheet_xy[sheet.rows_of(np.zeros((1, 2), int))[0]]
     truths = {}
-    for i, (rvec, tvec) in enumerate(POSES[:6]):
+    for i, (rvec, tvec) in enumerate(poses):
         rot, _ = cv2.Rodrigues(np.array(rvec, float))
         # sheet px -> board mm (origin at the first inner corner) -> camera -> photo px
         to_mm = np.array([[1 / px_per_mm, 0, -first[0] / px_per_mm], [0, 1 / px_per_mm, -first[1] / px_per_mm],
@@ -212,20 +213,24 @@ def rendered_photos(folder):
 def test_run_calibration_writes_everything_and_compares_with_opencv(tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
-    truths = rendered_photos(folder)
+    # the six whole boards and a seventh cut by the frame's left edge (48 of its 54 corners inside)
+    truths = rendered_photos(folder, POSES[:6] + [((0.1, -0.2, 0.05), (-260, -60, 420))])
     report = run_calibration([folder], LAYOUT, ExactPredictor(truths), tmp_path / "out")
     assert isinstance(report, CalibrationReport)
     cal = report.calibration
-    assert len(cal.used) == 6 and cal.rms < 0.3
+    assert len(cal.used) == 7 and cal.rms < 0.3
     assert cal.camera_matrix[0, 0] == pytest.approx(K[0, 0], rel=0.02)
     assert report.opencv is not None and report.opencv.camera_matrix[0, 0] == pytest.approx(K[0, 0], rel=0.02)
-    # segmenty sees the boards cut by the frame that OpenCV's whole-board detector cannot
-    assert len(cal.used) >= len(report.opencv.used)
+    # segmenty sees the board cut by the frame that OpenCV's whole-board detector cannot
+    cut = str(folder / "view6.png")
+    assert cal.views[cut]["used"] and cal.views[cut]["partial"] and cal.views[cut]["points"] == 48
+    assert sorted(report.opencv.used) == sorted(set(cal.used) - {cut})
+    assert "found no board" in report.opencv.views[cut]["reason"]
     for name in ("camera.json", "camera.yaml", "points.json", "coverage.png", "errors.png", "comparison.md"):
         assert (tmp_path / "out" / name).stat().st_size > 0
     data = json.loads((tmp_path / "out" / "camera.json").read_text())
     assert set(data["comparison"]) == {"segmenty", "OpenCV (findChessboardCornersSB)"}
-    assert "| views used | 6 of 6 |" in report.table()
+    assert "| views used | 7 of 7 | 6 of 7 |" in report.table()
     picture = cv2.imread(str(tmp_path / "out" / "coverage.png"))
     assert picture.shape[1] > 2 * 600  # two panels side by side
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import segmenty
 from segmenty.cli import main
 from segmenty.errors import UsageError
 from segmenty.models import build_model
@@ -60,8 +61,10 @@ def test_ship_refuses_a_single_pattern_run(tmp_path, detectors, capsys):
 @pytest.mark.parametrize("spec", ["chessboard:8x6", "charuco:5x7:4x4_50", "circles:4x11:asym"])
 def test_for_pattern_finds_the_family_detector_with_the_given_layout(installed, spec):
     predictor = Predictor.for_pattern(spec, device="cpu")
-    assert predictor.backend.family == "boards" and predictor.pattern_spec.startswith(spec.split(":")[0])
-    assert predictor.pattern.spec == predictor.pattern_spec
+    # the layout asked for, in full (not the board the family run was made with, chessboard:10x7:25)
+    asked = segmenty.load_pattern(spec).spec
+    assert predictor.backend.family == "boards" and predictor.pattern_spec == asked
+    assert predictor.pattern.spec == asked
     result = predictor.predict(np.zeros((96, 128, 3), np.uint8))
     assert result.masks["mask"].shape == (96, 128)
     # the board's own masks: a chessboard has no circles, a circle grid no corners; the other

@@ -139,6 +139,7 @@ def test_same_seed_same_bytes_with_any_number_of_workers():
     data = SyntheticDataset("chessboard:10x7", size=64, seed=5, length=6)
     direct = [data[i] for i in range(6)]
     loaded = list(DataLoader(data, batch_size=None, num_workers=2))
+    assert len(loaded) == len(direct) == 6  # zip below would hide a short loader
     for a, b in zip(direct, loaded):
         assert a["image"].dtype == b["image"].dtype
         assert a["image"].numpy().tobytes() == b["image"].numpy().tobytes()
@@ -379,10 +380,29 @@ def test_physical_steps_draw_their_effect_and_replay_exactly():
             assert s.params[step] is not None, step
         again = data.replay(json.loads(json.dumps(s.params)))
         assert np.array_equal(s.image, again.image) and all(np.array_equal(s.masks[k], again.masks[k]) for k in s.masks)
-    without = dataclasses.replace(forced, hands=False)
-    changed = sum(not np.array_equal(SyntheticDataset("chessboard:10x7", size=size, seed=2, recipe=without).sample(i).image,
-                                     data.sample(i).image) for i in range(6))
-    assert changed >= 4  # hands show in the frame (unless the sheet's edge is out of it)
+    # each step switched off, the same seed: the other steps draw the same (test_switching_a_
+    # step_off_leaves_the_others_unchanged), so what changes is the step's own drawing
+    samples = [data.sample(i) for i in range(6)]
+    for step in ("hands", "person", "backing", "dynamic_range"):
+        without = SyntheticDataset("chessboard:10x7", size=size, seed=2, recipe=dataclasses.replace(forced, **{step: False}))
+        changed = []
+        for i, s in enumerate(samples):
+            other = without.sample(i)
+            changed.append(np.any(other.image != s.image, axis=2))
+            if step != "hands":  # behind the sheet or photometric: the masks are the same
+                assert all(np.array_equal(s.masks[k], other.masks[k]) for k in s.masks), (step, i)
+            if step == "person":  # behind the sheet: nothing of it changes inside its edge
+                inner = cv2.erode(s.masks["mask"].astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+                assert not changed[-1][inner].any(), i
+        shown = sum(c.any() for c in changed)
+        if step == "hands":
+            assert shown >= 4  # hands show in the frame (unless the sheet's edge is out of it)
+        elif step == "person":
+            assert shown >= 5  # someone in the frame (one sample's person is out of it)
+        elif step == "backing":
+            assert shown == 6  # seen around the paper in every sample
+        else:  # a camera's tonal range: (nearly) every pixel
+            assert all(c.mean() > 0.9 for c in changed), [c.mean() for c in changed]
 
 
 @pytest.mark.parametrize("pattern_kind, left_out", [

@@ -2,6 +2,7 @@
 (one shared run, a resume, Ctrl-C and SIGKILL of a CLI run, a 2-process gloo DDP run)."""
 import csv
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -191,7 +192,6 @@ def test_checkpoint_with_pickled_code_is_refused_unrun(tmp_path):
 
 
 def test_resume_continues_the_step_count(tiny_run, tmp_path):
-    import shutil
     run = tmp_path / "resumed"
     shutil.copytree(tiny_run, run)
     config = config_for_resume({"out": str(run), "resume": True, "steps": 160})
@@ -203,11 +203,18 @@ def test_resume_continues_the_step_count(tiny_run, tmp_path):
     assert [int(r["step"]) for r in _log(run)][-2:] == [150, 160]
 
 
-def test_resume_refuses_another_pattern_or_model(tiny_run, capsys):
+def _files(run: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+
+
+def test_resume_refuses_another_pattern_or_model(tiny_run, tmp_path, capsys):
+    run = tmp_path / "run"  # a copy: a regression that trains on must not change the shared run
+    shutil.copytree(tiny_run, run)
     for option in (["--pattern", "segmenty"], ["--model", "unet-xs"]):
-        rc = main(["train", "--out", str(tiny_run), "--resume", "--steps", "151", *option])
+        rc = main(["train", "--out", str(run), "--resume", "--steps", "151", *option])
         err = capsys.readouterr().err
         assert rc == 1 and err.count("\n") == 1 and "the run was made with" in err, err
+    assert _files(run) == _files(tiny_run)  # refused before anything was written
 
 
 # ---------------------------------------------------------------- the command line
@@ -216,18 +223,18 @@ CLI = [sys.executable, "-c", "from segmenty.cli import run; run()"]
 SMALL = ["--pattern", PATTERN, "--size", "64", "--batch", "4", "--val-count", "4", "--workers", "0"]
 
 
-def _wait_for_step(path: Path, proc: subprocess.Popen, above: int = 0, timeout: float = 60) -> int:
-    """Poll a run's model.pt until its step passes `above`."""
+def _wait_for_step(path: Path, proc: subprocess.Popen, above: int = 0, timeout: float = 60) -> dict:
+    """Poll a run's model.pt until its step passes `above`; that checkpoint."""
     end = time.time() + timeout
     while time.time() < end:
         assert proc.poll() is None, proc.communicate()
         if path.exists():
             try:
-                step = load_checkpoint(path)["step"]
+                state = load_checkpoint(path)
             except SegmentyError:
-                step = -1
-            if step > above:
-                return step
+                state = {"step": -1}
+            if state["step"] > above:
+                return state
         time.sleep(0.3)
     proc.kill()
     raise AssertionError(f"no checkpoint past step {above} in {timeout}s")
@@ -236,22 +243,29 @@ def _wait_for_step(path: Path, proc: subprocess.Popen, above: int = 0, timeout: 
 def test_sigkill_then_resume_then_ctrl_c(tmp_path):
     run = tmp_path / "killed"
     args = [*CLI, "train", *SMALL, "--steps", "100000", "--checkpoint-every", "0.5", "--out", str(run)]
-    # SIGKILL mid-run: no clean-up possible; the last checkpoint survives, unbroken
+    # SIGKILL mid-run: no clean-up possible; the last checkpoint survives, unbroken, with the
+    # data stream's position (4 samples a step, one process)
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
-    killed_at = _wait_for_step(run / "model.pt", proc)
+    _wait_for_step(run / "model.pt", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    step = load_checkpoint(run / "model.pt")["step"]
-    assert step >= killed_at
-    # --resume continues from that step (same data stream position), Ctrl-C saves and exits 130
+    killed = load_checkpoint(run / "model.pt")
+    step = killed["step"]
+    assert step > 0 and killed["samples_seen"] == step * 4
+    # --resume continues from that step, the stream's position and the training clock
     proc = subprocess.Popen([*args, "--resume"], stderr=subprocess.PIPE, text=True)
-    seen = _wait_for_step(run / "model.pt", proc, above=step)
+    resumed = _wait_for_step(run / "model.pt", proc, above=step)
+    assert resumed["samples_seen"] == resumed["step"] * 4 and resumed["elapsed_s"] > killed["elapsed_s"]
+    # Ctrl-C saves and exits 130
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     err = proc.stderr.read()
     assert "segmenty: interrupted" in err and "Traceback" not in err, err[-2000:]
     state = load_checkpoint(run / "model.pt")
-    assert state["step"] >= seen and state["samples_seen"] == state["step"] * 4
+    assert state["step"] >= resumed["step"] and state["samples_seen"] == state["step"] * 4
+    # the untrained network was validated once, at step 0: the resumed run did not start over
+    steps = [int(r["step"]) for r in _log(run)]
+    assert steps[0] == 0 and steps.count(0) == 1 and steps == sorted(steps), steps
     assert not list(run.glob(".*.tmp*")), "temporary checkpoint files left behind"
 
 
@@ -329,9 +343,12 @@ def test_resume_with_no_run_to_continue(tmp_path, capsys):
     assert config.pattern == PATTERN
 
 
-def test_existing_run_needs_resume(tiny_run, capsys):
-    assert main(["train", "--out", str(tiny_run), "--steps", "1"]) == 1
+def test_existing_run_needs_resume(tiny_run, tmp_path, capsys):
+    run = tmp_path / "run"  # a copy: a regression that trains over it must not change the shared run
+    shutil.copytree(tiny_run, run)
+    assert main(["train", "--out", str(run), "--steps", "1"]) == 1
     assert "add --resume" in capsys.readouterr().err
+    assert _files(run) == _files(tiny_run)  # the run is left as it was
 
 
 def test_training_lets_idle_openmp_threads_sleep_unless_the_user_chose(monkeypatch):
