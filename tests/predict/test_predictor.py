@@ -559,6 +559,7 @@ def test_a_video_that_cannot_be_opened_is_one_line(checkpoint, tmp_path, capsys)
     assert main(["predict", str(checkpoint), str(tmp_path / "broken.mp4"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "broken.mp4" in err[0]
+    assert not (tmp_path / "o").exists()  # refused before any output folder is made
 
 
 def test_worker_processes_write_what_one_process_writes(checkpoint, tmp_path, capsys):

@@ -83,7 +83,7 @@ def register(sub) -> None:
 
 def _predict(args) -> int:
     from ..predict import DetectionRule, Predictor
-    from ..video import is_video
+    from ..video import is_video, open_video
 
     check_out_dir(args.out, create=False)  # a file in the way fails before anything is loaded
     videos = [s for s in args.inputs if is_video(str(s))]
@@ -95,7 +95,10 @@ def _predict(args) -> int:
                                threshold=args.threshold,
                                rule=DetectionRule(suppress=False, snap_fill=None) if args.raw else DetectionRule(),
                                refine=args.refine, multiscale=args.multiscale, backend=args.backend)
-    out = check_out_dir(args.out)  # only now: a refused model, pattern or device leaves no folder
+    for video in videos:  # a video file that cannot be opened fails now, before any work (cameras when used)
+        if not video.isdigit():
+            open_video(video).release()
+    out = check_out_dir(args.out)  # only now: a refused model, pattern, device or video leaves no folder
     failed = 0
     if photos:
         failed += _predict_photos(predictor, photos, out, args)
