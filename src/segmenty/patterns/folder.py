@@ -12,9 +12,10 @@
 
 A folder pattern keeps the resolution of its own files (its masks and keypoints are defined
 on them); an SVG is rendered at the yaml's `dpi` (default 100) from the width and height its
-<svg> element must declare (a sheet too large to hold is refused before rendering). The outline keypoints default
-to a quadrilateral fitted to ``mask`` and ``center`` to its centroid; the yaml may set any
-keypoint, these included.
+<svg> element must declare (a sheet too large to hold is refused before rendering: resvg,
+asked, aborts the process; those lengths are read here, resvg offers no size without
+rendering). The outline keypoints default to a quadrilateral fitted to ``mask`` and
+``center`` to its centroid; the yaml may set any keypoint, these included.
 """
 from __future__ import annotations
 
