@@ -300,25 +300,45 @@ def test_bad_options_give_one_line(argv, needle, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+def _logo_folder(folder: Path) -> None:
+    """A user pattern: a red block on a sheet, its mask the whole sheet."""
+    from PIL import Image
+
+    (folder / "masks").mkdir(parents=True)
+    sheet = np.full((60, 90, 3), 255, np.uint8)
+    sheet[15:45, 20:70] = (200, 30, 30)
+    Image.fromarray(sheet).save(folder / "pattern.png")
+    Image.fromarray(np.full((60, 90), 255, np.uint8)).save(folder / "masks" / "mask.png")
+
+
+def test_a_pattern_folder_starts_from_the_shipped_detector_unless_told(tmp_path, monkeypatch):
+    from segmenty.train.config import resolve_config
+
+    _logo_folder(tmp_path / "logo")
+    monkeypatch.chdir(tmp_path)
+
+    def init(**options):
+        return resolve_config(TrainConfig(out=str(tmp_path / "run"), **options))[0].init
+    assert init(pattern="logo") == "boards"
+    assert init(pattern="logo", init="none") == "none"  # fresh weights, as asked
+    assert init(pattern="logo", model="unet-s", size=96) == "none"  # not the shipped detector's model
+    assert init(pattern=PATTERN) == "none"  # a built-in board: its detector ships already
+
+
 def test_a_user_patterns_run_finds_its_pattern_from_anywhere(tmp_path, monkeypatch):
     """The run keeps a copy of the pattern folder it learned: opened from another folder, the
     original renamed, the run (and its ONNX export) still knows its pattern; the folder by any
     path is the model's own kind of pattern."""
     import warnings
 
-    from PIL import Image
-
     from segmenty.predict import Predictor
 
     work = tmp_path / "work"
-    (work / "logo" / "masks").mkdir(parents=True)
-    sheet = np.full((60, 90, 3), 255, np.uint8)
-    sheet[15:45, 20:70] = (200, 30, 30)
-    Image.fromarray(sheet).save(work / "logo" / "pattern.png")
-    Image.fromarray(np.full((60, 90), 255, np.uint8)).save(work / "logo" / "masks" / "mask.png")
+    _logo_folder(work / "logo")
     monkeypatch.chdir(work)
     run = train(TrainConfig(pattern="logo", size=64, batch=2, val_count=2, steps=2, workers=0, out="runs/logo"))
     run = run.resolve()
+    assert Run(run).config["init"] == "boards"  # a pattern folder starts from the shipped detector
     assert (run / "pattern" / "pattern.png").read_bytes() == (work / "logo" / "pattern.png").read_bytes()
     monkeypatch.chdir(tmp_path)
     (work / "logo").rename(work / "logo-printed")

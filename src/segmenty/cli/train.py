@@ -24,8 +24,9 @@ def register(sub) -> None:
                    help="train for every board of a family instead of one pattern (the shipped detectors: "
                         "'boards' = chessboards, ChArUco boards and circle grids of any size)")
     p.add_argument("--init", metavar="RUN_OR_FAMILY", default=S,
-                   help="start from a detector's weights: a run folder, a checkpoint, or a shipped family "
-                        "('boards': fine-tune the board detector for your grid pattern); default: fresh weights")
+                   help="start from a detector's weights: a run folder, a checkpoint, a shipped family "
+                        "('boards': fine-tune the board detector for your grid pattern), or 'none' (fresh weights); "
+                        "default: 'boards' for a pattern folder (it learns faster from them), else fresh weights")
     p.add_argument("--backgrounds", metavar="DIR", default=S,
                    help="folder of background photos added to the built-in textures (default: built-in only)")
     p.add_argument("--size", type=pixels(MAX_TRAIN_SIZE), default=S,

@@ -38,7 +38,7 @@ from ..models import build_model
 from ..patterns import Pattern
 from ..runs import LATEST_CHECKPOINT, LoadedModel, RunWriter
 from ..synth import Recipe
-from .config import TrainConfig, resolve_config
+from .config import FRESH_INIT, TrainConfig, resolve_config
 from .data import network_input, training_batches, validation_set
 from .distributed import DistInfo, broadcast_from_main, init_distributed, shutdown_distributed, sum_across_ranks
 from .ema import EMA
@@ -106,7 +106,7 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
 
     model = build_model(config.model, len(mask_names))
     latest = out / LATEST_CHECKPOINT
-    if config.init and not (config.resume and latest.is_file()):
+    if config.init not in (None, FRESH_INIT) and not (config.resume and latest.is_file()):
         loaded = init_weights(config.init, model, config.model, mask_names)
         if info.is_main:
             print(f"segmenty: starting from {loaded}", file=sys.stderr)
