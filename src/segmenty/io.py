@@ -211,8 +211,8 @@ def write_renamed(path: str | os.PathLike, data) -> None:
     """Write `data` (bytes or a buffer) to a temporary name beside `path`, then rename: never a
     half-written file under the final name, even if the process is killed; but not flushed
     to disk. For the many files of one job (a photo's masks, a data set's samples), where a
-    flush each would cost more than making the file: the job flushes them all once (os.sync)
-    before the durable record that lists them (predictions.json, index.json)."""
+    flush each would cost more than making the file: the job flushes them all once
+    (`flush_to_disk`) before the durable record that lists them (predictions.json, index.json)."""
     path = Path(path)
     # Process and thread keep concurrent writers apart; a final name is never shared.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")

@@ -1,7 +1,7 @@
 """ChArUco boards: ``charuco:CxR[:DICT][:SQUARE_MM]``.
 
-C x R squares (3x4 at least, either way round, like a chessboard) drawn by OpenCV's own `cv2.aruco.CharucoBoard` (so `cv2.aruco.CharucoDetector`
-reads it back), ArUco markers of half a square's side in the white squares, on white paper
+C x R squares (3x4 at least, either way round, like a chessboard) drawn by OpenCV's own
+`cv2.aruco.CharucoBoard` (so `cv2.aruco.CharucoDetector` reads it back), ArUco markers of half a square's side in the white squares, on white paper
 with a one-square margin like the chessboard. Defaults: DICT_6X6_250, 25 mm squares.
 ``mask`` is exactly the squares area; ``corners`` a small disc on every inner corner; the
 inner corners are keypoints named by their ChArUco id (``charuco_000`` ...).

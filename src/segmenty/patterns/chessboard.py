@@ -1,8 +1,8 @@
 """Chessboards as used for camera calibration: ``chessboard:CxR[:SQUARE_MM]``.
 
 C x R squares (``chessboard:10x7`` has OpenCV's 9x6 inner corners; 3x4 at least, either way
-round: SMALLEST_SQUARES), the top-left square black, on white paper with a one-square margin. ``mask`` is exactly the squares area;
-``corners`` is a small disc on every inner corner.
+round: SMALLEST_SQUARES), the top-left square black, on white paper with a one-square margin.
+``mask`` is exactly the squares area; ``corners`` is a small disc on every inner corner.
 
 `board_pattern` lays any board of whole-pixel squares (this one, ChArUco) out on its sheet.
 """

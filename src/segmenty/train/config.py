@@ -109,15 +109,12 @@ FRESH_INIT = "none"
 def default_init(c: TrainConfig) -> str | None:
     """The weights a run starts from when --init is not given: the shipped detector's
     (DEFAULT_INIT) for a pattern folder trained with that detector's model; else fresh."""
-    import json
-
-    from ..runs import CONFIG_FILE, detector_folder, names_pattern_folder
+    from ..runs import Run, detector_folder, names_pattern_folder
 
     folder = detector_folder(DEFAULT_INIT)
     if c.family or not names_pattern_folder(c.pattern or "") or folder is None:
         return None
-    shipped = json.loads((folder / CONFIG_FILE).read_text()) if (folder / CONFIG_FILE).is_file() else {}
-    return DEFAULT_INIT if shipped.get("model") == c.model else None
+    return DEFAULT_INIT if Run(folder).config.get("model") == c.model else None
 
 
 def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern | PatternFamily]:
