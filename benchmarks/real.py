@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=10.0, help="training time")
     p.add_argument("--minutes-list", help="several training times, e.g. 5,10,30 (one run each)")
     p.add_argument("--run", action="append",
-                   help="evaluate this existing run (or a board spec: the shipped detector) instead of training "
+                   help="evaluate this existing run (or a board spec: the shipped detector; or a .pt/.onnx file) instead of training "
                         "(repeatable)")
     p.add_argument("--real", type=Path, default=DEFAULT_REAL, help="../shared/real (both sets inside)")
     p.add_argument("--sets", default="udacity,opencv", help="which sets to score (comma-separated)")
@@ -102,11 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         for m, run in jobs:
             if run is None:
                 run = train_run(m, args.out, args.seed, options)
-            # A board spec names the shipped detector: its eval files go to a temporary folder.
-            model = run if run.exists() else Predictor.open(str(run), size=args.eval_size, threshold=args.threshold,
+            # A board spec (the shipped detector) or a model file: its eval files go to a
+            # temporary folder.
+            model = run if run.is_dir() else Predictor.open(str(run), size=args.eval_size, threshold=args.threshold,
                                                             refine=args.refine, multiscale=args.multiscale)
             for s in sets:
-                out_dir = run / f"eval-{s.name}" if run.exists() else Path(tmp) / f"eval-{s.name}"
+                out_dir = run / f"eval-{s.name}" if run.is_dir() else Path(tmp) / f"eval-{s.name}"
                 result = evaluate(model, s.photos, s.masks, s.negatives if s.negatives.is_dir() else None,
                                   out_dir=out_dir, size=args.eval_size, threshold=args.threshold,
                                   refine=args.refine, multiscale=args.multiscale)

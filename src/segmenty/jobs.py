@@ -4,6 +4,8 @@ CLI that may import every stage):
 - `fit`: train a detector, with snapshots of real photos when the config names a `wild`
   folder (training itself knows nothing of the report: the snapshots are its callback), and
   export it for CPU prediction when it is done;
+- `quantize_detector`: the int8 copy of a shipped detector (predict/quantize.py), its ranges
+  measured on synthetic scenes of its own family and recipe;
 - `run_demo`: the main job on built-in defaults: train a chessboard detector on synthetic
   scenes only, label the shipped real example photos with OpenCV's classical detector,
   evaluate the network on them (whole photos, half views, negatives), write the HTML report.
@@ -52,6 +54,51 @@ def export_for_prediction(run: Run) -> None:
         export_for_checkpoint(resolve_checkpoint(run.path))
     except SegmentyError as exc:
         print(f"segmenty: warning: {exc}; predicting with PyTorch instead", file=sys.stderr)
+
+
+# The synthetic scenes an int8 copy's ranges are measured on: (multiple of the training size,
+# count), the sizes its looks run at (predictor.FINER_SCALES); and the scenes it is checked on.
+# Seeds no training (0 by default) or validation (train.config.VAL_SEED) run uses.
+CALIBRATION_SCENES, CALIBRATION_SEED = ((1, 48), (2, 12), (4, 4)), 123
+CHECK_SCENES, CHECK_SEED = ((1, 16), (2, 4)), 124
+
+
+def quantize_detector(folder: str | os.PathLike) -> Path:
+    """Write the int8 copy of a shipped detector's ONNX model (`runs.SHIPPED_INT8` beside it,
+    what the CPU runs for a board's spec), its activation ranges measured on seeded synthetic
+    scenes of its family drawn by its own recipe (config.json). Deterministic: the same
+    detector gives the same file. `segmenty export RUN --ship` ends with it."""
+    import json
+
+    import numpy as np
+
+    from .patterns import load_pattern
+    from .patterns.family import load_family
+    from .predict.onnx import OnnxModel
+    from .predict.quantize import quantize_onnx
+    from .runs import CONFIG_FILE, SHIPPED_INT8, SHIPPED_ONNX
+    from .synth.dataset import SyntheticDataset
+    from .synth.recipe import recorded_recipe
+
+    folder = Path(folder)
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    boards = load_family(config["family"]) if config.get("family") else load_pattern(config["pattern"])
+    recipe = recorded_recipe(config.get("recipe_steps"), config.get("recipe", "family"))
+    size = OnnxModel(folder / SHIPPED_ONNX).size  # the training size, as the export records it
+
+    def scenes(plan, seed):
+        batches = []
+        for multiple, count in plan:
+            dataset = SyntheticDataset(boards, size=multiple * size, seed=seed, recipe=recipe)
+            batches += [dataset[i]["image"].numpy()[None].astype(np.float32) / 255.0 for i in range(count)]
+        return batches
+
+    path, agreement = quantize_onnx(folder / SHIPPED_ONNX, folder / SHIPPED_INT8,
+                                    scenes(CALIBRATION_SCENES, CALIBRATION_SEED), scenes(CHECK_SCENES, CHECK_SEED))
+    print(f"wrote {path} (against the float model on {sum(n for _, n in CHECK_SCENES)} other scenes: mean "
+          f"probability difference {agreement['mean_diff']:.4f}, decisions flipped at "
+          f"{agreement['flipped']:.3%} of pixels)")
+    return path
 
 
 def examples_dir() -> Path:

@@ -321,11 +321,12 @@ def _tensorboard(out: Path):
 # ---------------------------------------------------------------------------- shipped detectors
 # The detectors that ship inside the package, one per board family, trained once, long:
 # ``assets/detectors/<family>/`` holds ``model.pt`` (the EMA weights, plain data), its
-# ``model.onnx`` (what the CPU runs: no torch import, no export on a user's machine) and
-# ``config.json`` (the resolved training config: reproducible). A built-in board's spec finds
-# its family's detector; the spec itself gives the layout the points' identities are read on.
+# ``model.onnx`` (no torch import, no export on a user's machine), ``model.int8.onnx`` (its
+# int8 copy, what the CPU runs where it is there: jobs.quantize_detector) and ``config.json``
+# (the resolved training config: reproducible). A built-in board's spec finds its family's
+# detector; the spec itself gives the layout the points' identities are read on.
 DETECTORS_DIR = Path(__file__).resolve().parent / "assets" / "detectors"
-SHIPPED_CHECKPOINT, SHIPPED_ONNX = LATEST_CHECKPOINT, "model.onnx"
+SHIPPED_CHECKPOINT, SHIPPED_ONNX, SHIPPED_INT8 = LATEST_CHECKPOINT, "model.onnx", "model.int8.onnx"
 
 
 def detector_folder(spec: str) -> Path | None:

@@ -44,8 +44,8 @@ def installed(family_run, detectors):
     return detectors / "boards"
 
 
-def test_ship_writes_weights_onnx_and_config(installed):
-    assert sorted(p.name for p in installed.iterdir()) == ["config.json", "model.onnx", "model.pt"]
+def test_ship_writes_weights_onnx_its_int8_copy_and_config(installed):
+    assert sorted(p.name for p in installed.iterdir()) == ["config.json", "model.int8.onnx", "model.onnx", "model.pt"]
     state = torch.load(installed / "model.pt", weights_only=True)
     assert "optimizer" not in state and state["mask_names"] == FAMILY_MASKS
     assert json.loads((installed / "config.json").read_text())["family"] == "boards"
@@ -71,6 +71,31 @@ def test_for_pattern_finds_the_family_detector_with_the_given_layout(installed, 
     # channels are not even judged (the look holds the board's alone)
     assert sorted(result.masks) == sorted(predictor.pattern.mask_names) == sorted(predictor.mask_names)
     assert predictor._run([np.zeros((96, 128, 3), np.uint8)])[0].shape[0] == len(predictor.pattern.mask_names) < 3
+
+
+def test_for_pattern_runs_the_int8_copy_on_the_cpu_the_float_model_when_asked(installed):
+    from segmenty.predict.backend import _TorchModel
+
+    assert Predictor.for_pattern("chessboard:8x6", device="cpu").backend.path.name == "model.int8.onnx"
+    assert Predictor.for_pattern("chessboard:8x6", device="cpu", backend="onnx").backend.path.name == "model.onnx"
+    assert isinstance(Predictor.for_pattern("chessboard:8x6", device="cpu", backend="torch").backend, _TorchModel)
+    (installed / "model.int8.onnx").unlink()  # an installation without one: the float model
+    assert Predictor.for_pattern("chessboard:8x6", device="cpu").backend.path.name == "model.onnx"
+
+
+def test_the_shipped_int8_copy_is_the_shipped_models(tmp_path):
+    """The package's int8 file was made from its float model (not left from an earlier one) and
+    predicts as it does on a rendered board."""
+    from segmenty.predict.onnx import OnnxModel
+    from segmenty.predict.quantize import MAX_FLIPPED, MAX_MEAN_DIFF, compare
+    from segmenty.synth.dataset import SyntheticDataset
+
+    folder = runs.DETECTORS_DIR / "boards"
+    float_model, int8 = OnnxModel(folder / runs.SHIPPED_ONNX), OnnxModel(folder / runs.SHIPPED_INT8)
+    assert int8.metadata == {**float_model.metadata, "precision": "int8"}
+    scenes = SyntheticDataset("chessboard:10x7", size=160, seed=5)
+    agreement = compare(float_model, int8, [scenes[i]["image"].numpy()[None] / np.float32(255) for i in range(4)])
+    assert agreement["mean_diff"] <= MAX_MEAN_DIFF and agreement["flipped"] <= MAX_FLIPPED
 
 
 def test_for_pattern_without_a_shipped_detector_says_how_to_train(detectors):

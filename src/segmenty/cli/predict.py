@@ -69,7 +69,8 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda or cuda:N (PyTorch models)")
     p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
                    help="auto: onnxruntime on the CPU where the run's export is there (training ends with "
-                        "one), else PyTorch; onnx: export it now if missing; torch")
+                        "one), else PyTorch (for a board's spec: the shipped int8 copy on the CPU); onnx: "
+                        "export it now if missing (for a spec: the shipped float model); torch")
 
     e = add_command(sub, "export", "export a trained model to ONNX (probabilities out, dynamic "
                     "batch, height and width; mask names and pattern in its metadata)", _export)
@@ -77,8 +78,8 @@ def register(sub) -> None:
     target = e.add_mutually_exclusive_group(required=True)
     target.add_argument("--onnx", metavar="FILE", help="the .onnx file to write")
     target.add_argument("--ship", action="store_true",
-                        help="a family run (train --family): put its weights, ONNX and config.json into "
-                             "the package as the shipped detector of its family")
+                        help="a family run (train --family): put its weights, ONNX (and its int8 copy) and "
+                             "config.json into the package as the shipped detector of its family")
 
 
 def _predict(args) -> int:
@@ -236,8 +237,11 @@ def _export(args) -> int:
     if Path(args.model).suffix.lower() == ".onnx":
         raise UsageError(f"{args.model}: is already ONNX; export takes a run folder or .pt checkpoint")
     if args.ship:
+        from ..jobs import quantize_detector
         from ..predict.shipped import ship_detector
-        print(f"shipped the detector in {ship_detector(args.model)}")
+        folder = ship_detector(args.model)
+        quantize_detector(folder)
+        print(f"shipped the detector in {folder}")
         return 0
     path = export_onnx(load_model(args.model, "cpu"), args.onnx)
     print(f"wrote {path}")

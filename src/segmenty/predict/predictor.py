@@ -85,7 +85,9 @@ class Predictor:
     backend:      for a run folder or .pt file: 'auto' (onnxruntime on the CPU where the
                   checkpoint's own export is beside it, written when training ends: ~2x
                   faster than PyTorch, no torch import; else PyTorch), 'onnx' (exported now
-                  if missing) or 'torch' (backend.py).
+                  if missing) or 'torch' (backend.py). For a board's spec (`open`,
+                  `for_pattern`): 'auto' the shipped int8 copy on the CPU, 'onnx' its float
+                  model, 'torch' its PyTorch weights.
     pattern:      the board to look for, as a spec (default: the one the model was trained
                   for). A family detector (``segmenty train --family``) takes any board of its
                   kinds, a single-pattern detector any layout of its own kind: the network
@@ -111,10 +113,12 @@ class Predictor:
     def for_pattern(cls, spec: str, **options) -> "Predictor":
         """A Predictor for a built-in board (``chessboard:8x6``, ``charuco:5x7``,
         ``circles:4x11:asym``) from the detector shipped for its family: no run folder, no
-        training. On a GPU (device 'cuda' or 'auto' with one) PyTorch runs its weights,
-        elsewhere onnxruntime its ONNX file."""
+        training. On a GPU (device 'cuda' or 'auto' with one) PyTorch runs its weights;
+        elsewhere onnxruntime its int8 copy where it ships (backend 'auto': ~2x faster, the same
+        decisions on the real sets; benchmarks/README.md), or its float ONNX file (backend
+        'onnx', or where no int8 copy ships)."""
         from ..patterns.load import looks_like_path, pattern_kind
-        from ..runs import SHIPPED_CHECKPOINT, SHIPPED_ONNX, detector_folder, shipped_kinds
+        from ..runs import SHIPPED_CHECKPOINT, SHIPPED_INT8, SHIPPED_ONNX, detector_folder, shipped_kinds
 
         if spec not in FAMILIES and not looks_like_path(spec):
             pattern_kind(spec)  # a mistyped kind or folder is named so, not as one nothing ships for
@@ -126,8 +130,13 @@ class Predictor:
         device = options.get("device", "auto")
         check_device_name(device)
         on_gpu = device.startswith("cuda") or (device == "auto" and cuda_may_be_present())
-        return cls(folder / (SHIPPED_CHECKPOINT if on_gpu else SHIPPED_ONNX), pattern=spec,
-                   **{"backend": "torch" if on_gpu else "auto", **options})
+        backend = options.get("backend", "auto")
+        if on_gpu or backend == "torch":
+            model = folder / SHIPPED_CHECKPOINT
+        else:
+            model = folder / SHIPPED_INT8 if backend == "auto" and (folder / SHIPPED_INT8).is_file() else \
+                folder / SHIPPED_ONNX
+        return cls(model, pattern=spec, **{"backend": "torch" if on_gpu else "auto", **options})
 
     def __init__(self, run_or_model: str | os.PathLike | LoadedModel | OnnxModel | Backend, device: str = "auto",
                  size: int | None = None, threshold: float = MASK_THRESHOLD, rule: DetectionRule | None = None,
