@@ -127,6 +127,23 @@ def test_refinement_recovers_corners_from_a_coarse_heat_map():
     assert len(points) == 54 and np.median(errors) < 0.15
 
 
+@pytest.mark.parametrize("start", [(40.0, 30.0), (40.0, 30.3333333), (39.7, 30.1)])
+def test_a_point_cornersubpix_cannot_refine_is_not_refined(start):
+    """On an edge (or with the corner beyond its window) cornerSubPix hands the start back
+    unchanged: such a point was never refined, whatever its distance moved (0)."""
+    from segmenty.predict.points import refine_points
+
+    edge = np.zeros((80, 80), np.uint8)
+    edge[:, 40:] = 255
+    edge = cv2.GaussianBlur(edge, (0, 0), 1.0)
+    corner = np.zeros((80, 80), np.uint8)
+    corner[:40, :40] = corner[40:, 40:] = 255
+    corner = cv2.GaussianBlur(corner, (0, 0), 1.0)
+    _, ok = refine_points(edge, np.array([start]), 20.0)
+    refined, found = refine_points(corner, np.array([start]) + [0.3, 9.1], 20.0)  # a corner near (39.5, 39.5)
+    assert not ok[0] and found[0] and np.abs(refined[0] - 39.5).max() < 0.05
+
+
 def test_a_board_symmetric_under_a_half_turn_is_numbered_by_convention():
     """9x7 squares look the same turned by half a turn: (0, 0) is then the end of the board
     higher in the photo, whichever end of the sheet that is."""

@@ -142,6 +142,12 @@ def subpix_corners(gray: np.ndarray, xy: np.ndarray, spacing: np.ndarray, border
         pts = xy[sel].astype(np.float32).reshape(-1, 1, 2)
         out[sel] = cv2.cornerSubPix(gray, pts, (int(win), int(win)), (-1, -1), criteria).reshape(-1, 2)
         ok[sel] = True
+    # cornerSubPix gives the start back, exactly, when its iterations leave the window (the
+    # corner is further off than the window reaches: a heat peak on one edge of a corner seen
+    # at a slant, further than MAX_REFINE_SHIFT anyway) or its gradients are degenerate (an
+    # edge, no corner): such a point was never refined (a ChArUco corner seen at a slant kept
+    # its heat peak, 5.7 px off, as if refined to 0.1 px).
+    ok &= ~(out == xy.astype(np.float32)).all(axis=1)  # (cornerSubPix works in float32)
 
 
 def saddle_point(gray: np.ndarray, p: np.ndarray, spacing: float) -> np.ndarray | None:
