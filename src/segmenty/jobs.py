@@ -65,26 +65,39 @@ CHECK_SCENES, CHECK_SEED = ((1, 16), (2, 4)), 124
 
 def quantize_detector(folder: str | os.PathLike) -> Path:
     """Write the int8 copy of a shipped detector's ONNX model (`runs.SHIPPED_INT8` beside it,
-    what the CPU runs for a board's spec), its activation ranges measured on seeded synthetic
-    scenes of its family drawn by its own recipe (config.json). Deterministic: the same
-    detector gives the same file. `segmenty export RUN --ship` ends with it."""
+    what the CPU runs for a board's spec). `segmenty export RUN --ship` ends with it."""
     import json
 
+    from .runs import CONFIG_FILE, SHIPPED_INT8, SHIPPED_ONNX
+
+    folder = Path(folder)
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    return quantize_model(folder / SHIPPED_ONNX, config, folder / SHIPPED_INT8)
+
+
+def quantize_model(source: str | os.PathLike, config: dict, out: str | os.PathLike,
+                   pattern_folder: str | os.PathLike | None = None) -> Path:
+    """Write the int8 copy of the float ONNX model `source` to `out` (predict/quantize.py), its
+    activation ranges measured on seeded synthetic scenes of the boards it was trained on (its
+    training `config`: family or pattern, recipe), drawn by its own recipe; deterministic: the
+    same model gives the same file. `pattern_folder`: where a run keeps its pattern's copy."""
     import numpy as np
 
     from .patterns import load_pattern
     from .patterns.family import load_family
     from .predict.onnx import OnnxModel
     from .predict.quantize import quantize_onnx
-    from .runs import CONFIG_FILE, SHIPPED_INT8, SHIPPED_ONNX
+    from .runs import run_pattern_spec
     from .synth.dataset import SyntheticDataset
     from .synth.recipe import recorded_recipe
 
-    folder = Path(folder)
-    config = json.loads((folder / CONFIG_FILE).read_text())
-    boards = load_family(config["family"]) if config.get("family") else load_pattern(config["pattern"])
-    recipe = recorded_recipe(config.get("recipe_steps"), config.get("recipe", "family"))
-    size = OnnxModel(folder / SHIPPED_ONNX).size  # the training size, as the export records it
+    source = Path(source)
+    if config.get("family"):
+        boards = load_family(config["family"])
+    else:
+        boards = load_pattern(run_pattern_spec(config["pattern"], pattern_folder))
+    recipe = recorded_recipe(config.get("recipe_steps"), config.get("recipe", "default"))  # (TrainConfig's)
+    size = OnnxModel(source).size  # the training size, as the export records it
 
     def scenes(plan, seed):
         batches = []
@@ -93,8 +106,8 @@ def quantize_detector(folder: str | os.PathLike) -> Path:
             batches += [dataset[i]["image"].numpy()[None].astype(np.float32) / 255.0 for i in range(count)]
         return batches
 
-    path, agreement = quantize_onnx(folder / SHIPPED_ONNX, folder / SHIPPED_INT8,
-                                    scenes(CALIBRATION_SCENES, CALIBRATION_SEED), scenes(CHECK_SCENES, CHECK_SEED))
+    path, agreement = quantize_onnx(source, out, scenes(CALIBRATION_SCENES, CALIBRATION_SEED),
+                                    scenes(CHECK_SCENES, CHECK_SEED))
     print(f"wrote {path} (against the float model on {sum(n for _, n in CHECK_SCENES)} other scenes: mean "
           f"probability difference {agreement['mean_diff']:.4f}, decisions flipped at "
           f"{agreement['flipped']:.3%} of pixels)")

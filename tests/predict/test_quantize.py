@@ -71,3 +71,16 @@ def test_a_model_without_a_head_is_refused(checkpoint, tmp_path, monkeypatch):
     with pytest.raises(SegmentyError, match="not a segmenty network's export"):
         quantize.quantize_onnx(checkpoint.with_suffix(".onnx"), tmp_path / "m.onnx", _scenes(0, 2), _scenes(1, 1))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_export_writes_an_int8_copy_of_a_run_that_predicts(checkpoint, tmp_path, capsys):
+    from segmenty.cli import main
+    from segmenty.predict import Predictor
+
+    out = tmp_path / "m.int8.onnx"
+    assert main(["export", str(checkpoint), "--onnx", str(out), "--int8"]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert OnnxModel(out).metadata["precision"] == "int8"
+    assert Predictor(out).predict(np.zeros((48, 64, 3), np.uint8)).masks["mask"].shape == (48, 64)
+    assert main(["export", str(checkpoint), "--ship", "--int8"]) != 0
+    assert "--int8 goes with --onnx FILE" in capsys.readouterr().err

@@ -80,6 +80,10 @@ def register(sub) -> None:
     target.add_argument("--ship", action="store_true",
                         help="a family run (train --family): put its weights, ONNX (and its int8 copy) and "
                              "config.json into the package as the shipped detector of its family")
+    e.add_argument("--int8", action="store_true",
+                   help="with --onnx: write an int8 copy (~1.8x faster on a CPU; its ranges measured on "
+                        "synthetic scenes of the model's own pattern, refused if it strays from the float "
+                        "model; checked on real photos for the shipped detector only)")
 
 
 def _predict(args) -> int:
@@ -236,6 +240,8 @@ def _export(args) -> int:
 
     if Path(args.model).suffix.lower() == ".onnx":
         raise UsageError(f"{args.model}: is already ONNX; export takes a run folder or .pt checkpoint")
+    if args.int8 and not args.onnx:
+        raise UsageError("--int8 goes with --onnx FILE (--ship always writes the int8 copy)")
     if args.ship:
         from ..jobs import quantize_detector
         from ..predict.shipped import ship_detector
@@ -243,7 +249,17 @@ def _export(args) -> int:
         quantize_detector(folder)
         print(f"shipped the detector in {folder}")
         return 0
-    path = export_onnx(load_model(args.model, "cpu"), args.onnx)
+    loaded = load_model(args.model, "cpu")
+    if args.int8:
+        import tempfile
+
+        from ..jobs import quantize_model
+        with tempfile.TemporaryDirectory(prefix="segmenty-export-") as tmp:
+            quantize_model(export_onnx(loaded, Path(tmp) / "model.onnx"),
+                           {**loaded.config, "pattern": loaded.pattern_spec}, args.onnx,
+                           loaded.path.parent if loaded.path else None)
+        return 0
+    path = export_onnx(loaded, args.onnx)
     print(f"wrote {path}")
     return 0
 
