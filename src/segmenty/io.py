@@ -68,6 +68,9 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.n
         raise SegmentyError(f"{path}: image claims too many pixels, more than the {max_pixels:,} allowed "
                             "(a decompression bomb? refused before decoding)") from None
     except Image.UnidentifiedImageError:
+        if str(path).lower().endswith(VIDEO_SUFFIXES):
+            raise SegmentyError(f"{path}: a video where an image was expected (segmenty predict and "
+                                "calibrate take videos)") from None
         raise SegmentyError(f"{path}: not an image file (or an unsupported format)") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:

@@ -494,6 +494,18 @@ def test_label_a_missing_photo_is_skipped_and_nothing_readable_is_an_error(tmp_p
     assert_one_line_naming(lines, "empty", "no images found")
 
 
+def test_label_given_a_video_says_it_takes_photos(tmp_path, capsys):
+    import cv2
+
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    for _ in range(3):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    code, _, lines = cli(capsys, "label", clip, "--detector", "chessboard:10x7", "--out", tmp_path / "l")
+    assert code == 1 and "a video where an image was expected" in lines[0] and "clip.mp4" in lines[0]
+
+
 # ------------------------------------------------------------------ options
 
 @pytest.fixture
