@@ -105,6 +105,18 @@ def test_ros_camera_info_follows_its_schema(tmp_path):
     assert yaml.safe_load((tmp_path / "f" / "camera_info.yaml").read_text())["distortion_model"] == "equidistant"
 
 
+def test_ros_camera_info_of_a_rig_is_in_metres(tmp_path):
+    """ROS (REP 103, camera_calibration) reads a rig camera's Tx = -fx' * baseline in metres."""
+    left, right = rig_views()
+    stereo = calibrate_stereo(left, right, LAYOUT, held_out=False)
+    rect = stereo.rectification
+    write_formats(stereo.right, tmp_path, "right", (rect["R2"], rect["P2"]), (stereo.R, stereo.T))
+    projection = np.reshape(yaml.safe_load((tmp_path / "camera_info.yaml").read_text())["projection_matrix"]["data"],
+                            (3, 4))
+    assert np.allclose(projection[:, :3], rect["P2"][:, :3])
+    assert projection[0, 3] == pytest.approx(-projection[0, 0] * np.linalg.norm(RIG_T) / 1000, rel=0.005)
+
+
 def test_kalibr_camchain_is_written_only_where_its_model_fits(tmp_path):
     assert kalibr_problem(camera()) == "" and "k3" in kalibr_problem(camera(k3=0.2))
     assert "rational" in kalibr_problem(replace(camera(), model="rational", dist_coeffs=np.zeros(8)))
