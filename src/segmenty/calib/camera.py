@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import SegmentyError, UsageError
 from ..io import atomic_path, atomic_write_text
 from ..patterns.grid import GridLayout
-from .views import View
+from .views import View, spec_hint, unusable_reasons
 from .weighted import solve_weighted
 
 CAMERA_MODELS = ("pinhole", "rational", "fisheye")
@@ -161,7 +161,7 @@ def calibrate_views(views: list[View], layout: GridLayout, model: str = "pinhole
         raise SegmentyError(f"{unmeasured[0]}: its points carry no sigma to weight by (weighted.point_sigma)")
     image_size = Counter(v.image_size for v in usable).most_common(1)[0][0] if usable else (0, 0)
     for _ in range(OUTLIER_ROUNDS + 1):
-        _check_enough(usable, views)
+        _check_enough(usable, views, layout)
         result = _solve(usable, layout, model, image_size, weighted)
         errors = _per_view_rms(usable, layout, model, result)
         median = float(np.median(errors))
@@ -187,12 +187,12 @@ def calibrate_views(views: list[View], layout: GridLayout, model: str = "pinhole
     return calibration
 
 
-def _check_enough(usable: list[View], views: list[View]) -> None:
+def _check_enough(usable: list[View], views: list[View], layout: GridLayout) -> None:
     if len(usable) >= MIN_VIEWS:
         return
-    reasons = "; ".join(f"{Path(v.name).name}: {v.reason}" for v in views if not v.usable)[:400]
+    reasons, hint = unusable_reasons(views), spec_hint(views, layout)
     raise SegmentyError(f"calibrate: {len(usable)} usable view(s) of {len(views)}, need at least {MIN_VIEWS}"
-                        + (f" ({reasons})" if reasons else ""))
+                        + (f" ({reasons})" if reasons else "") + (f"; {hint}" if hint else ""))
 
 
 def attitude_spread(rvecs) -> float:
