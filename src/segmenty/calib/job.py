@@ -22,7 +22,7 @@ from ..errors import SegmentyError
 from ..io import atomic_write_text, check_out_dir, write_image
 from ..patterns.grid import GridLayout
 from . import crossval, plots
-from .camera import Calibration, calibrate_views, write_camera, write_points
+from .camera import MAX_PLAUSIBLE_RMS_PX, Calibration, calibrate_views, write_camera, write_points
 from .formats import write_formats
 from .select import board_blur, drop_blurred, select_views
 from .weighted import point_sigma
@@ -32,11 +32,6 @@ from .views import View, detect_views, iter_frames, opencv_detector, opencv_view
 COMPARE_THREADS, COMPARE_AHEAD = 2, 4
 
 SEGMENTY, OPENCV = "segmenty", "OpenCV"
-
-# A printed board's points fit within about 1 px (0.16-0.92 px on the real sets,
-# benchmarks/README.md); a pattern spec that does not match the board (its inner corners
-# counted instead of its squares) fit OpenCV's stereo samples at 4 px to 1e43 px.
-MAX_PLAUSIBLE_RMS_PX = 2.0
 
 
 @dataclass

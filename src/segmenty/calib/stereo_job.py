@@ -6,7 +6,9 @@ each detector's points; `out/left` and `out/right` get each camera's files (as a
 camera's calibration, with the rig's rectification and projection in camera_info.yaml and the
 pose in camera.cameramodel), `out` the rig's: stereo.json, stereo.yaml, camchain.yaml
 (Kalibr), rectified.png, comparison.md. As for one camera, the rig is solved before any file
-is written (`on_solved`).
+is written (`on_solved`). A rig refused once both cameras are solved (`RigRefused`: photos
+that do not pair up, too few common pairs...) still leaves each camera's own calibration in
+`out/left` and `out/right`, as a single camera's folder, and the error says so.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from ..patterns.grid import GridLayout
 from . import plots
 from .formats import kalibr_camchain, kalibr_problem, write_formats
 from .job import OPENCV, SEGMENTY, CalibrationReport, check_fit, choose, collect_views, solve_camera, write_report
-from .stereo import StereoCalibration, calibrate_stereo, rectify_maps, write_stereo
+from .stereo import RigRefused, StereoCalibration, calibrate_stereo, rectify_maps, write_stereo
 from .views import View, expand_sources, opencv_detector, read_frame
 
 
@@ -107,7 +109,14 @@ def run_stereo(left_sources: list, right_sources: list, layout: GridLayout, pred
     if len(left) != len(right):  # before the work below: the same check calibrate_stereo makes
         calibrate_stereo(left, right, layout, model)
     left, right = _pair_choice(left, right, views_count, layout)
-    stereo = calibrate_stereo(left, right, layout, model, weighted=weighted)
+    try:
+        stereo = calibrate_stereo(left, right, layout, model, weighted=weighted)
+    except RigRefused as refused:  # finished work is kept: each camera alone
+        for side, views, others in (("left", left, left_cv), ("right", right, right_cv)):
+            camera = solve_camera(views, others, layout, model, opencv_method, calibration=getattr(refused, side),
+                                  weighted=weighted)
+            write_report(camera, layout, check_out_dir(out / side), describe)
+        raise SegmentyError(f"{refused}; each camera's own calibration is in {out / 'left'} and {out / 'right'}") from None
     detector = opencv_detector(layout, opencv_method)
     opencv, opencv_error = None, None
     if compare:
