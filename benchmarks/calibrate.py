@@ -250,7 +250,7 @@ def weights_section(predictor, layout, sets: dict[str, list[Path]], seed: int) -
                                       weighted=on)
                 print(f"| {name} | {label} | {solver} | {len(cal.used)} of {len(cal.views)} | {cal.rms:.3f} | {held:.3f} "
                       f"| {cal.focal[0]:.1f}, {cal.focal[1]:.1f} | {cal.principal_point[0]:.1f}, "
-                      f"{cal.principal_point[1]:.1f} | {cal.std['fx']:.2f} | {seconds:.1f} |")
+                      f"{cal.principal_point[1]:.1f} | {cal.std_formal['fx']:.2f} | {seconds:.1f} |")
 
 
 # -- rendered scenes ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ loads; the command's errors; and the whole job on rendered photos."""
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from types import SimpleNamespace
 
@@ -91,6 +92,35 @@ def test_too_few_views_fail_with_the_reasons():
     vs = views()[:2] + [view_from_points("empty.jpg", SIZE, None, missing="no board found (score 0.10)")]
     with pytest.raises(SegmentyError, match=r"2 usable view\(s\) of 3.*empty.jpg: no board found"):
         calibrate_views(vs, LAYOUT)
+
+
+class ScoringPredictor:
+    """A detector that finds a board region of `score` in every photo but no grid of the
+    spec's points in it (what the shipped detector does when a spec counts inner corners)."""
+
+    def __init__(self, score):
+        self.score = score
+
+    def predict(self, rgb):
+        return segmenty.Prediction({}, None, None, False, self.score)
+
+
+@pytest.mark.parametrize("stereo", [False, True])
+def test_a_spec_counting_inner_corners_is_named(stereo):
+    from segmenty.calib import detect_views
+    from segmenty.calib.stereo import calibrate_stereo
+
+    layout = grid_layout(segmenty.load_pattern("chessboard:9x6"))  # the board's 9x6 inner corners typed
+    frames = [(f"photos/calibration{i}.jpg", np.zeros((48, 64, 3), np.uint8), "") for i in range(20)]
+    seen, unseen = detect_views(ScoringPredictor(0.97), frames), detect_views(ScoringPredictor(0.1), frames)
+    for views, hinted in ((seen, True), (unseen, False)):
+        with pytest.raises(SegmentyError) as info:
+            calibrate_stereo(views, views, layout) if stereo else calibrate_views(views, layout)
+        message = str(info.value)
+        assert message.startswith("left camera: 0 usable" if stereo else "calibrate: 0 usable") and "\n" not in message
+        assert ("a board with 9x6 inner corners is chessboard:10x7" in message) == hinted
+        assert re.search(r"calibration\d+\.jpg: [^;]+\(score 0\.\d\d\)[^;]*; \d+ more\)", message)  # whole names
+        assert len(message) < 500
 
 
 def test_views_of_another_camera_size_are_refused():

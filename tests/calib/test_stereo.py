@@ -6,10 +6,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import yaml
 from .test_calibrate import DIST, K, LAYOUT, POSES, SIZE
 
 from segmenty.calib import view_from_points
-from segmenty.calib.stereo import calibrate_stereo
+from segmenty.calib import stereo as stereo_module
+from segmenty.calib.stereo import RigRefused, calibrate_stereo
 from segmenty.errors import SegmentyError
 from segmenty.predict import GridPoints
 
@@ -106,14 +108,17 @@ def test_bad_rigs_are_refused_in_one_line(case, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-def test_run_stereo_writes_the_rig_and_both_cameras(tmp_path):
-    """The whole job on rendered photos of a rig (no lens distortion: a homography each)."""
-    import json
+RENDERED_POSES = [((0.1, -0.2, 0.05), (-60, -60, 520)), ((-0.4, 0.1, 0.2), (-90, -70, 560)),
+                  ((0.3, 0.4, -0.1), (-40, -70, 500)), ((0.0, -0.5, 0.3), (-20, -60, 540)),
+                  ((0.5, 0.0, -0.3), (-80, -40, 560))]
 
+
+def rendered_rig(folder, poses=RENDERED_POSES):
+    """Photos of the sheet seen by the rig (no lens distortion: a homography each) in
+    folder/left and folder/right; an ExactPredictor for them."""
     import segmenty
     from .test_calibrate import ExactPredictor
 
-    from segmenty.calib import run_stereo
     from segmenty.predict import geometry as geo
     from segmenty.predict import grid_layout
 
@@ -123,18 +128,26 @@ def test_run_stereo_writes_the_rig_and_both_cameras(tmp_path):
     first = sheet.sheet_xy[0]
     to_mm = np.array([[1 / px_per_mm, 0, -first[0] / px_per_mm], [0, 1 / px_per_mm, -first[1] / px_per_mm], [0, 0, 1]])
     truths = {}
-    poses = [((0.1, -0.2, 0.05), (-60, -60, 520)), ((-0.4, 0.1, 0.2), (-90, -70, 560)), ((0.3, 0.4, -0.1), (-40, -70, 500)),
-             ((0.0, -0.5, 0.3), (-20, -60, 540)), ((0.5, 0.0, -0.3), (-80, -40, 560))]
     for side, camera, (rot_rig, t_rig) in (("left", K, (np.eye(3), np.zeros(3))), ("right", K2, (RIG_R, RIG_T))):
-        (tmp_path / side).mkdir()
+        (folder / side).mkdir()
         for i, (rvec, tvec) in enumerate(poses):
             rot = rot_rig @ cv2.Rodrigues(np.array(rvec, float))[0]
             t = rot_rig @ np.array(tvec, float) + t_rig
             hom = camera @ np.column_stack([rot[:, 0], rot[:, 1], t]) @ to_mm
             photo = cv2.warpPerspective(pattern.image, hom, SIZE, flags=cv2.INTER_AREA, borderValue=(90, 90, 90))
             truths[photo.tobytes().__hash__()] = geo.project(hom, sheet.sheet_xy)
-            cv2.imwrite(str(tmp_path / side / f"{side}{i}.png"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
-    report = run_stereo([tmp_path / "left"], [tmp_path / "right"], LAYOUT, ExactPredictor(truths), tmp_path / "out")
+            cv2.imwrite(str(folder / side / f"{side}{i}.png"), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    return ExactPredictor(truths)
+
+
+def test_run_stereo_writes_the_rig_and_both_cameras(tmp_path):
+    """The whole job on rendered photos of a rig."""
+    import json
+
+    from segmenty.calib import run_stereo
+
+    poses = RENDERED_POSES
+    report = run_stereo([tmp_path / "left"], [tmp_path / "right"], LAYOUT, rendered_rig(tmp_path), tmp_path / "out")
     assert len(report.stereo.used) == len(poses) and report.stereo.rms < 0.3
     assert np.linalg.norm(report.stereo.T.ravel() - RIG_T) / np.linalg.norm(RIG_T) < 0.02
     out = tmp_path / "out"
@@ -164,6 +177,69 @@ def test_the_same_files_for_both_cameras_are_refused_before_any_work(tmp_path, c
         run_stereo(left, right, LAYOUT, predictor=None, out=tmp_path / "out")  # no predictor: nothing detected
     assert "left0.png: also given for the left camera" in str(info.value) and "\n" not in str(info.value)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("case, first", [("shifted by one", "left0.png + right1.png"), ("reversed", "left0.png + right7.png")])
+def test_photos_that_do_not_pair_up_are_refused_and_each_camera_kept(case, first):
+    """Right photos not taken with the left ones fit no one pose (no pair stands out from a
+    median of bad pairs): refused in one line, the cameras solved on their own views intact
+    (a joint refinement on such pairs made a 534 px camera 1995 px, OpenCV's sample rig)."""
+    left, right = rig_views()
+    right = right[1:] + right[:1] if case == "shifted by one" else right[::-1]
+    with pytest.raises(RigRefused) as info:
+        calibrate_stereo(left, right, LAYOUT, held_out=False)
+    message = str(info.value)
+    assert message.startswith("stereo: the left and right photos do not pair up") and "\n" not in message
+    assert f"the first pair far off: {first}, at " in message
+    for camera, truth in ((info.value.left, K), (info.value.right, K2)):
+        assert camera.camera_matrix[0, 0] == pytest.approx(truth[0, 0], rel=0.01) and camera.rms < 0.2
+
+
+def test_a_pair_that_does_not_match_among_good_ones_is_dropped():
+    left, right = rig_views()
+    right[2], right[5] = right[5], right[2]  # two right photos swapped: two pairs that do not match
+    stereo = calibrate_stereo(left, right, LAYOUT, held_out=False)
+    unused = {n: p["reason"] for n, p in stereo.pairs.items() if not p["used"]}
+    assert sorted(unused) == ["left2.png + right5.png", "left5.png + right2.png"]
+    assert all(r.startswith("stereo reprojection error") for r in unused.values())
+    assert np.linalg.norm(stereo.T.ravel() - RIG_T) / np.linalg.norm(RIG_T) < 0.005 and stereo.rms < 0.2
+
+
+def test_a_joint_refinement_that_worsens_a_camera_is_not_kept(monkeypatch):
+    """A refinement that fits the pairs as well but moves a camera off its own views keeps
+    neither its pose nor its cameras."""
+    solve = stereo_module._stereo_solve
+
+    def wrecking(data, left, right, joint=False):
+        rms, R, T, E, F, k1, d1, k2, d2 = solve(data, left, right, joint)
+        return (rms, R, T, E, F, k1 * [[1.3], [1.3], [1]], d1, k2, d2) if joint else (rms, R, T, E, F, k1, d1, k2, d2)
+
+    left, right = rig_views()
+    own = calibrate_stereo(left, right, LAYOUT, held_out=False, joint=False)
+    monkeypatch.setattr(stereo_module, "_stereo_solve", wrecking)
+    stereo = calibrate_stereo(left, right, LAYOUT, held_out=False)
+    assert not stereo.joint and np.allclose(stereo.left.camera_matrix, own.left.camera_matrix)
+    assert stereo.left.rms == own.left.rms and np.allclose(stereo.T, own.T)
+
+
+def test_run_stereo_keeps_each_camera_when_the_rig_is_refused(tmp_path):
+    import json
+
+    from segmenty.calib import run_stereo
+
+    predictor = rendered_rig(tmp_path)
+    left = sorted((tmp_path / "left").glob("*.png"))
+    right = sorted((tmp_path / "right").glob("*.png"))
+    with pytest.raises(SegmentyError) as info:
+        run_stereo(left, right[1:] + right[:1], LAYOUT, predictor, tmp_path / "out")
+    message = str(info.value)
+    assert "do not pair up" in message and f"each camera's own calibration is in {tmp_path / 'out' / 'left'}" in message
+    assert not (tmp_path / "out" / "stereo.json").exists()
+    for side, truth in (("left", K), ("right", K2)):
+        camera = json.loads((tmp_path / "out" / side / "camera.json").read_text())
+        assert camera["camera_matrix"][0][0] == pytest.approx(truth[0, 0], rel=0.02)
+        ros = yaml.safe_load((tmp_path / "out" / side / "camera_info.yaml").read_text())
+        assert ros["rectification_matrix"]["data"] == np.eye(3).ravel().tolist()  # a single camera's, no rig's
 
 
 def test_opencv_without_a_rig_says_why_once():

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import warnings
+
 import pytest
 import yaml
 
@@ -18,8 +20,9 @@ from segmenty.calib.crossval import cross_validation, projection_difference
 from segmenty.calib.formats import kalibr_camchain, kalibr_problem, write_formats
 from segmenty.calib.select import board_blur, drop_blurred, select_views
 from segmenty.calib.stereo import calibrate_stereo
+from segmenty.predict import GridPoints
 
-from .test_calibrate import K, LAYOUT, POSES, SIZE, projected_view, rendered_photos, views
+from .test_calibrate import DIST, K, LAYOUT, POSES, SIZE, projected_view, rendered_photos, views
 from .test_stereo import RIG_R, RIG_T, rig_views
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -52,6 +55,63 @@ def test_cross_validation_and_deviations_grow_where_views_are_few():
     assert 0 <= result["centre"] < result["border"] < result["corners"] < 5
     few = calibrate_views(vs[:4], LAYOUT, held_out=False)
     assert few.std["fx"] > cal.std["fx"] > 0 and set(cal.std) == {"fx", "fy", "cx", "cy", "k1", "k2", "p1", "p2", "k3"}
+
+
+def _breathing_views(seed):
+    """POSES seen by a camera whose focal length and principal point move a little from view
+    to view (focus breathing: 0.4% and 1.5 px), so the views' errors are not independent point
+    noise, which OpenCV's standard deviations assume."""
+    rng = np.random.default_rng(seed)
+    obj = LAYOUT.object_points(LAYOUT.ids).astype(np.float64)
+    out = []
+    for i, (rvec, tvec) in enumerate(POSES):
+        k = K.copy()
+        k[:2, :2] *= 1 + rng.normal(0, 0.004)
+        k[:2, 2] += rng.normal(0, 1.5, 2)
+        img = cv2.projectPoints(obj, np.array(rvec, float), np.array(tvec, float), k, DIST)[0].reshape(-1, 2)
+        img += rng.normal(0, 0.05, img.shape)
+        inside = (img >= 0).all(axis=1) & (img[:, 0] <= SIZE[0] - 1) & (img[:, 1] <= SIZE[1] - 1)
+        out.append(view_from_points(f"view{i}", SIZE, GridPoints(img[inside], LAYOUT.ids[inside], np.ones(inside.sum()),
+                                                                 LAYOUT.grid, not inside.all(), "squares")))
+    return out
+
+
+def test_stated_std_is_the_spread_over_views_where_opencvs_is_overconfident():
+    """Over many sessions, the focal length found varies as the stated std says (the
+    jackknife over views), not as OpenCV's formal std (which is 2.4x too small here)."""
+    found = [calibrate_views(_breathing_views(seed), LAYOUT) for seed in range(12)]
+    actual = np.std([c.camera_matrix[0, 0] for c in found], ddof=1)
+    stated, formal = np.mean([c.std["fx"] for c in found]), np.mean([c.std_formal["fx"] for c in found])
+    assert formal < 0.6 * actual and 0.7 * actual < stated < 1.5 * actual
+    assert all(c.std[k] >= c.std_formal[k] for c in found for k in c.std_formal)
+    few = calibrate_views(views(noise=0.1)[:3], LAYOUT)  # no view can be left out: OpenCV's alone
+    assert few.std == few.std_formal
+
+
+@pytest.mark.parametrize("case", ["trusted", "halves apart", "bare border", "too few views"])
+def test_trust_warnings(case):
+    from segmenty.calib.job import CalibrationReport, check_trust
+
+    vs = views(noise=0.1)
+    cal = calibrate_views(vs, LAYOUT)
+    cross = {id(cal): cross_validation(cal, vs, LAYOUT)}
+    if case == "halves apart":  # the udacity photos' halves with OpenCV's std of their 20 views
+        cal.std.update(fx=2.08, fy=2.02, cx=2.56, cy=1.93)
+        cross[id(cal)]["intrinsics"].update(fx=(1139.0, 1163.7))
+    if case == "bare border":
+        cal.coverage["border"] = 0.016
+    if case == "too few views":
+        cross[id(cal)] = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_trust(CalibrationReport(cal, vs, None, None, "", None, [], cross), "left camera: ")
+    messages = [str(w.message) for w in caught]
+    expected = {"trusted": [], "halves apart": ["left camera: cross-validation: the two halves of the views give fx "
+                                                "1139.0 vs 1163.7 px, 5.9x the 4.16 px their std 2.08 px allows"],
+                "bare border": ["left camera: the points cover 1.6% (segmenty) of the image's outer 10% band"],
+                "too few views": ["left camera: no cross-validation from 8 views (segmenty)"]}[case]
+    assert len(messages) == len(expected) and all(m.startswith(e) for m, e in zip(messages, expected))
+    assert all("\n" not in m for m in messages)
 
 
 # -- views chosen from many --------------------------------------------------------------------
@@ -103,6 +163,18 @@ def test_ros_camera_info_follows_its_schema(tmp_path):
     assert np.allclose(np.reshape(info["projection_matrix"]["data"], (3, 4))[:, :3], K)
     fisheye, _ = write_formats(camera(model="fisheye"), tmp_path / "f" if (tmp_path / "f").mkdir() is None else None)
     assert yaml.safe_load((tmp_path / "f" / "camera_info.yaml").read_text())["distortion_model"] == "equidistant"
+
+
+def test_ros_camera_info_of_a_rig_is_in_metres(tmp_path):
+    """ROS (REP 103, camera_calibration) reads a rig camera's Tx = -fx' * baseline in metres."""
+    left, right = rig_views()
+    stereo = calibrate_stereo(left, right, LAYOUT, held_out=False)
+    rect = stereo.rectification
+    write_formats(stereo.right, tmp_path, "right", (rect["R2"], rect["P2"]), (stereo.R, stereo.T))
+    projection = np.reshape(yaml.safe_load((tmp_path / "camera_info.yaml").read_text())["projection_matrix"]["data"],
+                            (3, 4))
+    assert np.allclose(projection[:, :3], rect["P2"][:, :3])
+    assert projection[0, 3] == pytest.approx(-projection[0, 0] * np.linalg.norm(RIG_T) / 1000, rel=0.005)
 
 
 def test_kalibr_camchain_is_written_only_where_its_model_fits(tmp_path):

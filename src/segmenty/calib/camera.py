@@ -12,7 +12,10 @@ blur) are dropped with the reason and the camera solved again.
 The held-out error tells how well the camera predicts views it was not fitted to: each view is
 left out in turn (k-fold for many views), the camera is fitted to the others, the left-out
 view's pose is solved from its points with that camera (solvePnP) and its reprojection error
-measured. Coverage says where the points fell: the union of each view's convex hull of points,
+measured. The same fits give each intrinsic's spread over the views (a jackknife): OpenCV's
+standard deviations assume every point's error independent and the model exact, and on the
+real sets they are 1.4-6x smaller than the views' spread (the udacity set's fx: 2.1 px against
+7.8 px, a bootstrap over its views 6.4 px), so the larger of the two is the stated `std`. Coverage says where the points fell: the union of each view's convex hull of points,
 as a share of the image and of its outer 10% band (where lens distortion is strongest).
 """
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 from ..errors import SegmentyError, UsageError
 from ..io import atomic_path, atomic_write_text
 from ..patterns.grid import GridLayout
-from .views import View
+from .views import View, spec_hint, unusable_reasons
 from .weighted import solve_weighted
 
 CAMERA_MODELS = ("pinhole", "rational", "fisheye")
@@ -43,6 +46,10 @@ OUTLIER_ROUNDS = 2
 # Leave-one-view-out up to this many views, else this many folds.
 MAX_LEAVE_ONE_OUT = 30
 BORDER_BAND = 0.10
+# A printed board's points fit within about 1 px (0.16-0.92 px on the real sets,
+# benchmarks/README.md); a pattern spec that does not match the board (its inner corners
+# counted instead of its squares) fit OpenCV's stereo samples at 4 px to 1e43 px.
+MAX_PLAUSIBLE_RMS_PX = 2.0
 # The views' board normals must differ by this much (degrees) somewhere.
 MIN_ATTITUDE_SPREAD = 5.0
 FORMAT = "segmenty-camera-1"
@@ -63,9 +70,11 @@ class Calibration:
     coverage:       {"image": share of the image inside some view's hull of points,
                      "border": share of the image's outer 10% band}.
     std:            one standard deviation of each intrinsic parameter (fx, fy, cx, cy, then
-                    the distortion terms) from cv2.calibrateCameraExtended, scaled by the
-                    fit's residual (from the weighted Jacobian when the points were weighted);
-                    empty for the fisheye model (OpenCV gives none).
+                    the distortion terms): the larger of `std_formal` and the jackknife over
+                    the held-out fits' cameras (module doc; with held_out, 4 views or more).
+    std_formal:     OpenCV's own: cv2.calibrateCameraExtended, scaled by the fit's residual
+                    (from the weighted Jacobian when the points were weighted); empty for the
+                    fisheye model (OpenCV gives none).
     weighted:       whether each point was weighted by its sigma (calib.weighted).
     """
 
@@ -78,6 +87,7 @@ class Calibration:
     held_out_rms: float | None = None
     coverage: dict = field(default_factory=dict)
     std: dict = field(default_factory=dict)
+    std_formal: dict = field(default_factory=dict)
     weighted: bool = False
     rvecs: list = field(default_factory=list, repr=False)
     tvecs: list = field(default_factory=list, repr=False)
@@ -120,6 +130,7 @@ class Calibration:
                 "held_out_rms": None if self.held_out_rms is None else round(self.held_out_rms, 4),
                 "coverage": {k: round(v, 4) for k, v in self.coverage.items()},
                 "std": {k: round(v, 6) for k, v in self.std.items()},
+                "std_formal": {k: round(v, 6) for k, v in self.std_formal.items()},
                 "views_used": len(self.used), "points_used": self.points_used, "views": self.views}
 
 
@@ -127,6 +138,11 @@ def _dist_order(model: str) -> list[str]:
     return {"pinhole": ["k1", "k2", "p1", "p2", "k3"],
             "rational": ["k1", "k2", "p1", "p2", "k3", "k4", "k5", "k6"],
             "fisheye": ["k1", "k2", "k3", "k4"]}[model]
+
+
+def intrinsic_names(model: str) -> list[str]:
+    """fx, fy, cx, cy, then the model's distortion terms (std's keys)."""
+    return ["fx", "fy", "cx", "cy"] + _dist_order(model)
 
 
 def correspondences(view: View, layout: GridLayout) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +177,7 @@ def calibrate_views(views: list[View], layout: GridLayout, model: str = "pinhole
         raise SegmentyError(f"{unmeasured[0]}: its points carry no sigma to weight by (weighted.point_sigma)")
     image_size = Counter(v.image_size for v in usable).most_common(1)[0][0] if usable else (0, 0)
     for _ in range(OUTLIER_ROUNDS + 1):
-        _check_enough(usable, views)
+        _check_enough(usable, views, layout)
         result = _solve(usable, layout, model, image_size, weighted)
         errors = _per_view_rms(usable, layout, model, result)
         median = float(np.median(errors))
@@ -179,20 +195,22 @@ def calibrate_views(views: list[View], layout: GridLayout, model: str = "pinhole
     _check_attitudes(rvecs, len(usable))
     for v, e in zip(usable, errors):
         records[v.name]["rms"] = round(float(e), 4)
-    calibration = Calibration(model, image_size, camera, dist, float(rms), records, std=std, rvecs=list(rvecs),
-                              tvecs=list(tvecs), weighted=weighted)
+    calibration = Calibration(model, image_size, camera, dist, float(rms), records, std=std, std_formal=std,
+                              rvecs=list(rvecs), tvecs=list(tvecs), weighted=weighted)
     calibration.coverage = coverage(usable, image_size)
     if held_out:
-        calibration.held_out_rms = _held_out(usable, layout, model, image_size, records, weighted)
+        folds = _fold_fits(usable, layout, model, image_size, weighted)
+        calibration.held_out_rms = _held_out(folds, layout, model, records)
+        calibration.std = _larger(std, _jackknife_std(folds, model))
     return calibration
 
 
-def _check_enough(usable: list[View], views: list[View]) -> None:
+def _check_enough(usable: list[View], views: list[View], layout: GridLayout) -> None:
     if len(usable) >= MIN_VIEWS:
         return
-    reasons = "; ".join(f"{Path(v.name).name}: {v.reason}" for v in views if not v.usable)[:400]
+    reasons, hint = unusable_reasons(views), spec_hint(views, layout)
     raise SegmentyError(f"calibrate: {len(usable)} usable view(s) of {len(views)}, need at least {MIN_VIEWS}"
-                        + (f" ({reasons})" if reasons else ""))
+                        + (f" ({reasons})" if reasons else "") + (f"; {hint}" if hint else ""))
 
 
 def attitude_spread(rvecs) -> float:
@@ -237,8 +255,7 @@ def _solve(views: list[View], layout: GridLayout, model: str, image_size: tuple[
                                                                         dist, rvecs, tvecs)
                 rms = _rms(np.concatenate([project(o, r, t, camera, dist, model) for o, r, t in zip(obj, rvecs, tvecs)]),
                            np.concatenate(img))
-            names = ["fx", "fy", "cx", "cy"] + _dist_order(model)
-            std = {n: float(d) for n, d in zip(names, deviations)}
+            std = {n: float(d) for n, d in zip(intrinsic_names(model), deviations)}
     except cv2.error as exc:
         detail = " ".join(str(exc).split())[-160:]
         raise SegmentyError(f"calibrate: OpenCV's {model} solver failed on {len(views)} views ({detail}); "
@@ -290,22 +307,32 @@ def _pose(obj: np.ndarray, img: np.ndarray, camera: np.ndarray, dist: np.ndarray
     return (rvec, tvec) if ok else None
 
 
-def _held_out(views: list[View], layout: GridLayout, model: str, image_size: tuple[int, int],
-              records: dict, weighted: bool = False) -> float | None:
-    """Reprojection RMS of each view (or fold) with the camera fitted to the others; per-view
-    figures go into `records`."""
+def _fold_fits(views: list[View], layout: GridLayout, model: str, image_size: tuple[int, int],
+               weighted: bool = False) -> list[tuple[list[View], np.ndarray, np.ndarray] | None]:
+    """(left-out views, camera, dist) of each fold, the camera fitted to the other views (each
+    view left out in turn up to MAX_LEAVE_ONE_OUT views, else 10 folds); None where that fit
+    failed; [] with too few views to leave any out."""
     n = len(views)
     if n < MIN_VIEWS + 1:
-        return None
+        return []
     folds = n if n <= MAX_LEAVE_ONE_OUT else 10
-    squared, count = 0.0, 0
+    fits = []
     for fold in range(folds):
-        test = [v for i, v in enumerate(views) if i % folds == fold]
         train = [v for i, v in enumerate(views) if i % folds != fold]
         try:
             _, camera, dist, *_ = _solve(train, layout, model, image_size, weighted)
         except SegmentyError:
+            fits.append(None)
             continue
+        fits.append((views[fold::folds], camera, dist))
+    return fits
+
+
+def _held_out(folds: list, layout: GridLayout, model: str, records: dict) -> float | None:
+    """Reprojection RMS of each view left out with its fold's camera (_fold_fits); per-view
+    figures go into `records`."""
+    squared, count = 0.0, 0
+    for test, camera, dist in filter(None, folds):
         for v in test:
             obj, img = correspondences(v, layout)
             pose = _pose(obj, img, camera, dist, model)
@@ -316,6 +343,24 @@ def _held_out(views: list[View], layout: GridLayout, model: str, image_size: tup
             squared += float(np.sum((projected - img) ** 2))
             count += len(img)
     return math.sqrt(squared / count) if count else None
+
+
+def _jackknife_std(folds: list, model: str) -> dict:
+    """Each intrinsic's standard deviation over the views: the (grouped) jackknife of the
+    folds' cameras, sqrt((g - 1) / g * sum((theta_i - mean)^2)) over g folds; {} when a fold's
+    fit failed or there are none."""
+    if not folds or None in folds:
+        return {}
+    theta = np.array([[camera[0, 0], camera[1, 1], camera[0, 2], camera[1, 2], *np.ravel(dist)]
+                      for _, camera, dist in folds])
+    g = len(theta)
+    spread = np.sqrt((g - 1) / g * np.sum((theta - theta.mean(axis=0)) ** 2, axis=0))
+    return {n: float(v) for n, v in zip(intrinsic_names(model), spread)}
+
+
+def _larger(a: dict, b: dict) -> dict:
+    """Each key's larger value of two std dicts (a NaN or missing one gives way to the other)."""
+    return {k: float(np.fmax(a.get(k, np.nan), b.get(k, np.nan))) for k in {**a, **b}}
 
 
 def coverage_mask(views: list[View], image_size: tuple[int, int]) -> np.ndarray:

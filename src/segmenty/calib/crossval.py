@@ -7,6 +7,10 @@ cameras' rays near the image centre (within min(width, height) / 6 of it, mrcal'
 region; a small rotation between two solutions is not a difference in the lens). Where the
 difference is large (usually the corners, which few views cover), the calibration is not to be
 trusted; the median over the outer 10% band is the number to read.
+
+The halves also check the stated uncertainty (`Calibration.std`): each half has half the
+views, so its intrinsics vary about sqrt(2) times the whole's std, and the two halves'
+difference about 2 times; `halves_sigmas` says how many of those the halves are apart.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from .views import View
 
 GRID_STEP = 8  # px between the compared pixels
 MIN_HALF = 3
+COMPARED = ("fx", "fy", "cx", "cy")  # the intrinsics whose halves are compared with their std
 
 
 def unproject(pixels: np.ndarray, cal: Calibration) -> np.ndarray:
@@ -52,9 +57,10 @@ def projection_difference(a: Calibration, b: Calibration, step: int = GRID_STEP)
 
 
 def cross_validation(cal: Calibration, views: list[View], layout: GridLayout) -> dict | None:
-    """{"halves": (names, names), "difference": rows×cols px (every GRID_STEP px), "centre",
-    "border", "corners", "p95": medians (px) over the image's centre, outer 10% band, the four
-    corners' 10% boxes, and the 95th percentile}, or None with too few views for two halves."""
+    """{"halves": (names, names), "intrinsics": {fx, fy, cx, cy: (half a's, half b's)},
+    "difference": rows×cols px (every GRID_STEP px), "centre", "border", "corners", "p95":
+    medians (px) over the image's centre, outer 10% band, the four corners' 10% boxes, and the
+    95th percentile}, or None with too few views for two halves."""
     used = [v for v in views if v.usable and cal.views.get(v.name, {}).get("used")]
     if len(used) < 2 * MIN_HALF:
         return None
@@ -71,9 +77,25 @@ def cross_validation(cal: Calibration, views: list[View], layout: GridLayout) ->
     cy, cx = max(1, rows // 10), max(1, cols // 10)
     corners = np.concatenate([diff[:cy, :cx].ravel(), diff[:cy, -cx:].ravel(), diff[-cy:, :cx].ravel(),
                               diff[-cy:, -cx:].ravel()])
-    return {"halves": ([v.name for v in halves[0]], [v.name for v in halves[1]]), "difference": diff,
+    return {"halves": ([v.name for v in halves[0]], [v.name for v in halves[1]]),
+            "intrinsics": {k: (_intrinsic(a, k), _intrinsic(b, k)) for k in COMPARED}, "difference": diff,
             "centre": float(np.median(diff[~band])), "border": float(np.median(diff[band])),
             "corners": float(np.median(corners)), "p95": float(np.percentile(diff, 95))}
+
+
+def _intrinsic(cal: Calibration, name: str) -> float:
+    return float({"fx": cal.camera_matrix[0, 0], "fy": cal.camera_matrix[1, 1], "cx": cal.camera_matrix[0, 2],
+                  "cy": cal.camera_matrix[1, 2]}[name])
+
+
+def halves_sigmas(result: dict | None, cal: Calibration) -> tuple[str, float] | None:
+    """(intrinsic, how many of its expected difference, 2 x its stated std, the halves are
+    apart) for the intrinsic the halves disagree on most; None without halves or a std."""
+    if result is None or not all(cal.std.get(k, 0) > 0 for k in COMPARED):
+        return None
+    apart = {k: abs(a - b) / (2 * cal.std[k]) for k, (a, b) in result["intrinsics"].items()}
+    worst = max(apart, key=apart.get)
+    return worst, apart[worst]
 
 
 def summary(result: dict | None) -> dict | None:
@@ -81,4 +103,5 @@ def summary(result: dict | None) -> dict | None:
     if result is None:
         return None
     return {k: round(result[k], 4) for k in ("centre", "border", "corners", "p95")} | \
-        {"halves": [len(result["halves"][0]), len(result["halves"][1])]}
+        {"halves": [len(result["halves"][0]), len(result["halves"][1])],
+         "intrinsics": {k: [round(a, 3), round(b, 3)] for k, (a, b) in result["intrinsics"].items()}}

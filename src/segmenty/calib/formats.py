@@ -4,13 +4,14 @@
 A format is written only where the camera model maps onto one of the tool's models exactly;
 otherwise `write_formats` says why it was not written (never an approximate camera file):
 
-- ROS: plumb_bob (pinhole, k1 k2 p1 p2 k3), rational_polynomial (8), equidistant (fisheye).
+- ROS: plumb_bob (pinhole, k1 k2 p1 p2 k3), rational_polynomial (8), equidistant (fisheye);
+  a rig camera's projection matrix in metres (its Tx = -fx' * baseline, REP 103's units).
 - Kalibr: pinhole-radtan (k1 k2 p1 p2; written when the pinhole's k3 moves no pixel of the image
   by more than KALIBR_K3_PX) and pinhole-equidistant (fisheye); translations in metres.
 - mrcal: LENSMODEL_OPENCV5 (pinhole) and LENSMODEL_OPENCV8 (rational); no fisheye model of
   mrcal's is OpenCV's; extrinsics rt_cam_ref in metres, the left camera the reference.
 
-The pattern's units are millimetres; Kalibr and mrcal get metres.
+The pattern's units are millimetres; ROS, Kalibr and mrcal get metres.
 """
 from __future__ import annotations
 
@@ -39,15 +40,23 @@ def _matrix(m: np.ndarray) -> dict:
 def ros_camera_info(cal: Calibration, name: str, rectification: np.ndarray | None = None,
                     projection: np.ndarray | None = None) -> str:
     """camera_calibration_parsers' YAML. A single camera: rectification = identity,
-    projection = [K | 0]; one camera of a rig: stereoRectify's R1/P1 (or R2/P2)."""
+    projection = [K | 0]; one camera of a rig: stereoRectify's R1/P1 (or R2/P2), whose last
+    column (Tx, Ty = -f' * baseline, in the pattern's mm) is converted to metres, as ROS reads it."""
     w, h = cal.image_size
     rect = np.eye(3) if rectification is None else rectification
-    proj = np.column_stack([cal.camera_matrix, np.zeros(3)]) if projection is None else projection
+    proj = np.column_stack([cal.camera_matrix, np.zeros(3)]) if projection is None else _in_metres(projection)
     data = {"image_width": int(w), "image_height": int(h), "camera_name": name,
             "camera_matrix": _matrix(cal.camera_matrix), "distortion_model": ROS_MODELS[cal.model],
             "distortion_coefficients": _matrix(cal.dist_coeffs), "rectification_matrix": _matrix(rect),
             "projection_matrix": _matrix(proj)}
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+
+
+def _in_metres(projection: np.ndarray) -> np.ndarray:
+    """A 3×4 projection matrix [K' | K' t] with t in mm -> the same with t in metres."""
+    out = np.array(projection, np.float64)
+    out[:, 3] /= MM_PER_M
+    return out
 
 
 def kalibr_problem(cal: Calibration) -> str:

@@ -11,6 +11,13 @@ reason. The points both views share are used (a board cut differently by each fr
 counts). A pair whose stereo reprojection error stands far out is dropped and the pose solved
 again, as `calibrate_views` does for single views.
 
+Left and right photos that do not pair up (not taken at the same instant: a list shifted by
+one, photos of two sessions) leave no pose that most pairs agree on, so no pair stands out:
+when one pose fits the pairs far worse than each camera fits its own views (UNPAIRED_FACTOR),
+the rig is refused (`RigRefused`, which carries the two cameras, each solved on its own views).
+The joint refinement of the cameras with the pose is kept only where it leaves each camera
+fitting its own views about as well (JOINT_MAX_WORSENING).
+
 The epipolar error is the mean distance (px) of each point from the epipolar line of its
 partner (both ways, on undistorted points), as in OpenCV's stereo_calib sample; `stereoRectify`
 gives the rectification (R1, R2, P1, P2, Q) and the rectified rows' vertical disparity is
@@ -29,15 +36,36 @@ import numpy as np
 from ..errors import SegmentyError, UsageError
 from ..io import atomic_path, atomic_write_text
 from ..patterns.grid import GridLayout
-from .camera import OUTLIER_FACTOR, OUTLIER_FLOOR_PX, Calibration, calibrate_views, correspondences, project, undistort
-from .views import View
+from .camera import (MAX_PLAUSIBLE_RMS_PX, OUTLIER_FACTOR, OUTLIER_FLOOR_PX, Calibration, calibrate_views,
+                     correspondences, project, undistort)
+from .views import View, join_reasons
 
 MIN_PAIRS = 3
 MIN_PAIR_POINTS = 6  # points both views of a pair must share
 # Two cameras nearer than this (in the board's squares) are one camera's photos given twice (or
 # copied): a rig's rectification divides by the baseline (Q[3][2] = -1/Tx).
 MIN_BASELINE_SQUARES = 0.01
+# Pairs that show the board at one instant fit one pose of the rig about as well as each camera
+# fits its own views (OpenCV's sample rig: 0.178 px against 0.164 / 0.162 px); its left photos
+# paired with the right ones shifted by one fit at 54 px. A rig fitting over this many times
+# the worse camera's RMS (and over MAX_PLAUSIBLE_RMS_PX) is refused: the photos do not pair up.
+UNPAIRED_FACTOR = 5.0
+# The joint refinement fits the pairs with both cameras free; it is kept only when each camera
+# still fits its own views within this factor of its own calibration's RMS (the sample rig:
+# 0.6% worse; on the shifted pairs it had made the left camera's 0.17 px 10.8 px).
+JOINT_MAX_WORSENING = 1.25
+# A joint refinement is kept only when it fits the pairs no worse than this factor of the fixed one's.
+JOINT_MAX_PAIR_RMS = 1.05
 STEREO_FORMAT = "segmenty-stereo-1"
+
+
+class RigRefused(SegmentyError):
+    """No rig from these pairs, though each camera was solved on its own views: `left` and
+    `right` (finished work a caller may keep)."""
+
+    def __init__(self, message: str, left: Calibration, right: Calibration):
+        super().__init__(message)
+        self.left, self.right = left, right
 
 
 @dataclass
@@ -53,6 +81,7 @@ class StereoCalibration:
     pairs:         name -> {"used", "left", "right", "points", "rms" | "reason"}.
     rectification: R1, R2, P1, P2, Q (numpy) and the valid regions roi1, roi2.
     square:        the pattern's square (or spacing) in its units: the baseline in squares.
+    joint:         whether the cameras were refined together with the pose (JOINT_MAX_WORSENING).
     """
 
     left: Calibration
@@ -67,6 +96,7 @@ class StereoCalibration:
     pairs: dict[str, dict]
     rectification: dict = field(repr=False)
     square: float = 1.0
+    joint: bool = False
 
     @property
     def used(self) -> list[str]:
@@ -79,7 +109,7 @@ class StereoCalibration:
     @property
     def angle(self) -> float:
         """The rotation between the cameras (degrees)."""
-        return float(np.degrees(np.linalg.norm(cv2.Rodrigues(self.R)[0])))
+        return _angle(self.R)
 
     def summary(self) -> dict:
         return {"pairs_used": len(self.used), "pairs": len(self.pairs),
@@ -87,7 +117,8 @@ class StereoCalibration:
                 "left_rms": round(self.left.rms, 4), "right_rms": round(self.right.rms, 4),
                 "rms": round(self.rms, 4), "epipolar_px": round(self.epipolar, 4),
                 "rectified_dy_px": round(self.rectified_dy, 4), "baseline": round(self.baseline, 4),
-                "baseline_squares": round(self.baseline / self.square, 4), "angle_deg": round(self.angle, 4)}
+                "baseline_squares": round(self.baseline / self.square, 4), "angle_deg": round(self.angle, 4),
+                "joint": self.joint}
 
     def to_dict(self) -> dict:
         """stereo.json."""
@@ -149,18 +180,63 @@ def calibrate_stereo(left: list[View], right: list[View], layout: GridLayout, mo
     common pairs (as Kalibr and mrcal solve a rig), which halves the pose's error from the
     intrinsics' own; the cameras' RMS is then their views' with the refined intrinsics, their
     held-out error and standard deviations stay their own calibration's. SegmentyError, naming
-    the camera or the pairs, when either camera cannot be calibrated or too few pairs share
-    points. `weighted`: each camera's own calibration weights its points by their sigmas (the
-    rig's pose is OpenCV's stereoCalibrate, unweighted)."""
+    the camera or the pairs, when either camera cannot be calibrated; `RigRefused` (with both
+    cameras) when the cameras are solved but no rig is: the photos do not pair up, too few
+    pairs share points, two image sizes, no baseline. `weighted`: each camera's own calibration
+    weights its points by their sigmas (the rig's pose is OpenCV's stereoCalibrate, unweighted)."""
     if model == "fisheye":
         raise UsageError("--camera fisheye: stereo calibration supports pinhole and rational cameras")
     pairs = pair_views(left, right)
     left_cal = _mono(left, layout, model, "left", held_out, weighted)
     right_cal = _mono(right, layout, model, "right", held_out, weighted)
+    try:
+        return _rig(pairs, left_cal, right_cal, layout, joint, left, right)
+    except SegmentyError as exc:
+        raise RigRefused(str(exc), left_cal, right_cal) from None
+
+
+def _rig(pairs: list[tuple[str, View, View]], left_cal: Calibration, right_cal: Calibration, layout: GridLayout,
+         joint: bool, left: list[View], right: list[View]) -> StereoCalibration:
+    """The rig from the two solved cameras (calibrate_stereo); SegmentyError when there is none."""
     if left_cal.image_size != right_cal.image_size:
         (lw, lh), (rw, rh) = left_cal.image_size, right_cal.image_size
         raise SegmentyError(f"--right: the right camera's photos are {rw}x{rh}, the left camera's {lw}x{lh}; "
                             "stereo calibration needs both cameras at one image size")
+    records, data = _pair_points(pairs, left_cal, right_cal, layout)
+    _check_pairs(data, records, len(pairs))
+    solved = _drop_far_pairs(data, records, left_cal, right_cal)
+    _check_paired(data, solved, left_cal, right_cal)
+    refined = False
+    if joint:
+        left_cal, right_cal, solved, refined = _joint(data, solved, left_cal, right_cal, left, right, layout)
+    errors = _pair_rms(data, left_cal, right_cal, solved)
+    rms, R, T, E, F, k1, d1, k2, d2 = solved
+    square = float(layout.step_px * layout.mm_per_px)
+    if np.linalg.norm(T) < MIN_BASELINE_SQUARES * square:
+        raise SegmentyError(f"stereo: the two cameras are {np.linalg.norm(T):.2f} mm apart, so the left and right "
+                            "photos were taken from one place (the same photos for both cameras?); a rig needs two "
+                            "cameras apart")
+    for n, e in errors.items():
+        records[n]["rms"] = round(e, 4)
+    R1, R2, P1, P2, Q, roi1, roi2 = cv2.stereoRectify(k1, d1, k2, d2, left_cal.image_size, R, T, alpha=0)
+    rect = {"R1": R1, "R2": R2, "P1": P1, "P2": P2, "Q": Q, "roi1": tuple(map(int, roi1)),
+            "roi2": tuple(map(int, roi2))}
+    epipolar, dy = [], []
+    for obj, a, b in data.values():
+        ua, ub = undistort(a, k1, d1, P=k1), undistort(b, k2, d2, P=k2)
+        epipolar.append((_line_distance(ub, cv2.computeCorrespondEpilines(ua.reshape(-1, 1, 2), 1, F))
+                         + _line_distance(ua, cv2.computeCorrespondEpilines(ub.reshape(-1, 1, 2), 2, F))) / 2)
+        ra, rb = undistort(a, k1, d1, R1, P1), undistort(b, k2, d2, R2, P2)
+        dy.append(np.abs(ra[:, 1] - rb[:, 1]))
+    return StereoCalibration(left_cal, right_cal, R, T.reshape(3, 1), E, F, float(rms),
+                             float(np.mean(np.concatenate(epipolar))), float(np.mean(np.concatenate(dy))), records,
+                             rect, square=square, joint=refined)
+
+
+def _pair_points(pairs: list[tuple[str, View, View]], left_cal: Calibration, right_cal: Calibration,
+                 layout: GridLayout) -> tuple[dict, dict]:
+    """(records: name -> {"used", "left", "right", "points" | "reason"}, data: name -> the
+    common points of each pair that can serve)."""
     records, data = {}, {}
     for name, a, b in pairs:
         found = _left_out(a, left_cal, "left") or _left_out(b, right_cal, "right") or common_points(a, b, layout)
@@ -169,11 +245,16 @@ def calibrate_stereo(left: list[View], right: list[View], layout: GridLayout, mo
         else:
             records[name] = {"used": True, "left": a.name, "right": b.name, "points": len(found[0])}
             data[name] = found
-    # A pair whose ids do not match across the cameras (a board numbered from the other end in
-    # one of them) or a wrong point would pull the solver away: pairs far from the pose most
-    # pairs agree on are dropped first, then again after the solve.
-    _check_pairs(data, records, len(pairs))
-    consensus = _consensus(data, left_cal, right_cal)
+    return records, data
+
+
+def _drop_far_pairs(data: dict, records: dict, left_cal: Calibration, right_cal: Calibration) -> tuple:
+    """The pose with both cameras fixed (_stereo_solve), after dropping (from `data`, with the
+    reason in `records`) the pairs far from the pose most pairs agree on: a pair whose ids do
+    not match across the cameras (a board numbered from the other end in one of them) or a wrong
+    point would pull the solver away. Dropped first from the pairs' own poses, then again after
+    each solve."""
+    consensus = _consensus(_pair_poses(data, left_cal, right_cal))
     for _ in range(3):
         errors = _pair_rms(data, left_cal, right_cal, consensus)
         median = float(np.median(list(errors.values())))
@@ -189,58 +270,77 @@ def calibrate_stereo(left: list[View], right: list[View], layout: GridLayout, mo
         if not outliers and consensus is solved:
             break
         consensus = solved
-    errors = _pair_rms(data, left_cal, right_cal, solved)
-    if joint:
-        refined = _stereo_solve(data, left_cal, right_cal, joint=True)
-        if refined[0] <= solved[0] * 1.05:  # a joint solve that fits worse is not taken
-            solved = refined
-            left_cal, right_cal = _refined(left_cal, right_cal, solved, left, right, layout)
-            errors = _pair_rms(data, left_cal, right_cal, solved)
-    rms, R, T, E, F, k1, d1, k2, d2 = solved
-    square = float(layout.step_px * layout.mm_per_px)
-    if np.linalg.norm(T) < MIN_BASELINE_SQUARES * square:
-        raise SegmentyError(f"stereo: the two cameras are {np.linalg.norm(T):.2f} mm apart, so the left and right "
-                            "photos were taken from one place (the same photos for both cameras?); a rig needs two "
-                            "cameras apart")
-    for n, e in errors.items():
-        if n in data:
-            records[n]["rms"] = round(e, 4)
-    R1, R2, P1, P2, Q, roi1, roi2 = cv2.stereoRectify(k1, d1, k2, d2, left_cal.image_size, R, T, alpha=0)
-    rect = {"R1": R1, "R2": R2, "P1": P1, "P2": P2, "Q": Q, "roi1": tuple(map(int, roi1)),
-            "roi2": tuple(map(int, roi2))}
-    epipolar, dy = [], []
-    for obj, a, b in data.values():
-        ua, ub = undistort(a, k1, d1, P=k1), undistort(b, k2, d2, P=k2)
-        epipolar.append((_line_distance(ub, cv2.computeCorrespondEpilines(ua.reshape(-1, 1, 2), 1, F))
-                         + _line_distance(ua, cv2.computeCorrespondEpilines(ub.reshape(-1, 1, 2), 2, F))) / 2)
-        ra, rb = undistort(a, k1, d1, R1, P1), undistort(b, k2, d2, R2, P2)
-        dy.append(np.abs(ra[:, 1] - rb[:, 1]))
-    return StereoCalibration(left_cal, right_cal, R, T.reshape(3, 1), E, F, float(rms),
-                             float(np.mean(np.concatenate(epipolar))), float(np.mean(np.concatenate(dy))), records,
-                             rect, square=square)
+    return solved
+
+
+def _check_paired(data: dict, solved: tuple, left: Calibration, right: Calibration) -> None:
+    """SegmentyError when one pose fits the pairs far worse than each camera fits its own
+    views (UNPAIRED_FACTOR): the left and right photos were not taken at the same instants."""
+    limit = max(MAX_PLAUSIBLE_RMS_PX, UNPAIRED_FACTOR * max(left.rms, right.rms))
+    if solved[0] <= limit:
+        return
+    poses = _pair_poses(data, left, right)
+    medoid = poses[_medoid(poses)][0]
+    spread = np.median([_angle(medoid.T @ rot) for rot, _ in poses])
+    errors = _pair_rms(data, left, right, solved)
+    far = next(((n, e) for n, e in errors.items() if not e <= limit), max(errors.items(), key=lambda item: item[1]))
+    raise SegmentyError(
+        f"stereo: the left and right photos do not pair up (they do not show the board at the same instants): one "
+        f"rig pose fits the {len(data)} pairs at {solved[0]:.3g} px, each camera its own views at {left.rms:.2f} / "
+        f"{right.rms:.2f} px, and the pairs' camera-to-camera rotations differ by {spread:.3g} degrees (median); "
+        f"give each left photo the right one taken at the same instant, in sorted order (the first pair far off: "
+        f"{far[0]}, at {far[1]:.3g} px)")
+
+
+def _joint(data: dict, solved: tuple, left: Calibration, right: Calibration, left_views: list[View],
+           right_views: list[View], layout: GridLayout) -> tuple[Calibration, Calibration, tuple, bool]:
+    """(left, right, solved, refined): the pose refined together with both cameras' intrinsics,
+    kept when it fits the pairs no worse (JOINT_MAX_PAIR_RMS) and leaves each camera fitting its
+    own views about as well (JOINT_MAX_WORSENING); else the cameras and pose as they were."""
+    refined = _stereo_solve(data, left, right, joint=True)
+    if not refined[0] <= solved[0] * JOINT_MAX_PAIR_RMS:
+        return left, right, solved, False
+    cameras = _refined(left, right, refined, left_views, right_views, layout)
+    if not all(new.rms <= JOINT_MAX_WORSENING * own.rms for new, own in zip(cameras, (left, right))):
+        return left, right, solved, False
+    return *cameras, refined, True
 
 
 def _check_pairs(data: dict, records: dict, total: int) -> None:
     if len(data) < MIN_PAIRS:
-        reasons = "; ".join(f"{n}: {r['reason']}" for n, r in records.items() if not r["used"])[:400]
+        reasons = join_reasons([f"{n}: {r['reason']}" for n, r in records.items() if not r["used"]])
         raise SegmentyError(f"stereo: {len(data)} pair(s) of {total} where both cameras see the same "
                             f"points, need at least {MIN_PAIRS}" + (f" ({reasons})" if reasons else ""))
 
 
-def _consensus(data: dict, left: Calibration, right: Calibration) -> tuple:
-    """(None, R, T): the pair pose (from each pair's two board poses, solvePnP) with the
-    smallest summed rotation and translation distance to the others' (a medoid)."""
+def _pair_poses(data: dict, left: Calibration, right: Calibration) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each pair's own (R, T) of the right camera in the left's frame, from the board's pose in
+    each camera (solvePnP with the camera's own calibration)."""
     poses = []
     for obj, a, b in data.values():
         ra, ta = _board_pose(obj, a, left)
         rb, tb = _board_pose(obj, b, right)
         rot = rb @ ra.T
         poses.append((rot, tb - rot @ ta))
+    return poses
+
+
+def _medoid(poses: list[tuple[np.ndarray, np.ndarray]]) -> int:
+    """The index of the pose with the smallest summed rotation and translation distance to the others'."""
     scale = np.median([np.linalg.norm(t) for _, t in poses]) or 1.0
-    cost = [sum(np.linalg.norm(cv2.Rodrigues(r.T @ r2)[0]) + np.linalg.norm(t - t2) / scale for r2, t2 in poses)
-            for r, t in poses]
-    rot, t = poses[int(np.argmin(cost))]
+    cost = [sum(np.radians(_angle(r.T @ r2)) + np.linalg.norm(t - t2) / scale for r2, t2 in poses) for r, t in poses]
+    return int(np.argmin(cost))
+
+
+def _consensus(poses: list[tuple[np.ndarray, np.ndarray]]) -> tuple:
+    """(None, R, T): the pose most pairs agree on (their medoid), in _stereo_solve's shape."""
+    rot, t = poses[_medoid(poses)]
     return None, rot, t
+
+
+def _angle(rot: np.ndarray) -> float:
+    """The angle (degrees) of a rotation matrix."""
+    return float(np.degrees(np.linalg.norm(cv2.Rodrigues(rot)[0])))
 
 
 def _board_pose(obj: np.ndarray, img: np.ndarray, cal: Calibration) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,9 @@ each detector's points; `out/left` and `out/right` get each camera's files (as a
 camera's calibration, with the rig's rectification and projection in camera_info.yaml and the
 pose in camera.cameramodel), `out` the rig's: stereo.json, stereo.yaml, camchain.yaml
 (Kalibr), rectified.png, comparison.md. As for one camera, the rig is solved before any file
-is written (`on_solved`).
+is written (`on_solved`). A rig refused once both cameras are solved (`RigRefused`: photos
+that do not pair up, too few common pairs...) still leaves each camera's own calibration in
+`out/left` and `out/right`, as a single camera's folder, and the error says so.
 """
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ from ..io import atomic_write_text, check_out_dir, write_image
 from ..patterns.grid import GridLayout
 from . import plots
 from .formats import kalibr_camchain, kalibr_problem, write_formats
-from .job import OPENCV, SEGMENTY, CalibrationReport, check_fit, choose, collect_views, solve_camera, write_report
-from .stereo import StereoCalibration, calibrate_stereo, rectify_maps, write_stereo
+from .job import (OPENCV, SEGMENTY, CalibrationReport, check_fit, check_trust, choose, collect_views, solve_camera,
+                  write_report)
+from .stereo import RigRefused, StereoCalibration, calibrate_stereo, rectify_maps, write_stereo
 from .views import View, expand_sources, opencv_detector, read_frame
 
 
@@ -79,6 +82,20 @@ def _pair_choice(left: list[View], right: list[View], count: int | None, layout:
     return left, right
 
 
+def _camera_reports(sides: dict, layout: GridLayout, model: str, opencv_method: str, solved, opencv=None,
+                    opencv_error: str | None = None, weighted: bool = False) -> dict[str, CalibrationReport]:
+    """Each camera's report (solve_camera: cross-validation, OpenCV's side) from `sides`
+    (side -> (views, OpenCV's views)) and the cameras of `solved` (a rig, or RigRefused) and
+    `opencv` (OpenCV's rig), each camera's trust checked (check_trust)."""
+    reports = {}
+    for side, (views, others) in sides.items():
+        reports[side] = solve_camera(views, others, layout, model, opencv_method, calibration=getattr(solved, side),
+                                     opencv=None if opencv is None else getattr(opencv, side),
+                                     opencv_error=opencv_error, weighted=weighted)
+        check_trust(reports[side], f"{side} camera: ")
+    return reports
+
+
 def _check_two_cameras(left_sources: list, right_sources: list) -> None:
     """A file given for both cameras pairs a photo with itself: a rig with no baseline, whose
     rectification divides by zero."""
@@ -107,7 +124,14 @@ def run_stereo(left_sources: list, right_sources: list, layout: GridLayout, pred
     if len(left) != len(right):  # before the work below: the same check calibrate_stereo makes
         calibrate_stereo(left, right, layout, model)
     left, right = _pair_choice(left, right, views_count, layout)
-    stereo = calibrate_stereo(left, right, layout, model, weighted=weighted)
+    try:
+        stereo = calibrate_stereo(left, right, layout, model, weighted=weighted)
+    except RigRefused as refused:  # finished work is kept: each camera alone
+        cameras = _camera_reports({"left": (left, left_cv), "right": (right, right_cv)}, layout, model, opencv_method,
+                                  refused, weighted=weighted)
+        for side, camera in cameras.items():
+            write_report(camera, layout, check_out_dir(out / side), describe)
+        raise SegmentyError(f"{refused}; each camera's own calibration is in {out / 'left'} and {out / 'right'}") from None
     detector = opencv_detector(layout, opencv_method)
     opencv, opencv_error = None, None
     if compare:
@@ -116,10 +140,8 @@ def run_stereo(left_sources: list, right_sources: list, layout: GridLayout, pred
             opencv = calibrate_stereo(left_cv, right_cv, layout, model, weighted=weighted)
         except SegmentyError as exc:
             opencv_error = str(exc)
-    cameras = {}
-    for side, views, others in (("left", left, left_cv), ("right", right, right_cv)):
-        cameras[side] = solve_camera(views, others, layout, model, opencv_method, calibration=getattr(stereo, side),
-                                     opencv=None if opencv is None else getattr(opencv, side), opencv_error=opencv_error)
+    cameras = _camera_reports({"left": (left, left_cv), "right": (right, right_cv)}, layout, model, opencv_method,
+                              stereo, opencv, opencv_error)
     # A rig is as trustworthy as the worse of its fits: the pair's and each camera's.
     check_fit({name: max(s.rms, s.left.rms, s.right.rms)
                for name, s in ((SEGMENTY, stereo), (f"{OPENCV} ({detector})", opencv)) if s is not None})

@@ -24,6 +24,11 @@ from ..predict.points import MIN_GRID_POINTS, GridPoints
 
 # A view with fewer points (or all on one row) cannot constrain a camera model well.
 MIN_VIEW_POINTS = MIN_GRID_POINTS
+# A photo whose board region scores this (confident and board-shaped: Prediction.score) but
+# gives no grid of the pattern's points shows a board, just not the one the spec describes.
+BOARD_SEEN_SCORE = 0.5
+# How much of a message the views' reasons may take (whole reasons, then how many more).
+REASONS_CHARS = 200
 
 
 @dataclass
@@ -38,6 +43,8 @@ class View:
     blur:        the width (px) of the board's edges in the photo (select.board_blur), when measured.
     sigma:       each point's positional standard deviation (px; weighted.point_sigma), when
                  measured: the calibration weights each point by it.
+    board_seen:  no points, but the detector saw a board (BOARD_SEEN_SCORE): its points form no
+                 grid of the pattern (most often a spec that counts the board's inner corners).
     """
 
     name: str
@@ -47,6 +54,7 @@ class View:
     offset: tuple[int, int] = (0, 0)
     blur: float | None = None
     sigma: np.ndarray | None = field(default=None, repr=False)
+    board_seen: bool = False
 
     @property
     def usable(self) -> bool:
@@ -129,9 +137,46 @@ def detect_views(predictor, frames: Iterable[tuple[str, np.ndarray | None, str]]
             continue
         prediction = predictor.predict(rgb)
         size = (rgb.shape[1], rgb.shape[0])
-        views.append(view_from_points(name, size, prediction.points,
-                                      missing=f"no board found (score {prediction.score:.2f})"))
+        seen = prediction.points is None and prediction.score >= BOARD_SEEN_SCORE
+        missing = (f"a board seen (score {prediction.score:.2f}) but no grid of the pattern's points" if seen
+                   else f"no board found (score {prediction.score:.2f})")
+        view = view_from_points(name, size, prediction.points, missing=missing)
+        view.board_seen = seen
+        views.append(view)
     return views
+
+
+def unusable_reasons(views: list[View]) -> str:
+    """'name: reason; ...' of the views without points, whole ones up to REASONS_CHARS, then
+    how many more (a message never ends inside a name)."""
+    return join_reasons([f"{Path(v.name).name}: {v.reason}" for v in views if not v.usable])
+
+
+def join_reasons(items: list[str], limit: int = REASONS_CHARS) -> str:
+    """`items` joined by '; ', as many whole ones as fit in `limit` characters (at least one),
+    then '; N more'."""
+    shown: list[str] = []
+    for item in items:
+        if shown and len("; ".join(shown + [item])) > limit:
+            break
+        shown.append(item)
+    rest = len(items) - len(shown)
+    return "; ".join(shown + ([f"{rest} more"] if rest else []))
+
+
+def spec_hint(views: list[View], layout: GridLayout) -> str:
+    """What to check in the pattern spec when most views without points showed a board with
+    no grid of the spec's points ('' otherwise): a chessboard spec counts squares, and typing
+    the inner corners instead is the commonest mistake."""
+    unusable = [v for v in views if not v.usable]
+    if not unusable or 2 * sum(v.board_seen for v in unusable) < len(unusable):
+        return ""
+    if layout.kind == BLOB:
+        return "boards seen but no grid of the spec's circles: circles:CxR counts circles (:asym for an asymmetric grid)"
+    cols, rows = layout.grid  # a chessboard's or ChArUco board's inner corners
+    kind = "charuco" if layout.charuco is not None else "chessboard"
+    return (f"boards seen but no grid of the spec's {cols}x{rows} inner corners: {kind} specs count squares; a board "
+            f"with {cols + 1}x{rows + 1} inner corners is {kind}:{cols + 2}x{rows + 2}")
 
 
 # -- OpenCV's own detectors, for the side-by-side ---------------------------------------------
