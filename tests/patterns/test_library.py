@@ -231,6 +231,24 @@ def test_folder_defaults_whole_sheet_mask_and_size_from_dpi(tmp_path):
     assert p.size_mm == pytest.approx((120 / 50 * 25.4, 80 / 50 * 25.4))
 
 
+def test_a_masks_transparency_is_outside_and_a_sheets_is_paper(tmp_path):
+    # A mask drawn white on a transparent layer, and a sheet whose paper is transparent.
+    folder = make_folder(tmp_path / "pat", masks={})
+    (folder / "masks").mkdir()
+    rectangle = np.zeros((80, 120, 4), np.uint8)
+    rectangle[10:70, 20:100] = 255
+    Image.fromarray(rectangle, "RGBA").save(folder / "masks" / "mask.png")
+    sheet = np.zeros((80, 120, 4), np.uint8)
+    sheet[10:70, 20:100, 3] = 255  # opaque black inside, transparent outside
+    Image.fromarray(sheet, "RGBA").save(folder / "pattern.png")
+    p = segmenty.load_pattern(str(folder))
+    assert np.array_equal(p.masks["mask"], rectangle[..., 3] > 0)  # not the whole sheet
+    assert np.array_equal(gray(p) < 128, rectangle[..., 3] > 0)  # black on white paper
+    # an opaque mask reads as before: white inside, black outside
+    Image.fromarray(rectangle[..., 0], "L").save(folder / "masks" / "mask.png")
+    assert np.array_equal(segmenty.load_pattern(str(folder)).masks["mask"], rectangle[..., 3] > 0)
+
+
 def test_folder_outline_fits_a_rotated_quadrilateral(tmp_path):
     mask = np.zeros((80, 120), np.uint8)
     corners = np.array([[30, 10], [100, 20], [90, 70], [20, 60]], np.int32)

@@ -3,8 +3,9 @@
 ::
 
     FOLDER/pattern.png      the printed sheet (or pattern.svg, rendered with resvg)
-    FOLDER/masks/NAME.png   optional masks, white = inside, the size of the sheet;
-                            masks/mask.png (the region to detect) defaults to the whole sheet
+    FOLDER/masks/NAME.png   optional masks, white = inside (transparent = outside), the
+                            size of the sheet; masks/mask.png (the region to detect)
+                            defaults to the whole sheet
     FOLDER/pattern.yaml     optional:  size_mm: [w, h]    physical size of the sheet
                                        dpi: 100           used when size_mm is absent
                                        keypoints: {name: [x, y]}   in sheet pixels
