@@ -264,6 +264,8 @@ def test_folder_outline_fits_a_rotated_quadrilateral(tmp_path):
     ("small_mask", "expected 120x80"),
     ("empty_mask", "mask is empty"),
     ("jpeg_mask", "masks must be PNG"),
+    ("svg_mask", "disc.svg: masks must be PNG files the size of the sheet (120x80 px, white inside), e.g. disc.png"),
+    ("other_file", "notes.txt: masks must be PNG"),
     ("bad_yaml", "not valid YAML"),
     ("unknown_key", "did you mean 'size_mm'"),
     ("bad_size", "size_mm must be two positive numbers"),
@@ -288,6 +290,13 @@ def test_folder_errors_name_the_file(tmp_path, setup, needle):
     elif setup == "jpeg_mask":
         make_folder(folder)
         Image.new("L", (120, 80), 255).save(folder / "masks" / "part.jpg")
+    elif setup == "svg_mask":  # was dropped silently: the pattern had no 'disc' mask
+        make_folder(folder, sheet="svg")
+        (folder / "masks" / "disc.svg").write_text(
+            '<svg xmlns="http://www.w3.org/2000/svg" width="1.2in" height="0.8in"><circle cx="60" cy="40" r="20"/></svg>')
+    elif setup == "other_file":
+        make_folder(folder)
+        (folder / "masks" / "notes.txt").write_text("the disc is the logo's centre")
     elif setup == "bad_svg":
         folder.mkdir()
         (folder / "pattern.svg").write_text("<svg")

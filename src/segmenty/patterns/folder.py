@@ -5,7 +5,8 @@
     FOLDER/pattern.png      the printed sheet (or pattern.svg, rendered with resvg)
     FOLDER/masks/NAME.png   optional masks, white = inside (transparent = outside), the
                             size of the sheet; masks/mask.png (the region to detect)
-                            defaults to the whole sheet
+                            defaults to the whole sheet; PNG only (anything else in masks/
+                            is refused: an SVG or JPEG mask is saved as PNG first)
     FOLDER/pattern.yaml     optional:  size_mm: [w, h]    physical size of the sheet
                                        dpi: 100           used when size_mm is absent
                                        keypoints: {name: [x, y]}   in sheet pixels
@@ -33,7 +34,7 @@ import yaml
 from PIL import Image
 
 from ..errors import SegmentyError, unknown_name
-from ..io import MAX_PIXELS, IMAGE_SUFFIXES, read_image, read_mask
+from ..io import MAX_PIXELS, read_image, read_mask
 from .base import DEFAULT_DPI, MAX_DPI, MIN_DPI, MM_PER_INCH, OUTLINE_KEYPOINTS, Pattern
 
 SHEET_NAMES = ("pattern.png", "pattern.svg")
@@ -189,20 +190,22 @@ def _check_svg_pixels(path: Path, width: int, height: int, dpi: float) -> None:
 
 
 def _read_masks(folder: Path, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """masks/*.png. Anything else there is refused, not skipped: a mask drawn as SVG (or saved
+    as JPEG) would otherwise vanish silently; PNG alone leaves no doubt about what is inside
+    (white, opaque) and keeps the sheet's exact pixels."""
     masks: dict[str, np.ndarray] = {}
     if folder.is_dir():
         for file in sorted(folder.iterdir()):
             if file.name.startswith("."):  # hidden files such as macOS's ._mask.png
                 continue
-            suffix = file.suffix.lower()
-            if suffix == ".png":
-                mask = read_mask(file, shape)
-                if not mask.any():
-                    raise SegmentyError(f"{file}: mask is empty (no pixel brighter than mid-grey; "
-                                        "white marks the inside)")
-                masks[file.stem] = mask
-            elif suffix in IMAGE_SUFFIXES:
-                raise SegmentyError(f"{file}: masks must be PNG files (lossless), e.g. {file.stem}.png")
+            if file.suffix.lower() != ".png" or not file.is_file():
+                raise SegmentyError(f"{file}: masks must be PNG files the size of the sheet ({shape[1]}x{shape[0]} "
+                                    f"px, white inside), e.g. {file.stem}.png; masks/ holds nothing else")
+            mask = read_mask(file, shape)
+            if not mask.any():
+                raise SegmentyError(f"{file}: mask is empty (no pixel brighter than mid-grey; "
+                                    "white marks the inside)")
+            masks[file.stem] = mask
     region = masks.pop("mask") if "mask" in masks else np.ones(shape, bool)
     return {"mask": region, **masks}
 
