@@ -387,6 +387,27 @@ def test_pdf_of_a_25mm_chessboard_prints_25mm_squares(tmp_path):
     assert media_box[2] / 72 * 25.4 == pytest.approx(300.0) and media_box[3] / 72 * 25.4 == pytest.approx(225.0)
 
 
+@pytest.mark.parametrize("width, height", [("210mm", "297mm"), ("200mm", "150mm"), ("8.5in", "11in")])
+def test_an_svg_sheet_is_the_size_it_declares(tmp_path, width, height):
+    """An A4 SVG renders to 827x1170 px at 100 dpi (resvg rounds up): the sheet is still A4,
+    printed A4 (it was 210.058 x 297.18 mm, with a warning that it is larger than A4)."""
+    import warnings
+
+    folder = tmp_path / "pat"
+    folder.mkdir()
+    (folder / "pattern.svg").write_text(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+                                        f'height="{height}" viewBox="0 0 40 30"><rect width="20" height="15"/></svg>')
+    in_mm = {"mm": 1.0, "in": 25.4}
+    declared = tuple(float(v[:-2]) * in_mm[v[-2:]] for v in (width, height))
+    assert segmenty.load_pattern(str(folder)).size_mm == pytest.approx(declared, abs=1e-9)
+    out = tmp_path / "sheet.pdf"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "larger than A4 and Letter"
+        write_pattern(str(folder), out)
+    media_box, _matrix, _pixels = read_pdf_page(out.read_bytes())
+    assert (media_box[2] / 72 * 25.4, media_box[3] / 72 * 25.4) == pytest.approx(declared, abs=1e-5)
+
+
 @pytest.mark.parametrize("spec", ["chessboard:10x7:25", "circles:4x11:asym", "segmenty"])
 def test_svg_is_sized_in_mm_and_renders_to_the_pattern_pixels(tmp_path, spec):
     out = tmp_path / "sheet.svg"
