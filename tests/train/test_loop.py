@@ -289,6 +289,11 @@ def test_two_process_gloo_ddp_run(tmp_path):
     (["--size", "100000"], "--size: 100000 must be between 32 and 1024 pixels"),  # not killed for memory
     (["--model", "unet_s"], "unknown model 'unet_s'; did you mean 'unet-s'?"),
     (["--pattern", "chessbord:10x7"], "did you mean 'chessboard'"),
+    # inf passed as positive: a traceback from the progress bar and a half-made run folder
+    (["--minutes", "inf"], "--minutes: 'inf' is not a finite number"),
+    (["--val-every", "Infinity"], "--val-every: 'Infinity' is not a finite number"),
+    (["--checkpoint-every", "inf"], "--checkpoint-every: 'inf' is not a finite number"),
+    (["--lr", "inf"], "--lr: 'inf' is not a finite number"),
 ])
 def test_bad_options_give_one_line(argv, needle, tmp_path, capsys):
     try:
@@ -297,6 +302,16 @@ def test_bad_options_give_one_line(argv, needle, tmp_path, capsys):
         rc = exc.code
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and needle in err, err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("option", ["minutes", "lr", "val_every", "checkpoint_every"])
+def test_the_api_refuses_non_finite_numbers(option, tmp_path):
+    from segmenty.errors import UsageError
+    from segmenty.train.config import resolve_config
+
+    with pytest.raises(UsageError, match="must be (a )?positive number"):
+        resolve_config(TrainConfig(pattern=PATTERN, out=str(tmp_path / "r"), **{option: float("inf")}))
     assert not (tmp_path / "r").exists()
 
 

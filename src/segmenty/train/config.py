@@ -6,6 +6,7 @@ the run folder is the resolved config, so a run always says exactly what it trai
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
@@ -99,6 +100,11 @@ def _check(ok: bool, message: str) -> None:
         raise UsageError(message)
 
 
+def _positive(value: float) -> bool:
+    """A positive, finite number (inf would be a budget or a period that never ends)."""
+    return value > 0 and math.isfinite(value)
+
+
 # A user's own pattern (a folder) starts from the shipped board detector's weights, when its
 # model is that detector's: a printed logo reached validation IoU 0.71 in a minute, 0.79 in
 # three, from them, against 0.38 and 0.52 from fresh weights (benchmarks/README.md).
@@ -130,12 +136,12 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern | PatternF
     _check(c.batch > 0, f"--batch {c.batch}: must be a positive whole number")
     _check(c.steps is None or c.minutes is None, "give --minutes or --steps, not both")
     _check(c.steps is None or c.steps > 0, f"--steps {c.steps}: must be a positive whole number")
-    _check(c.minutes is None or c.minutes > 0, f"--minutes {c.minutes}: must be a positive number")
-    _check(c.lr > 0, f"--lr {c.lr}: must be a positive number")
+    _check(c.minutes is None or _positive(c.minutes), f"--minutes {c.minutes}: must be a positive number")
+    _check(_positive(c.lr), f"--lr {c.lr}: must be a positive number")
     _check(0 <= c.warmup < 1 and 0 <= c.min_lr <= 1, "warmup and min_lr are fractions in [0, 1)")
     _check(0 <= c.ema_decay < 1, f"ema_decay {c.ema_decay}: must be in [0, 1)")
     _check(c.val_count > 0, f"--val-count {c.val_count}: must be a positive whole number")
-    _check(c.val_every > 0 and c.checkpoint_every > 0,
+    _check(_positive(c.val_every) and _positive(c.checkpoint_every),
            "--val-every and --checkpoint-every must be positive numbers of seconds")
     check_device_name(c.device)
     _check(c.workers is None or c.workers >= 0, f"--workers {c.workers}: must be 0 or more")
