@@ -367,6 +367,33 @@ def test_a_user_patterns_run_finds_its_pattern_from_anywhere(tmp_path, monkeypat
         assert Predictor(run, pattern=str(work / "logo-printed")).pattern is not None
 
 
+def test_a_resumed_run_goes_on_with_its_own_copy_of_the_pattern(tmp_path, monkeypatch, capsys):
+    """Resumed from another folder (its 'logo' is not there: "unknown pattern 'logo'"), or
+    where 'logo' has changed since (a mask added: "weights do not fit"), the run goes on with
+    the pattern it first learned, and records it as it did."""
+    from PIL import Image
+
+    work = tmp_path / "work"
+    _logo_folder(work / "logo")
+    monkeypatch.chdir(work)
+    run = train(TrainConfig(pattern="logo", size=64, batch=2, val_count=2, steps=2, workers=0,
+                            out=str(tmp_path / "run")))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--resume", "--out", str(run), "--steps", "3"]) == 0, capsys.readouterr().err
+    monkeypatch.chdir(work)
+    Image.fromarray(np.full((60, 90), 255, np.uint8)).save(work / "logo" / "masks" / "extra.png")
+    assert main(["train", "--resume", "--out", str(run), "--steps", "4"]) == 0, capsys.readouterr().err
+    # a job that always names its pattern (however spelt) and passes --resume
+    assert main(["train", "--resume", "--out", str(run), "--steps", "5", "--pattern", "./logo"]) == 0, \
+        capsys.readouterr().err
+    state = load_checkpoint(run / "model.pt")
+    assert state["step"] == 5 and state["mask_names"] == ["mask"] and state["pattern"] == "logo"
+    assert Run(run).config["pattern"] == "logo"
+    # another pattern is still refused
+    assert main(["train", "--resume", "--out", str(run), "--steps", "6", "--pattern", PATTERN]) == 1
+    assert "the run was made with --pattern logo" in capsys.readouterr().err
+
+
 def test_resume_with_no_run_to_continue(tmp_path, capsys):
     # a mistyped folder: one line, nothing started (it used to train the default pattern there)
     assert main(["train", "--resume", "--out", str(tmp_path / "typo")]) == 2

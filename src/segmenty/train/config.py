@@ -18,7 +18,7 @@ from ..hardware import available_cores, check_device_name, resolve_precision
 from ..models.presets import DEFAULT_MODEL, MODELS
 from ..patterns import Pattern, load_pattern
 from ..patterns.family import PatternFamily, load_family
-from ..runs import LATEST_CHECKPOINT, load_checkpoint
+from ..runs import LATEST_CHECKPOINT, load_checkpoint, names_pattern_folder, run_pattern_spec
 
 # The validation scenes come from their own seed, the same for every run, so runs (and presets)
 # are compared on the same 64 scenes and never on scenes they trained on.
@@ -115,7 +115,7 @@ FRESH_INIT = "none"
 def default_init(c: TrainConfig) -> str | None:
     """The weights a run starts from when --init is not given: the shipped detector's
     (DEFAULT_INIT) for a pattern folder trained with that detector's model; else fresh."""
-    from ..runs import Run, detector_folder, names_pattern_folder
+    from ..runs import Run, detector_folder
 
     folder = detector_folder(DEFAULT_INIT)
     if c.family or not names_pattern_folder(c.pattern or "") or folder is None:
@@ -162,8 +162,11 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern | PatternF
         lo = max(stride, c.size // stride * stride)
         raise UsageError(f"--size {c.size}: model '{c.model}' takes multiples of {stride} "
                          f"(e.g. {lo} or {lo + stride})")
-    pattern = load_family(c.family) if c.family else load_pattern(c.pattern)
-    c.pattern = pattern.spec
+    copy = resumed_pattern_copy(c)
+    pattern = load_family(c.family) if c.family else load_pattern(copy or c.pattern)
+    # A resumed run records its pattern as it first did (a folder's spec as load_pattern writes
+    # it): the checkpoint's, compared on restoring; the copy is found again from it.
+    c.pattern = str(Path(c.pattern)) if copy else pattern.spec
     # Recorded as chosen (config.json): the same config trains the same way again.
     c.init = c.init if c.init is not None else default_init(c) or FRESH_INIT
     if c.steps is None and c.minutes is None:
@@ -186,6 +189,18 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern | PatternF
         if folder is not None and not Path(folder).exists():
             raise SegmentyError(f"{option} {folder}: no such folder")
     return c, pattern
+
+
+def resumed_pattern_copy(c: TrainConfig) -> str | None:
+    """The pattern a resumed run goes on learning: its own copy of its pattern folder
+    (runs.PATTERN_COPY), not the folder its spec names from here, which may be missing (resumed
+    from another folder) or changed since (a mask added: the weights would no longer fit);
+    None for a new run, a built-in pattern or a run without a copy."""
+    if not (c.resume and c.out and not c.family and names_pattern_folder(c.pattern)
+            and (Path(c.out) / LATEST_CHECKPOINT).is_file()):
+        return None
+    copy = run_pattern_spec(c.pattern, c.out)
+    return copy if copy != c.pattern else None
 
 
 def config_for_resume(given: dict) -> TrainConfig:
