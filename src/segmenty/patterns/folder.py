@@ -17,8 +17,9 @@ A folder pattern keeps the resolution of its own files (its masks and keypoints 
 on them); an SVG is rendered at the yaml's `dpi` (default 100) from the width and height its
 <svg> element must declare, which are the sheet's size unless the yaml gives `size_mm` (a
 sheet too large to hold is refused before rendering: resvg, asked, aborts the process; those
-lengths are read here, resvg offers no size without rendering). The outline keypoints default to a quadrilateral fitted to ``mask`` and
-``center`` to its centroid; the yaml may set any keypoint, these included.
+lengths are read here, resvg offers no size without rendering). The outline keypoints
+default to a quadrilateral fitted to ``mask`` and ``center`` to its centroid; the yaml may
+set any keypoint, these included.
 """
 from __future__ import annotations
 
@@ -123,9 +124,9 @@ def mask_centroid(mask: np.ndarray) -> tuple[float, float]:
 
 
 def _read_sheet(folder: Path, dpi: float) -> tuple[np.ndarray, tuple[float, float] | None]:
-    """The sheet's pixels and, for an SVG, the size in mm it declares: the sheet's own size
-    (its pixels, a whole number of them, overshoot it by up to one: sized from them, an A4 SVG
-    printed larger than A4)."""
+    """The sheet's pixels and, for an SVG, the size in mm it declares, which is the sheet's:
+    resvg rounds the pixel count up, so a size taken from the pixels printed an A4 SVG
+    210.06 x 297.18 mm (and warned it larger than A4)."""
     png, svg = (folder / name for name in SHEET_NAMES)
     if png.exists() and svg.exists():
         raise SegmentyError(f"{folder}: has both pattern.png and pattern.svg; keep only one")
