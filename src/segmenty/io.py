@@ -29,10 +29,15 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 MAX_PIXELS = 120_000_000
 
 
-def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+WHITE, BLACK = (255, 255, 255), (0, 0, 0)
+
+
+def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS,
+               background: tuple[int, int, int] = WHITE) -> np.ndarray:
     """Read an image file as RGB uint8 H×W×3 with its EXIF orientation applied.
 
-    Grayscale, RGBA (composited on white), palette and 16-bit images are converted.
+    Grayscale, RGBA (composited on `background`, white: a photo or a sheet shows its paper
+    where it is transparent), palette and 16-bit images are converted.
     Raises SegmentyError naming the file for anything unreadable.
     """
     path = Path(path)
@@ -55,7 +60,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.n
                 im.load()
             # In place: a copy of every photo otherwise, even one with nothing to turn.
             ImageOps.exif_transpose(im, in_place=True)
-            return _to_rgb(im)
+            return _to_rgb(im, background)
     except SegmentyError:
         raise
     except FileNotFoundError:
@@ -98,7 +103,7 @@ def read_images_skipping(paths: Iterable[str | os.PathLike], what: str = "",
         yield Path(path), rgb
 
 
-def _to_rgb(im: Image.Image) -> np.ndarray:
+def _to_rgb(im: Image.Image, background: tuple[int, int, int]) -> np.ndarray:
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(im, dtype=np.float64)
         top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
@@ -106,15 +111,17 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
         return np.repeat(a[..., None], 3, axis=2)
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         im = im.convert("RGBA")
-        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(white, im)
+        under = Image.new("RGBA", im.size, (*background, 255))
+        im = Image.alpha_composite(under, im)
     rgb = np.asarray(im if im.mode == "RGB" else im.convert("RGB"), dtype=np.uint8)  # (convert copies even RGB)
     return np.ascontiguousarray(rgb)
 
 
 def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a mask image as H×W bool (pixels brighter than mid-grey are inside)."""
-    rgb = read_image(path)
+    """Read a mask image as H×W bool: pixels brighter than mid-grey are inside. Its alpha
+    channel counts: laid over black, a transparent pixel is outside (a mask drawn white on a
+    transparent layer is the white shape, not the whole sheet); an opaque mask reads as is."""
+    rgb = read_image(path, background=BLACK)
     mask = rgb.max(axis=2) >= 128
     if shape is not None and mask.shape != tuple(shape):
         raise SegmentyError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]}, "

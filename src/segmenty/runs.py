@@ -115,6 +115,12 @@ class LoadedModel:
     def stride(self) -> int:
         return int(self.model.stride)
 
+    @property
+    def own_pattern_spec(self) -> str:
+        """The spec its pattern is built from: a user pattern's copy in the checkpoint's run
+        folder when it has one (`run_pattern_spec`), else the spec as recorded."""
+        return run_pattern_spec(self.pattern_spec, self.path.parent if self.path else None)
+
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
     """Load a run folder or checkpoint as an eval-mode model (EMA weights when present)."""

@@ -231,6 +231,24 @@ def test_folder_defaults_whole_sheet_mask_and_size_from_dpi(tmp_path):
     assert p.size_mm == pytest.approx((120 / 50 * 25.4, 80 / 50 * 25.4))
 
 
+def test_a_masks_transparency_is_outside_and_a_sheets_is_paper(tmp_path):
+    # A mask drawn white on a transparent layer, and a sheet whose paper is transparent.
+    folder = make_folder(tmp_path / "pat", masks={})
+    (folder / "masks").mkdir()
+    rectangle = np.zeros((80, 120, 4), np.uint8)
+    rectangle[10:70, 20:100] = 255
+    Image.fromarray(rectangle, "RGBA").save(folder / "masks" / "mask.png")
+    sheet = np.zeros((80, 120, 4), np.uint8)
+    sheet[10:70, 20:100, 3] = 255  # opaque black inside, transparent outside
+    Image.fromarray(sheet, "RGBA").save(folder / "pattern.png")
+    p = segmenty.load_pattern(str(folder))
+    assert np.array_equal(p.masks["mask"], rectangle[..., 3] > 0)  # not the whole sheet
+    assert np.array_equal(gray(p) < 128, rectangle[..., 3] > 0)  # black on white paper
+    # an opaque mask reads as before: white inside, black outside
+    Image.fromarray(rectangle[..., 0], "L").save(folder / "masks" / "mask.png")
+    assert np.array_equal(segmenty.load_pattern(str(folder)).masks["mask"], rectangle[..., 3] > 0)
+
+
 def test_folder_outline_fits_a_rotated_quadrilateral(tmp_path):
     mask = np.zeros((80, 120), np.uint8)
     corners = np.array([[30, 10], [100, 20], [90, 70], [20, 60]], np.int32)
@@ -246,6 +264,8 @@ def test_folder_outline_fits_a_rotated_quadrilateral(tmp_path):
     ("small_mask", "expected 120x80"),
     ("empty_mask", "mask is empty"),
     ("jpeg_mask", "masks must be PNG"),
+    ("svg_mask", "disc.svg: masks must be PNG files the size of the sheet (120x80 px, white inside), e.g. disc.png"),
+    ("other_file", "notes.txt: masks must be PNG"),
     ("bad_yaml", "not valid YAML"),
     ("unknown_key", "did you mean 'size_mm'"),
     ("bad_size", "size_mm must be two positive numbers"),
@@ -270,6 +290,13 @@ def test_folder_errors_name_the_file(tmp_path, setup, needle):
     elif setup == "jpeg_mask":
         make_folder(folder)
         Image.new("L", (120, 80), 255).save(folder / "masks" / "part.jpg")
+    elif setup == "svg_mask":  # was dropped silently: the pattern had no 'disc' mask
+        make_folder(folder, sheet="svg")
+        (folder / "masks" / "disc.svg").write_text(
+            '<svg xmlns="http://www.w3.org/2000/svg" width="1.2in" height="0.8in"><circle cx="60" cy="40" r="20"/></svg>')
+    elif setup == "other_file":
+        make_folder(folder)
+        (folder / "masks" / "notes.txt").write_text("the disc is the logo's centre")
     elif setup == "bad_svg":
         folder.mkdir()
         (folder / "pattern.svg").write_text("<svg")
@@ -358,6 +385,27 @@ def test_pdf_of_a_25mm_chessboard_prints_25mm_squares(tmp_path):
     assert black_squares_mm == pytest.approx(np.full(5, 25.0), abs=1e-6)
     assert np.diff(starts) * mm_per_pixel == pytest.approx(np.full(4, 50.0), abs=1e-6)
     assert media_box[2] / 72 * 25.4 == pytest.approx(300.0) and media_box[3] / 72 * 25.4 == pytest.approx(225.0)
+
+
+@pytest.mark.parametrize("width, height", [("210mm", "297mm"), ("200mm", "150mm"), ("8.5in", "11in")])
+def test_an_svg_sheet_is_the_size_it_declares(tmp_path, width, height):
+    """An A4 SVG renders to 827x1170 px at 100 dpi (resvg rounds up): the sheet is still A4,
+    printed A4 (it was 210.058 x 297.18 mm, with a warning that it is larger than A4)."""
+    import warnings
+
+    folder = tmp_path / "pat"
+    folder.mkdir()
+    (folder / "pattern.svg").write_text(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+                                        f'height="{height}" viewBox="0 0 40 30"><rect width="20" height="15"/></svg>')
+    in_mm = {"mm": 1.0, "in": 25.4}
+    declared = tuple(float(v[:-2]) * in_mm[v[-2:]] for v in (width, height))
+    assert segmenty.load_pattern(str(folder)).size_mm == pytest.approx(declared, abs=1e-9)
+    out = tmp_path / "sheet.pdf"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "larger than A4 and Letter"
+        write_pattern(str(folder), out)
+    media_box, _matrix, _pixels = read_pdf_page(out.read_bytes())
+    assert (media_box[2] / 72 * 25.4, media_box[3] / 72 * 25.4) == pytest.approx(declared, abs=1e-5)
 
 
 @pytest.mark.parametrize("spec", ["chessboard:10x7:25", "circles:4x11:asym", "segmenty"])

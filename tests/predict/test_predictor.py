@@ -649,3 +649,51 @@ def test_a_photo_walks_the_pipeline_once_in_order():
     assert len(walk) == len(set(walk)), walk
     assert [m for m in walk if m != "predict/points/grid.py"] == [
         "predict/verdict.py", "predict/geometry.py", "predict/points/find.py", "predict/points/geometry.py"]
+
+
+def _sheet_folder(folder, w: int, h: int):
+    """A pattern folder: a red block on a w x h sheet (its mask the whole sheet)."""
+    folder.mkdir(parents=True)
+    sheet = np.full((h, w, 3), 255, np.uint8)
+    sheet[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = (200, 30, 30)
+    Image.fromarray(sheet).save(folder / "pattern.png")
+    return folder
+
+
+def test_a_copied_onnx_takes_no_other_folder_of_its_patterns_name(tmp_path, monkeypatch, capsys):
+    """An exported model records its folder pattern's fingerprint: copied beside another
+    'logo/' (a 400x300 sheet), it predicted with that sheet's homography, silently."""
+    import shutil
+    import warnings
+
+    from segmenty.runs import copy_pattern
+    from tests.conftest import write_checkpoint
+
+    work, other, bare = tmp_path / "work", tmp_path / "other", tmp_path / "bare"
+    _sheet_folder(work / "logo", 90, 60)
+    _sheet_folder(other / "logo", 400, 300)
+    bare.mkdir()
+    monkeypatch.chdir(work)
+    run = tmp_path / "run"
+    write_checkpoint(run / "model.pt", pattern="logo")
+    copy_pattern("logo", run)
+    assert main(["export", str(run), "--onnx", "logo.onnx"]) == 0
+    shutil.copy(work / "logo.onnx", other / "copied.onnx")
+    shutil.copy(work / "logo.onnx", bare / "copied.onnx")
+
+    def predictor(folder, **options):
+        verdict_module.board_knowledge.cache_clear()  # it knows boards by spec: 'logo' in each folder
+        monkeypatch.chdir(folder)
+        return Predictor(folder / ("logo.onnx" if folder == work else "copied.onnx"), **options)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert predictor(work).pattern.image.shape == (60, 90, 3)  # its own folder, found by name
+        assert predictor(other, pattern=str(work / "logo")).pattern.image.shape == (60, 90, 3)  # told where
+    with pytest.warns(UserWarning) as caught:
+        assert predictor(other).pattern is None  # not the 400x300 sheet
+        assert predictor(bare).pattern is None  # no logo/ at all
+    first, second = (str(w.message) for w in caught)
+    assert "pattern folder 'logo' (400x300 px, 101.6x76.2 mm) is not the one the model learned" in first
+    assert "cannot be built" in second
+    assert all("--pattern DIR" in m and "\n" not in m for m in (first, second))

@@ -289,6 +289,11 @@ def test_two_process_gloo_ddp_run(tmp_path):
     (["--size", "100000"], "--size: 100000 must be between 32 and 1024 pixels"),  # not killed for memory
     (["--model", "unet_s"], "unknown model 'unet_s'; did you mean 'unet-s'?"),
     (["--pattern", "chessbord:10x7"], "did you mean 'chessboard'"),
+    # inf passed as positive: a traceback from the progress bar and a half-made run folder
+    (["--minutes", "inf"], "--minutes: 'inf' is not a finite number"),
+    (["--val-every", "Infinity"], "--val-every: 'Infinity' is not a finite number"),
+    (["--checkpoint-every", "inf"], "--checkpoint-every: 'inf' is not a finite number"),
+    (["--lr", "inf"], "--lr: 'inf' is not a finite number"),
 ])
 def test_bad_options_give_one_line(argv, needle, tmp_path, capsys):
     try:
@@ -297,6 +302,16 @@ def test_bad_options_give_one_line(argv, needle, tmp_path, capsys):
         rc = exc.code
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and needle in err, err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("option", ["minutes", "lr", "val_every", "checkpoint_every"])
+def test_the_api_refuses_non_finite_numbers(option, tmp_path):
+    from segmenty.errors import UsageError
+    from segmenty.train.config import resolve_config
+
+    with pytest.raises(UsageError, match="must be (a )?positive number"):
+        resolve_config(TrainConfig(pattern=PATTERN, out=str(tmp_path / "r"), **{option: float("inf")}))
     assert not (tmp_path / "r").exists()
 
 
@@ -350,6 +365,33 @@ def test_a_user_patterns_run_finds_its_pattern_from_anywhere(tmp_path, monkeypat
             assert predictor.options["pattern"] is None  # a worker reads the model's own from its files
         assert Run(run).dataset()[0]["image"].shape == (3, 64, 64)
         assert Predictor(run, pattern=str(work / "logo-printed")).pattern is not None
+
+
+def test_a_resumed_run_goes_on_with_its_own_copy_of_the_pattern(tmp_path, monkeypatch, capsys):
+    """Resumed from another folder (its 'logo' is not there: "unknown pattern 'logo'"), or
+    where 'logo' has changed since (a mask added: "weights do not fit"), the run goes on with
+    the pattern it first learned, and records it as it did."""
+    from PIL import Image
+
+    work = tmp_path / "work"
+    _logo_folder(work / "logo")
+    monkeypatch.chdir(work)
+    run = train(TrainConfig(pattern="logo", size=64, batch=2, val_count=2, steps=2, workers=0,
+                            out=str(tmp_path / "run")))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--resume", "--out", str(run), "--steps", "3"]) == 0, capsys.readouterr().err
+    monkeypatch.chdir(work)
+    Image.fromarray(np.full((60, 90), 255, np.uint8)).save(work / "logo" / "masks" / "extra.png")
+    assert main(["train", "--resume", "--out", str(run), "--steps", "4"]) == 0, capsys.readouterr().err
+    # a job that always names its pattern (however spelt) and passes --resume
+    assert main(["train", "--resume", "--out", str(run), "--steps", "5", "--pattern", "./logo"]) == 0, \
+        capsys.readouterr().err
+    state = load_checkpoint(run / "model.pt")
+    assert state["step"] == 5 and state["mask_names"] == ["mask"] and state["pattern"] == "logo"
+    assert Run(run).config["pattern"] == "logo"
+    # another pattern is still refused
+    assert main(["train", "--resume", "--out", str(run), "--steps", "6", "--pattern", PATTERN]) == 1
+    assert "the run was made with --pattern logo" in capsys.readouterr().err
 
 
 def test_resume_with_no_run_to_continue(tmp_path, capsys):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 class HELP(argparse.ArgumentDefaultsHelpFormatter):
     """Show every option's default, except where there is none (None) or the option is a bare
@@ -20,6 +21,8 @@ def _number(cast, kind: str, valid, requirement: str):
             v = cast(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"'{text}' is not {kind}") from None
+        if not math.isfinite(v):  # inf passes `v > 0`: a budget or a period that never ends
+            raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
         if not valid(v):
             raise argparse.ArgumentTypeError(f"{v} must be {requirement}")
         return v

@@ -7,6 +7,7 @@ registered under their first word.
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -115,6 +116,17 @@ class Pattern:
     def outline(self) -> np.ndarray:
         """The ``mask`` outline's corners, 4×2 float32, clockwise from top-left."""
         return np.array([self.keypoints[n] for n in OUTLINE_KEYPOINTS], dtype=np.float32)
+
+    def fingerprint(self) -> str:
+        """A short hash of what a detector's geometry takes from the pattern: the sheet's
+        pixels, its masks, its keypoints and its size in mm. An ONNX export records its user
+        pattern's, so that another folder of the same name is not taken for it."""
+        digest = hashlib.sha256(repr((self.image.shape, [round(v, 4) for v in self.size_mm],
+                                      self.keypoint_array().round(3).tolist(), self.mask_names)).encode())
+        digest.update(np.ascontiguousarray(self.image).tobytes())
+        for name in self.mask_names:
+            digest.update(np.packbits(self.masks[name]).tobytes())
+        return digest.hexdigest()[:16]
 
     @property
     def dpi(self) -> float:

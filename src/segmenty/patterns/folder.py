@@ -3,19 +3,23 @@
 ::
 
     FOLDER/pattern.png      the printed sheet (or pattern.svg, rendered with resvg)
-    FOLDER/masks/NAME.png   optional masks, white = inside, the size of the sheet;
-                            masks/mask.png (the region to detect) defaults to the whole sheet
+    FOLDER/masks/NAME.png   optional masks, white = inside (transparent = outside), the
+                            size of the sheet; masks/mask.png (the region to detect)
+                            defaults to the whole sheet; PNG only (anything else in masks/
+                            is refused: an SVG or JPEG mask is saved as PNG first)
     FOLDER/pattern.yaml     optional:  size_mm: [w, h]    physical size of the sheet
-                                       dpi: 100           used when size_mm is absent
+                                       dpi: 100           a PNG's, when size_mm is absent;
+                                                          an SVG's rendering resolution
                                        keypoints: {name: [x, y]}   in sheet pixels
                                        description: text
 
 A folder pattern keeps the resolution of its own files (its masks and keypoints are defined
 on them); an SVG is rendered at the yaml's `dpi` (default 100) from the width and height its
-<svg> element must declare (a sheet too large to hold is refused before rendering: resvg,
-asked, aborts the process; those lengths are read here, resvg offers no size without
-rendering). The outline keypoints default to a quadrilateral fitted to ``mask`` and
-``center`` to its centroid; the yaml may set any keypoint, these included.
+<svg> element must declare, which are the sheet's size unless the yaml gives `size_mm` (a
+sheet too large to hold is refused before rendering: resvg, asked, aborts the process; those
+lengths are read here, resvg offers no size without rendering). The outline keypoints
+default to a quadrilateral fitted to ``mask`` and ``center`` to its centroid; the yaml may
+set any keypoint, these included.
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ import yaml
 from PIL import Image
 
 from ..errors import SegmentyError, unknown_name
-from ..io import MAX_PIXELS, IMAGE_SUFFIXES, read_image, read_mask
+from ..io import MAX_PIXELS, read_image, read_mask
 from .base import DEFAULT_DPI, MAX_DPI, MIN_DPI, MM_PER_INCH, OUTLINE_KEYPOINTS, Pattern
 
 SHEET_NAMES = ("pattern.png", "pattern.svg")
@@ -57,14 +61,14 @@ def load_folder_pattern(path: Path, dpi: float | None = None) -> Pattern:
                             "pattern.svg (and optional masks/ and pattern.yaml)")
     config = _read_yaml(path / "pattern.yaml")
     native_dpi = config.get("dpi", DEFAULT_DPI)
-    image = _read_sheet(path, native_dpi)
+    image, declared_mm = _read_sheet(path, native_dpi)
     h, w = image.shape[:2]
     masks = _read_masks(path / "masks", (h, w))
     if "size_mm" in config:
         size_mm = config["size_mm"]
         _check_aspect(path / "pattern.yaml", size_mm, w, h)
     else:
-        size_mm = (w / native_dpi * MM_PER_INCH, h / native_dpi * MM_PER_INCH)
+        size_mm = declared_mm or (w / native_dpi * MM_PER_INCH, h / native_dpi * MM_PER_INCH)
     keypoints = {**outline_keypoints(masks["mask"]), "center": mask_centroid(masks["mask"])}
     for name, point in config.get("keypoints", {}).items():
         _check_inside(path / "pattern.yaml", name, point, w, h)
@@ -119,14 +123,18 @@ def mask_centroid(mask: np.ndarray) -> tuple[float, float]:
     return float(xs.mean()), float(ys.mean())
 
 
-def _read_sheet(folder: Path, dpi: float) -> np.ndarray:
+def _read_sheet(folder: Path, dpi: float) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """The sheet's pixels and, for an SVG, the size in mm it declares, which is the sheet's:
+    resvg rounds the pixel count up, so a size taken from the pixels printed an A4 SVG
+    210.06 x 297.18 mm (and warned it larger than A4)."""
     png, svg = (folder / name for name in SHEET_NAMES)
     if png.exists() and svg.exists():
         raise SegmentyError(f"{folder}: has both pattern.png and pattern.svg; keep only one")
     if png.exists():
-        return read_image(png)
+        return read_image(png), None
     if svg.exists():
-        return render_svg(svg, dpi)
+        width_in, height_in = svg_size_inches(svg)
+        return render_svg(svg, dpi), (width_in * MM_PER_INCH, height_in * MM_PER_INCH)
     raise SegmentyError(f"{folder}: a folder without pattern.png (a user pattern needs pattern.png "
                         "or pattern.svg)")
 
@@ -188,20 +196,22 @@ def _check_svg_pixels(path: Path, width: int, height: int, dpi: float) -> None:
 
 
 def _read_masks(folder: Path, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """masks/*.png. Anything else there is refused, not skipped: a mask drawn as SVG (or saved
+    as JPEG) would otherwise vanish silently; PNG alone leaves no doubt about what is inside
+    (white, opaque) and keeps the sheet's exact pixels."""
     masks: dict[str, np.ndarray] = {}
     if folder.is_dir():
         for file in sorted(folder.iterdir()):
             if file.name.startswith("."):  # hidden files such as macOS's ._mask.png
                 continue
-            suffix = file.suffix.lower()
-            if suffix == ".png":
-                mask = read_mask(file, shape)
-                if not mask.any():
-                    raise SegmentyError(f"{file}: mask is empty (no pixel brighter than mid-grey; "
-                                        "white marks the inside)")
-                masks[file.stem] = mask
-            elif suffix in IMAGE_SUFFIXES:
-                raise SegmentyError(f"{file}: masks must be PNG files (lossless), e.g. {file.stem}.png")
+            if file.suffix.lower() != ".png" or not file.is_file():
+                raise SegmentyError(f"{file}: masks must be PNG files the size of the sheet ({shape[1]}x{shape[0]} "
+                                    f"px, white inside), e.g. {file.stem}.png; masks/ holds nothing else")
+            mask = read_mask(file, shape)
+            if not mask.any():
+                raise SegmentyError(f"{file}: mask is empty (no pixel brighter than mid-grey; "
+                                    "white marks the inside)")
+            masks[file.stem] = mask
     region = masks.pop("mask") if "mask" in masks else np.ones(shape, bool)
     return {"mask": region, **masks}
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..hardware import check_device_name, cuda_may_be_present, resolve_device
-from ..runs import LoadedModel, load_model, resolve_checkpoint, run_pattern_spec
+from ..runs import LoadedModel, load_model, resolve_checkpoint
 from .onnx import OnnxModel, cached_onnx, export_for_checkpoint
 
 
@@ -35,7 +35,7 @@ class _TorchModel:
         self.loaded = loaded
         self.device = device
         self.mask_names = loaded.mask_names
-        self.pattern_spec = run_pattern_spec(loaded.pattern_spec, loaded.path.parent if loaded.path else None)
+        self.pattern_spec = loaded.own_pattern_spec
         self.size, self.stride, self.model_name = loaded.size, loaded.stride, loaded.model_name
         self.family: str | None = loaded.config.get("family")
 

@@ -2,7 +2,10 @@
 
 The exported file carries what prediction needs in its metadata_props, so `segmenty predict
 model.onnx` works without the run folder: mask_names (JSON list), pattern, size, stride,
-model_name, format.
+model_name, format; for a user pattern (a folder) also its fingerprint (`Pattern.fingerprint`):
+a file copied away finds the folder its pattern names from where it is predicted, and a folder
+of that name that is not the pattern the model learned is not used (the Predictor warns, naming
+--pattern DIR, and predicts masks without outline and homography).
 """
 from __future__ import annotations
 
@@ -17,11 +20,13 @@ import numpy as np
 from .. import hardware
 from ..errors import SegmentyError
 from ..io import atomic_path
-from ..runs import FALLBACK_SIZE, LoadedModel, run_pattern_spec
+from ..runs import FALLBACK_SIZE, LoadedModel, names_pattern_folder, run_pattern_spec
 
 FORMAT = "segmenty-onnx-1"
 # The metadata key that ties an ONNX file exported for prediction to its checkpoint.
 SOURCE_KEY = "source_checkpoint"
+# The metadata key of a user pattern's fingerprint (Pattern.fingerprint), as the model learned it.
+FINGERPRINT_KEY = "pattern_fingerprint"
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
 
@@ -58,7 +63,7 @@ def export_onnx(loaded: LoadedModel, path: str | os.PathLike, extra_meta: dict |
         meta = {"format": FORMAT, "mask_names": json.dumps(loaded.mask_names),
                 "pattern": loaded.pattern_spec, "size": str(loaded.size), "stride": str(stride),
                 "model_name": loaded.model_name, "family": loaded.config.get("family") or "",
-                **(extra_meta or {})}
+                **_pattern_fingerprint(loaded), **(extra_meta or {})}
         for key, value in meta.items():
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value
@@ -66,6 +71,21 @@ def export_onnx(loaded: LoadedModel, path: str | os.PathLike, extra_meta: dict |
         onnx.save(model, str(tmp))
         _check_parity(net, str(tmp), stride)
     return path
+
+
+def _pattern_fingerprint(loaded: LoadedModel) -> dict[str, str]:
+    """{FINGERPRINT_KEY: its user pattern's fingerprint}, from the run's copy of the folder
+    where it has one; {} for a built-in pattern (its spec builds it again) or a folder that
+    cannot be read now (the export then checks nothing where it is predicted)."""
+    from ..patterns import load_pattern
+
+    spec = loaded.own_pattern_spec
+    if not names_pattern_folder(spec):
+        return {}
+    try:
+        return {FINGERPRINT_KEY: load_pattern(spec).fingerprint()}
+    except SegmentyError:
+        return {}
 
 
 def _check_parity(net, onnx_path: str, stride: int) -> None:
@@ -168,6 +188,8 @@ class OnnxModel:
         self.input_name = self.session.get_inputs()[0].name
         self.mask_names: list[str] = json.loads(meta.get("mask_names", "[]"))
         self.pattern_spec: str = run_pattern_spec(meta.get("pattern", ""), self.path.parent)
+        # a user pattern's, as the model learned it: the folder found must be that one
+        self.pattern_fingerprint: str | None = meta.get(FINGERPRINT_KEY) or None
         self.size = int(meta.get("size", FALLBACK_SIZE))
         self.stride = int(meta.get("stride", 32))
         self.model_name: str = meta.get("model_name", "")

@@ -342,7 +342,12 @@ class Predictor:
         return layout is not None and layout.feature_mask in self.mask_names
 
     def _knowledge(self) -> BoardKnowledge | None:
-        return board_knowledge(self.pattern_spec) if self.pattern_spec else None
+        if not self.pattern_spec:
+            return None
+        # The model's own pattern, found by its name, must be the one it learned (an ONNX
+        # export records its fingerprint); a board given by the user is taken as given.
+        fingerprint = None if self._board else getattr(self.backend, "pattern_fingerprint", None)
+        return board_knowledge(self.pattern_spec, fingerprint)
 
     def _with_points(self, result: Prediction, rgb: np.ndarray, verdict: Verdict) -> Prediction:
         """A detected grid pattern's points (points/), and its mask, outline and homography

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import SegmentyError
 from ..patterns import Pattern, load_pattern
+from ..runs import names_pattern_folder
 from . import geometry as geo
 from .points import MIN_GRID_POINTS, GridLayout, grid_layout
 
@@ -108,13 +109,22 @@ MIN_PATTERN_FEATURES = 8
 
 
 @functools.lru_cache(maxsize=8)
-def board_knowledge(spec: str) -> BoardKnowledge | None:
-    """The pattern (for its outline and sheet size), its point features and grid, built once."""
+def board_knowledge(spec: str, fingerprint: str | None = None) -> BoardKnowledge | None:
+    """The pattern (for its outline and sheet size), its point features and grid, built once.
+    With a `fingerprint` (an ONNX export's of its user pattern), a folder found under that name
+    that is another pattern is not used (its homography would be wrong, silently)."""
+    hint = "predicting masks without outline and homography"
+    if names_pattern_folder(spec):
+        hint += "; give the model's pattern folder with --pattern DIR"
     try:
         pattern = load_pattern(spec)
     except SegmentyError as exc:
-        warnings.warn(f"pattern '{spec}' of the model cannot be built ({exc}); "
-                      "predicting masks without outline homography")
+        warnings.warn(f"pattern '{spec}' of the model cannot be built ({exc}); {hint}")
+        return None
+    if fingerprint is not None and pattern.fingerprint() != fingerprint:
+        h, w = pattern.image.shape[:2]
+        warnings.warn(f"pattern folder '{spec}' ({w}x{h} px, {pattern.size_mm[0]:.1f}x{pattern.size_mm[1]:.1f} mm) "
+                      f"is not the one the model learned (another sheet, masks or size); {hint}")
         return None
     sheet_area = pattern.image.shape[0] * pattern.image.shape[1]
     features = {name: geo.blob_centres(m, FEATURE_MAX_AREA * sheet_area)

@@ -6,6 +6,7 @@ the run folder is the resolved config, so a run always says exactly what it trai
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
@@ -17,7 +18,7 @@ from ..hardware import available_cores, check_device_name, resolve_precision
 from ..models.presets import DEFAULT_MODEL, MODELS
 from ..patterns import Pattern, load_pattern
 from ..patterns.family import PatternFamily, load_family
-from ..runs import LATEST_CHECKPOINT, load_checkpoint
+from ..runs import LATEST_CHECKPOINT, load_checkpoint, names_pattern_folder, run_pattern_spec
 
 # The validation scenes come from their own seed, the same for every run, so runs (and presets)
 # are compared on the same 64 scenes and never on scenes they trained on.
@@ -99,6 +100,11 @@ def _check(ok: bool, message: str) -> None:
         raise UsageError(message)
 
 
+def _positive(value: float) -> bool:
+    """A positive, finite number (inf would be a budget or a period that never ends)."""
+    return value > 0 and math.isfinite(value)
+
+
 # A user's own pattern (a folder) starts from the shipped board detector's weights, when its
 # model is that detector's: a printed logo reached validation IoU 0.71 in a minute, 0.79 in
 # three, from them, against 0.38 and 0.52 from fresh weights (benchmarks/README.md).
@@ -109,7 +115,7 @@ FRESH_INIT = "none"
 def default_init(c: TrainConfig) -> str | None:
     """The weights a run starts from when --init is not given: the shipped detector's
     (DEFAULT_INIT) for a pattern folder trained with that detector's model; else fresh."""
-    from ..runs import Run, detector_folder, names_pattern_folder
+    from ..runs import Run, detector_folder
 
     folder = detector_folder(DEFAULT_INIT)
     if c.family or not names_pattern_folder(c.pattern or "") or folder is None:
@@ -130,12 +136,12 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern | PatternF
     _check(c.batch > 0, f"--batch {c.batch}: must be a positive whole number")
     _check(c.steps is None or c.minutes is None, "give --minutes or --steps, not both")
     _check(c.steps is None or c.steps > 0, f"--steps {c.steps}: must be a positive whole number")
-    _check(c.minutes is None or c.minutes > 0, f"--minutes {c.minutes}: must be a positive number")
-    _check(c.lr > 0, f"--lr {c.lr}: must be a positive number")
+    _check(c.minutes is None or _positive(c.minutes), f"--minutes {c.minutes}: must be a positive number")
+    _check(_positive(c.lr), f"--lr {c.lr}: must be a positive number")
     _check(0 <= c.warmup < 1 and 0 <= c.min_lr <= 1, "warmup and min_lr are fractions in [0, 1)")
     _check(0 <= c.ema_decay < 1, f"ema_decay {c.ema_decay}: must be in [0, 1)")
     _check(c.val_count > 0, f"--val-count {c.val_count}: must be a positive whole number")
-    _check(c.val_every > 0 and c.checkpoint_every > 0,
+    _check(_positive(c.val_every) and _positive(c.checkpoint_every),
            "--val-every and --checkpoint-every must be positive numbers of seconds")
     check_device_name(c.device)
     _check(c.workers is None or c.workers >= 0, f"--workers {c.workers}: must be 0 or more")
@@ -156,8 +162,11 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern | PatternF
         lo = max(stride, c.size // stride * stride)
         raise UsageError(f"--size {c.size}: model '{c.model}' takes multiples of {stride} "
                          f"(e.g. {lo} or {lo + stride})")
-    pattern = load_family(c.family) if c.family else load_pattern(c.pattern)
-    c.pattern = pattern.spec
+    copy = resumed_pattern_copy(c)
+    pattern = load_family(c.family) if c.family else load_pattern(copy or c.pattern)
+    # A resumed run records its pattern as it first did (a folder's spec as load_pattern writes
+    # it): the checkpoint's, compared on restoring; the copy is found again from it.
+    c.pattern = str(Path(c.pattern)) if copy else pattern.spec
     # Recorded as chosen (config.json): the same config trains the same way again.
     c.init = c.init if c.init is not None else default_init(c) or FRESH_INIT
     if c.steps is None and c.minutes is None:
@@ -180,6 +189,18 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Pattern | PatternF
         if folder is not None and not Path(folder).exists():
             raise SegmentyError(f"{option} {folder}: no such folder")
     return c, pattern
+
+
+def resumed_pattern_copy(c: TrainConfig) -> str | None:
+    """The pattern a resumed run goes on learning: its own copy of its pattern folder
+    (runs.PATTERN_COPY), not the folder its spec names from here, which may be missing (resumed
+    from another folder) or changed since (a mask added: the weights would no longer fit);
+    None for a new run, a built-in pattern or a run without a copy."""
+    if not (c.resume and c.out and not c.family and names_pattern_folder(c.pattern)
+            and (Path(c.out) / LATEST_CHECKPOINT).is_file()):
+        return None
+    copy = run_pattern_spec(c.pattern, c.out)
+    return copy if copy != c.pattern else None
 
 
 def config_for_resume(given: dict) -> TrainConfig:
