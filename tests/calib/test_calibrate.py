@@ -379,3 +379,21 @@ def test_command_shows_the_calibration_when_its_files_cannot_be_written(checkpoi
     assert status == 1 and captured.out == "| the solved calibration |\n"
     assert captured.err.splitlines() == [f"segmenty: {tmp_path / 'o' / 'camera.json'}: Permission denied "
                                          "(run with --debug for details)"]
+
+
+@pytest.mark.parametrize("identity, warned", [("squares", True), ("markers", False)])
+def test_a_charuco_calibration_that_read_no_marker_says_so(identity, warned):
+    from segmenty.calib.job import check_markers
+
+    charuco = grid_layout(segmenty.load_pattern("charuco:10x7"))
+    vs = [view_from_points(v.name, v.image_size, GridPoints(v.points.xy, v.points.ids, v.points.confidence,
+                                                          v.points.grid, v.points.partial, identity))
+          for v in views()]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_markers(vs, charuco, "left camera: ")
+        check_markers(vs, LAYOUT)  # a chessboard has no markers to read
+    messages = [str(w.message) for w in caught]
+    assert messages == (["left camera: no marker of the spec's dictionary (DICT_6X6_250) was read in any of the 8 "
+                         "views: their ids rest on the squares alone; is the board's dictionary the spec's "
+                         "(charuco:CxR:DICT)?"] if warned else [])

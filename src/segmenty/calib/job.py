@@ -136,6 +136,17 @@ def check_trust(report: CalibrationReport, camera: str = "") -> None:
                       "near the edges and corners")
 
 
+def check_markers(views: list[View], layout: GridLayout, camera: str = "") -> None:
+    """One warning when a ChArUco board's views read none of its markers: its ids then rest on
+    the squares alone (a plain chessboard given a ChArUco spec, or the spec's dictionary not the
+    printed one), where the markers would have fixed them."""
+    used = [v for v in views if v.usable]
+    if layout.charuco and used and not any(v.points.identity == "markers" for v in used):
+        warnings.warn(f"{camera}no marker of the spec's dictionary ({layout.charuco[2]}) was read in any of the "
+                      f"{len(used)} views: their ids rest on the squares alone; is the board's dictionary "
+                      "the spec's (charuco:CxR:DICT)?")
+
+
 def trust_rows(cross: dict) -> list:
     """Table rows: the intrinsics' standard deviations and the cross-validation difference
     (`cross`: calibration id -> cross_validation result)."""
@@ -217,6 +228,7 @@ def run_calibration(sources: list[str | os.PathLike], layout: GridLayout, predic
     report = solve_camera(views, classical, layout, model, opencv_method, views_count, weighted=weighted)
     check_fit({name: c.rms for name, c, _ in report.columns() if c is not None})
     check_trust(report)
+    check_markers(report.views, layout)
     if on_solved is not None:
         on_solved(report)
     return write_report(report, layout, out, describe)

@@ -23,8 +23,8 @@ from ..io import atomic_write_text, check_out_dir, write_image
 from ..patterns.grid import GridLayout
 from . import plots
 from .formats import kalibr_camchain, kalibr_problem, write_formats
-from .job import (OPENCV, SEGMENTY, CalibrationReport, check_fit, check_trust, choose, collect_views, solve_camera,
-                  write_report)
+from .job import (OPENCV, SEGMENTY, CalibrationReport, check_fit, check_markers, check_trust, choose, collect_views,
+                  solve_camera, write_report)
 from .stereo import RigRefused, StereoCalibration, calibrate_stereo, rectify_maps, write_stereo
 from .views import View, expand_sources, opencv_detector, read_frame
 
@@ -93,6 +93,7 @@ def _camera_reports(sides: dict, layout: GridLayout, model: str, opencv_method: 
                                      opencv=None if opencv is None else getattr(opencv, side),
                                      opencv_error=opencv_error, weighted=weighted)
         check_trust(reports[side], f"{side} camera: ")
+        check_markers(reports[side].views, layout, f"{side} camera: ")
     return reports
 
 
