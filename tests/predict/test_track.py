@@ -276,3 +276,48 @@ def test_a_board_coming_into_view_is_searched_again(tracker, monkeypatch, trigge
         assert min(ious) > 0.88 and 0 < tracker.tracked < 15
     else:  # measured: falling to 0.78 by frame 9
         assert min(ious) < 0.82 and tracker.tracked == 15
+
+
+def test_a_change_of_frame_size_is_searched_not_tracked():
+    """A stream whose frames change size (a camera switching resolution, frames of several
+    videos) has nothing to follow from the last frame: each new size is searched in full."""
+    network = ScaledNetwork()
+    predictor = Predictor(network, size=480, refine=False)
+    small = render("chessboard:10x7", BOARD)
+    large = render("chessboard:10x7", BOARD * 1.5 + 20.0, shape=(540, 720))
+    tracker = Tracker(predictor, every=30)
+    for photo, truth, layout, mask in (small, small, large, small):
+        network.show(mask, heat_from(truth, photo.shape[:2]))
+        pred = tracker.predict(photo)
+        assert pred.detected and len(pred.points) == 54
+        exact = truth_lookup(truth, layout)
+        assert max(np.linalg.norm(p - exact[tuple(i)]) for p, i in zip(pred.points.xy, pred.points.ids.tolist())) < 1.0
+    assert tracker.tracked == 1  # the second frame alone: the size changed before the third and the fourth
+
+
+@pytest.mark.parametrize("frame", [np.zeros((48, 64), np.uint8), np.zeros((48, 64, 3), np.float32),
+                                   np.zeros((48, 64, 4), np.uint8)], ids=["gray", "float", "rgba"])
+def test_a_frame_that_is_no_rgb_photo_is_the_predictors_own_error(tracker, frame):
+    tracker, network = tracker
+    photo, truth, layout, mask = next(frames(1))
+    network.show(mask, heat_from(truth, photo.shape[:2]))
+    tracker.predict(photo)  # a board to track from: the next frame would be tracked
+    with pytest.raises(ValueError) as searched:
+        tracker.predictor.predict(frame)
+    with pytest.raises(ValueError) as tracked:
+        tracker.predict(frame)
+    assert str(tracked.value) == str(searched.value) and "RGB uint8" in str(tracked.value)
+    with pytest.raises(ValueError, match="RGB uint8"):
+        list(predict_stream(tracker.predictor, [photo, frame], track=30))
+
+
+def test_every_frame_reports_its_wall_time(tracker):
+    import time
+
+    tracker, network = tracker
+    for photo, truth, layout, mask in frames(3):
+        network.show(mask, heat_from(truth, photo.shape[:2]))
+        start = time.perf_counter()
+        pred = tracker.predict(photo)
+        assert 0 < pred.ms <= (time.perf_counter() - start) * 1000
+    assert tracker.tracked == 2

@@ -24,7 +24,8 @@ class Prediction:
     mean_confidence:  mean probability inside that region.
     fill:             IoU of that region with its fitted quadrilateral (clipped to the frame).
     ms:               wall time for this photo (pre-processing, network, geometry; the mean
-                      over the photos of one `predict_batch` call).
+                      over the photos of one `predict_batch` call); a video frame's through
+                      `Tracker`, tracked or searched, its whole time there.
     points:           for a grid pattern, the board's points with their identities (GridPoints:
                       sub-pixel positions, (column, row) ids, confidences); `mask`, outline and
                       homography are then derived from them. None otherwise.

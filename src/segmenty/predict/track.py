@@ -31,6 +31,7 @@ most `every` frames later. Pure NumPy/OpenCV.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import cv2
@@ -40,6 +41,7 @@ from .points import (BLOB, MAX_REFINE_SHIFT, MIN_SADDLE_CONTRAST, SADDLE, SADDLE
                      SADDLE_FIT_WINDOW, GridPoints, grid_geometry, refine_points, subpix_corners)
 from .points.candidates import _QUADRATIC_POWERS, saddle_contrasts
 from .prediction import Prediction
+from .predictor import check_rgb
 from .verdict import compose_maps
 
 # A frame is tracked when at least this share of the previous frame's points is found again
@@ -93,8 +95,18 @@ class Tracker:
         self.tracked = 0
 
     def predict(self, rgb: np.ndarray):
-        frame, self._frame = self._frame, self._frame + 1
+        """The frame's Prediction, its `ms` the frame's wall time (tracked or searched)."""
+        start = time.perf_counter()
+        check_rgb(rgb)  # the Predictor's own error, before anything here reads the frame
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        if self._state is not None and self._state.gray.shape != gray.shape:
+            self._state = None  # the stream changed its frame size: nothing to follow from, search
+        result = self._predict(rgb, gray)
+        result.ms = (time.perf_counter() - start) * 1000
+        return result
+
+    def _predict(self, rgb: np.ndarray, gray: np.ndarray):
+        frame, self._frame = self._frame, self._frame + 1
         result = None
         if self._state is not None and self._since + 1 < self.every:
             result = self._track(rgb, gray)
