@@ -141,3 +141,44 @@ def test_ctrl_c_in_a_real_process_with_workers_keeps_the_photos_done(checkpoint,
     assert code == 130 and err == [f"segmenty: interrupted: kept {done} of 400 photo(s) in {out / 'predictions.json'}"]
     assert 0 < done < 400 and all((out / f"{r['stem']}_mask.png").is_file() for r in report["photos"])
 
+
+@pytest.mark.parametrize("spec, hint", [("chessboard:9x6", True), ("chessboard:10x7", False)])
+def test_boards_seen_without_a_grid_of_the_spec_get_calibrates_hint(spec, hint, tmp_path, capsys, monkeypatch):
+    """A 10x7 board predicted as chessboard:9x6 (its inner corners typed for its squares): the
+    network sees the board (score 0.99) but its points form no 9x6 grid, so nothing is found.
+    The run ends with `calibrate`'s hint at that mistake, once for the photos and once a video;
+    the right spec finds the board and gets none. `detected` stays the decision, `score` the
+    network's confidence."""
+    from segmenty.predict import Predictor
+    from tests.predict.test_points import BOARD, BoardNetwork, heat_from, render
+
+    photo, truth, layout, mask = render("chessboard:10x7", BOARD)
+    network = BoardNetwork(mask, heat_from(truth, photo.shape[:2]))
+    predictor = Predictor(network, size=480, refine=False, pattern=spec)
+    monkeypatch.setattr(Predictor, "open", classmethod(lambda cls, *args, **kw: predictor))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k in range(2):
+        Image.fromarray(photo).save(photos / f"board{k}.png")
+    clip = tmp_path / "clip.avi"  # lossless: the network's maps are the rendered board's
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"FFV1"), 10, (480, 360))
+    for _ in range(3):
+        writer.write(cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    writer.release()
+    out = tmp_path / "out"
+    code, stdout, err = run(capsys, "predict", spec, photos, clip, "--out", out, "--workers", "1")
+    assert code == 0
+    report = json.loads((out / "predictions.json").read_text())
+    assert all(r["detected"] is not hint and r["score"] > 0.9 for r in report["photos"])
+    assert all(r["detected"] is not hint for r in read_lines(out / "clip.jsonl"))
+    found = "0" if hint else "2"
+    assert f"(pattern found in {found})" in stdout
+    if hint:
+        assert err == [f"segmenty: warning: {out}: a board was seen in 2 photo(s) without a grid of chessboard:9x6:25 "
+                       "(found in 0): the pattern spec may not match the board (chessboard:CxR counts its squares, "
+                       "not its inner corners)",
+                       f"segmenty: warning: {clip}: a board was seen in 3 frame(s) without a grid of chessboard:9x6:25 "
+                       "(found in 0): the pattern spec may not match the board (chessboard:CxR counts its squares, "
+                       "not its inner corners)"]
+    else:
+        assert err == []

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SegmentyError, UsageError
+from ..patterns.chessboard import SPEC_MISMATCH_HINT
 from ..scores import MASK_THRESHOLD
 from ..io import atomic_write_text, check_out_dir, expand_inputs, flush_to_disk, read_image, write_image
 from .common import MAX_PREDICT_SIZE, add_command, device_name, fraction, pixels, positive_int
@@ -165,7 +167,26 @@ def _predict_photos(predictor, files: list[Path], out: Path, args) -> int:
     found = sum(r["detected"] for r in records)
     print(f"{len(records)} photo(s) -> {out} (pattern found in {found})"
           + (f"; {len(failed)} could not be read" if failed else ""))
+    _hint_at_the_spec(predictor, str(out), "photo", sum(_board_without_grid(predictor, r) for r in records), found)
     return len(failed)
+
+
+def _board_without_grid(predictor, summary: dict) -> bool:
+    """A photo or frame in which the network saw a board (its region passed the rule) that was
+    no board of the spec (its points formed no grid of it)."""
+    return not summary["detected"] and predictor.rule.region_passes(
+        summary["area_fraction"], summary["mean_confidence"], summary["fill"])
+
+
+def _hint_at_the_spec(predictor, where: str, unit: str, seen: int, found: int) -> None:
+    """`calibrate`'s hint at the commonest mistake (inner corners typed for squares) when more
+    photos or frames showed a board without a grid of the spec than with one (measured: a 10x7
+    board predicted as chessboard:9x6 showed 12 such frames of 15 and 20 photos of 20; as
+    chessboard:10x7, 2 frames of 50 and 24 of 277 against 48 and 213 found)."""
+    pattern = predictor.pattern
+    if seen > found and pattern is not None and pattern.grid is not None and predictor.points:
+        warnings.warn(f"{where}: a board was seen in {seen} {unit}(s) without a grid of {pattern.spec} (found in "
+                      f"{found}): " + SPEC_MISMATCH_HINT)
 
 
 def _write_predictions(predictor, args, out: Path, records: list[dict], failed: list[dict]) -> None:
@@ -218,7 +239,7 @@ def _predict_video(predictor, source: str, stem: str, out: Path, args) -> None:
         masks_dir.mkdir(exist_ok=True)
     video = VideoWriter(str(out / f"{stem}_overlay.mp4"), fps / args.every)
     lines_path = out / f"{stem}.jsonl"
-    done = {"frames": 0, "found": 0}  # counted as written (the writer's thread)
+    done = {"frames": 0, "found": 0, "seen": 0}  # counted as written (the writer's thread)
     try:
         with _lines_file(lines_path) as lines:
             def write(job) -> None:
@@ -227,6 +248,7 @@ def _predict_video(predictor, source: str, stem: str, out: Path, args) -> None:
                 lines.write(json.dumps({"frame": index, "time_s": round(index / fps, 4), **summary}) + "\n")
                 done["frames"] += 1
                 done["found"] += summary["detected"]
+                done["seen"] += _board_without_grid(predictor, summary)
 
             frames = (rgb for _, rgb in video_frames(capture, args.every))
             if args.max_frames:
@@ -249,6 +271,7 @@ def _predict_video(predictor, source: str, stem: str, out: Path, args) -> None:
         raise SegmentyError(f"{source}: no frame could be read")
     print(f"{source}: {done['frames']} frame(s) -> {video.path} ({VIDEO_CODEC}) and {lines_path} "
           f"(pattern found in {done['found']})")
+    _hint_at_the_spec(predictor, source, "frame", done["seen"], done["found"])
 
 
 @contextlib.contextmanager

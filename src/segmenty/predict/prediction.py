@@ -18,8 +18,12 @@ class Prediction:
     outline:          4×2 float32, the board's corners in photo pixels, clockwise from the
                       top-left (may lie outside the photo when the board is cut by the frame).
     homography:       3×3 float64 mapping pattern sheet pixels to photo pixels.
-    detected:         the `mask` region passed the DetectionRule.
-    score:            confidence in [0, 1]: mean_confidence × fill × min(1, area / min_area).
+    detected:         the decision: the board of the spec is there (the `mask` region passed
+                      the DetectionRule and, for a grid pattern, its points form a grid of the
+                      spec).
+    score:            the network's confidence in the `mask` region, in [0, 1]: mean_confidence
+                      × fill × min(1, area / min_area); not the decision (a board of another
+                      layout scores high and is not detected).
     area_fraction:    the largest `mask` region's share of the photo.
     mean_confidence:  mean probability inside that region.
     fill:             IoU of that region with its fitted quadrilateral (clipped to the frame).
