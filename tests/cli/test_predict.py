@@ -142,6 +142,18 @@ def test_ctrl_c_in_a_real_process_with_workers_keeps_the_photos_done(checkpoint,
     assert 0 < done < 400 and all((out / f"{r['stem']}_mask.png").is_file() for r in report["photos"])
 
 
+def test_a_folder_of_videos_is_told_to_give_them_as_files(checkpoint, tmp_path, capsys):
+    """Folders are searched for photos only: a folder holding only videos was "no images found
+    in vdir", which said nothing of the videos in it."""
+    (tmp_path / "vdir").mkdir()
+    write_video(tmp_path / "vdir" / "clip.mp4", 3)
+    code, _, err = run(capsys, "predict", checkpoint, tmp_path / "vdir", "--out", tmp_path / "out")
+    assert code == 1 and len(err) == 1
+    assert err[0].startswith(f"segmenty: {tmp_path / 'vdir'}: holds videos (clip.mp4) but no images")
+    assert f"give videos as files (e.g. {tmp_path / 'vdir' / '*.mp4'})" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("spec, hint", [("chessboard:9x6", True), ("chessboard:10x7", False)])
 def test_boards_seen_without_a_grid_of_the_spec_get_calibrates_hint(spec, hint, tmp_path, capsys, monkeypatch):
     """A 10x7 board predicted as chessboard:9x6 (its inner corners typed for its squares): the

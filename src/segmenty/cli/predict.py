@@ -23,7 +23,8 @@ import numpy as np
 from ..errors import SegmentyError, UsageError
 from ..patterns.chessboard import SPEC_MISMATCH_HINT
 from ..scores import MASK_THRESHOLD
-from ..io import atomic_write_text, check_out_dir, expand_inputs, flush_to_disk, read_image, write_image
+from ..io import (VIDEO_SUFFIXES, atomic_write_text, check_out_dir, expand_inputs, flush_to_disk, read_image,
+                  write_image)
 from .common import MAX_PREDICT_SIZE, add_command, device_name, fraction, pixels, positive_int
 
 
@@ -95,7 +96,7 @@ def _predict(args) -> int:
     photos = expand_inputs([s for s in args.inputs if not is_video(str(s))], keep_missing=True) \
         if len(videos) < len(args.inputs) else []
     if not photos and not videos:
-        raise SegmentyError(f"no images found in {' '.join(args.inputs)} (suffixes: .jpg .png .webp .bmp .tif)")
+        raise SegmentyError(_no_images(args.inputs))
     predictor = Predictor.open(args.model, args.pattern, device=args.device, size=args.size,
                                threshold=args.threshold,
                                rule=DetectionRule(suppress=False, snap_fill=None) if args.raw else DetectionRule(),
@@ -111,6 +112,17 @@ def _predict(args) -> int:
     for video, stem in zip(videos, unique_stems([Path(f"camera{v}" if v.isdigit() else v) for v in videos])):
         _predict_video(predictor, video, stem, out, args)
     return 1 if failed else 0
+
+
+def _no_images(inputs: list[str]) -> str:
+    """What to say when the inputs hold no photo and name no video: a folder of videos is
+    named (folders are searched for photos only; a video is given as a file)."""
+    for item in map(Path, inputs):
+        videos = sorted(f for f in item.rglob("*") if f.name.lower().endswith(VIDEO_SUFFIXES)) if item.is_dir() else []
+        if videos:
+            return (f"{item}: holds videos ({videos[0].name}{' ...' if len(videos) > 1 else ''}) but no images: "
+                    f"give videos as files (e.g. {item / ('*' + videos[0].suffix)}); folders are searched for images")
+    return f"no images found in {' '.join(inputs)} (suffixes: .jpg .png .webp .bmp .tif)"
 
 
 @dataclass(frozen=True)
