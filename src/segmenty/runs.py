@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import SegmentyError
-from .io import atomic_path, atomic_write_text
+from .io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, atomic_path, atomic_write_text
 from .scores import EVAL_FILE, EvalResult
 
 if TYPE_CHECKING:  # torch loads where a checkpoint is read or written: prediction from an
@@ -33,6 +33,9 @@ if TYPE_CHECKING:  # torch loads where a checkpoint is read or written: predicti
     import torch.nn as nn
 
 FORMAT = "segmenty-checkpoint-1"
+# How a checkpoint file starts: torch.save writes a zip archive, older PyTorch a pickle
+# (protocol 2 or later); other files are no checkpoint.
+CHECKPOINT_STARTS = (b"PK\x03\x04", b"\x80")
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.csv"
 LATEST_CHECKPOINT, BEST_CHECKPOINT = "model.pt", "best.pt"  # what a kill loses least / the best validation
@@ -77,6 +80,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         if path.stat().st_size == 0:
             raise SegmentyError(f"{path}: empty file (0 bytes), not a segmenty checkpoint")
+        with open(path, "rb") as f:
+            if not f.read(4).startswith(CHECKPOINT_STARTS):
+                raise _not_a_checkpoint(path)  # (torch.load's error may call a photo unsafe Python objects)
         state = torch.load(path, map_location=map_location, weights_only=True)
     except SegmentyError:
         raise
@@ -96,6 +102,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
         raise SegmentyError(f"{path}: not a segmenty checkpoint (no '{FORMAT}' format marker)")
     return state
+
+
+def _not_a_checkpoint(path: Path) -> SegmentyError:
+    """The error for a file that does not start as a checkpoint does (CHECKPOINT_STARTS)."""
+    suffix = path.suffix.lower()
+    what = "an image" if suffix in IMAGE_SUFFIXES else "a video" if suffix in VIDEO_SUFFIXES else None
+    if what:
+        return SegmentyError(f"{path}: {what}, not a segmenty checkpoint (a run folder or .pt file is expected)")
+    return SegmentyError(f"{path}: not a readable segmenty checkpoint: the file is truncated or not a checkpoint "
+                         "at all")
 
 
 @dataclass

@@ -653,6 +653,19 @@ def test_bad_checkpoints_are_refused_in_one_line_and_nothing_in_them_runs(kind, 
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+@pytest.mark.parametrize("command", ["export", "predict"])
+def test_an_image_given_for_a_checkpoint_is_called_an_image(command, tmp_path, capsys):
+    """`segmenty export logo/pattern.png` (a pattern folder's image for its run) was refused as
+    "holds Python objects other than tensors" (torch's weights-only unpickler on a PNG)."""
+    image = write_good(tmp_path / "logo", "pattern.png")
+    argv = {"export": ["export", image, "--onnx", tmp_path / "m.onnx"],
+            "predict": ["predict", image, image, "--out", tmp_path / "out"]}[command]
+    code, _, lines = cli(capsys, *argv)
+    assert code == 1
+    assert_one_line_naming(lines, "pattern.png", "an image, not a segmenty checkpoint")
+    assert "Python objects" not in lines[0]
+
+
 def test_resume_from_a_checkpoint_without_training_state_is_refused(checkpoint, tmp_path, capsys):
     """A predict-only checkpoint (no optimizer, EMA) in a run folder cannot be continued."""
     run = tmp_path / "run"

@@ -255,24 +255,85 @@ def test_a_cut_to_a_look_alike_board_is_searched_not_tracked(tracker):
     assert pred.detected and max(errors) < 1.0
 
 
-@pytest.mark.parametrize("trigger", [True, False])
-def test_a_board_coming_into_view_is_searched_again(tracker, monkeypatch, trigger):
-    """A board cut by the frame pans into view: the tracked points cover only what the last
-    full search saw, so once the network's board reaches well beyond their grid the frame is
-    searched in full again, and the mask keeps up with the board (without that trigger, the
-    mask lags behind it until the next periodic search)."""
+def slide_out_and_back(n: int, step: float = 15.0):
+    """Frames of a whole board sliding right until a third of it has left the frame, then back."""
+    for k in range(n):
+        shift = step * min(k, n - 1 - k)
+        yield render("chessboard:10x7", BOARD + (shift, 0.0))
+
+
+@pytest.mark.parametrize("follow", [True, False])
+def test_a_board_coming_back_into_view_is_tracked_as_a_full_search_finds_it(tracker, monkeypatch, follow):
+    """A board slides out of the frame and back in (the reviewer's video: tracked frames lagged
+    a full search of the same frame by up to 9 points and 0.14 of the frame's area). The points
+    that come into view next to the tracked ones are found as the full search finds them, so
+    every tracked frame holds the full search's points, where it finds them, and its mask; at
+    tracking's cost (no frame searched again for it). Without that the tracked grid lags."""
     import segmenty.predict.track as track
 
-    if not trigger:
-        monkeypatch.setattr(track, "TRACK_MAX_UNSEEN", np.inf)
+    if not follow:
+        monkeypatch.setattr(track, "nodes_in_view", lambda *args, **kw: (set(), np.zeros((0, 2), np.int64),
+                                                                           np.zeros((0, 2)), np.zeros(0)))
     tracker, network = tracker
-    ious = []
-    for photo, truth, layout, mask in frames(16, BOARD - (170.0, 0.0), pan=(10.0, 0.0)):
+    short, ious, shifts = [], [], []
+    for photo, truth, layout, mask in slide_out_and_back(24):
         network.show(mask, heat_from(truth, photo.shape[:2]))
         pred = tracker.predict(photo)
-        m = pred.masks["mask"] > 0.5
-        ious.append((m & mask).sum() / (m | mask).sum())
-    if trigger:  # measured: one search at frame 5 (IoU 0.91 before it), then 0.94-0.99
-        assert min(ious) > 0.88 and 0 < tracker.tracked < 15
-    else:  # measured: falling to 0.78 by frame 9
-        assert min(ious) < 0.82 and tracker.tracked == 15
+        full = tracker.predictor.predict(photo)
+        assert pred.detected and full.detected and pred.points.identity == "squares"  # kept from the whole board
+        # a full search of a partial view numbers it afresh ("relative"): points matched by place
+        apart = np.linalg.norm(full.points.xy[:, None] - pred.points.xy[None], axis=2).min(axis=1)
+        short.append(int(np.sum(apart > 1.0)) + max(0, len(pred.points) - len(full.points)))
+        shifts += apart[apart <= 1.0].tolist()
+        m, f = pred.masks["mask"] > 0.5, full.masks["mask"] > 0.5
+        ious.append((m & f).sum() / (m | f).sum())
+    assert tracker.tracked == 23  # one full search, at the first frame
+    if follow:  # measured: the same points in every frame, 0.17 px apart at most (median 0.001), IoU 0.9987 at least
+        assert max(short) == 0 and max(shifts) < 0.5 and min(ious) > 0.99
+    else:  # measured: up to 18 points missing, mask IoU down to 0.72
+        assert max(short) >= 6 and min(ious) < 0.9
+
+
+def test_a_change_of_frame_size_is_searched_not_tracked():
+    """A stream whose frames change size (a camera switching resolution, frames of several
+    videos) has nothing to follow from the last frame: each new size is searched in full."""
+    network = ScaledNetwork()
+    predictor = Predictor(network, size=480, refine=False)
+    small = render("chessboard:10x7", BOARD)
+    large = render("chessboard:10x7", BOARD * 1.5 + 20.0, shape=(540, 720))
+    tracker = Tracker(predictor, every=30)
+    for photo, truth, layout, mask in (small, small, large, small):
+        network.show(mask, heat_from(truth, photo.shape[:2]))
+        pred = tracker.predict(photo)
+        assert pred.detected and len(pred.points) == 54
+        exact = truth_lookup(truth, layout)
+        assert max(np.linalg.norm(p - exact[tuple(i)]) for p, i in zip(pred.points.xy, pred.points.ids.tolist())) < 1.0
+    assert tracker.tracked == 1  # the second frame alone: the size changed before the third and the fourth
+
+
+@pytest.mark.parametrize("frame", [np.zeros((48, 64), np.uint8), np.zeros((48, 64, 3), np.float32),
+                                   np.zeros((48, 64, 4), np.uint8)], ids=["gray", "float", "rgba"])
+def test_a_frame_that_is_no_rgb_photo_is_the_predictors_own_error(tracker, frame):
+    tracker, network = tracker
+    photo, truth, layout, mask = next(frames(1))
+    network.show(mask, heat_from(truth, photo.shape[:2]))
+    tracker.predict(photo)  # a board to track from: the next frame would be tracked
+    with pytest.raises(ValueError) as searched:
+        tracker.predictor.predict(frame)
+    with pytest.raises(ValueError) as tracked:
+        tracker.predict(frame)
+    assert str(tracked.value) == str(searched.value) and "RGB uint8" in str(tracked.value)
+    with pytest.raises(ValueError, match="RGB uint8"):
+        list(predict_stream(tracker.predictor, [photo, frame], track=30))
+
+
+def test_every_frame_reports_its_wall_time(tracker):
+    import time
+
+    tracker, network = tracker
+    for photo, truth, layout, mask in frames(3):
+        network.show(mask, heat_from(truth, photo.shape[:2]))
+        start = time.perf_counter()
+        pred = tracker.predict(photo)
+        assert 0 < pred.ms <= (time.perf_counter() - start) * 1000
+    assert tracker.tracked == 2

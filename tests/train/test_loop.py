@@ -422,3 +422,24 @@ def test_training_lets_idle_openmp_threads_sleep_unless_the_user_chose(monkeypat
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     let_idle_threads_sleep()
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_a_resumed_runs_bar_shows_the_training_time_spent_and_left():
+    """`train --resume` of a 10-minute run at 48 s once showed "00:09 of 10:00, 02:38 left" at
+    8% (the bar started at 0 and jumped by the time already trained; tqdm's rate came from
+    the jump): it starts where training is and shows the training clock."""
+    from segmenty.train.loop import progress_bar
+    from segmenty.train.state import Progress
+
+    bar = progress_bar(TrainConfig(minutes=10), Progress(step=500, elapsed_s=48.7))
+    try:
+        assert bar.n == 48 and str(bar).endswith("| 00:48 of 10:00, 09:12 left")
+        bar.update(1)
+        assert str(bar).endswith("| 00:49 of 10:00, 09:11 left")
+    finally:
+        bar.close()
+    bar = progress_bar(TrainConfig(steps=1000), Progress(step=80, elapsed_s=48.7))
+    try:
+        assert bar.n == 80 and "80/1000" in str(bar)
+    finally:
+        bar.close()

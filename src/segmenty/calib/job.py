@@ -20,6 +20,7 @@ import cv2
 
 from ..errors import SegmentyError
 from ..io import atomic_write_text, check_out_dir, write_image
+from ..patterns.chessboard import SPEC_MISMATCH_HINT
 from ..patterns.grid import GridLayout
 from . import crossval, plots
 from .camera import MAX_PLAUSIBLE_RMS_PX, Calibration, calibrate_views, write_camera, write_points
@@ -100,8 +101,8 @@ def check_fit(fits: dict[str, float]) -> None:
     if high:
         warnings.warn("implausible calibration: reprojection RMS "
                       + ", ".join(f"{rms:.3g} px ({name})" for name, rms in high.items())
-                      + f", over the {MAX_PLAUSIBLE_RMS_PX:g} px a printed board fits within; do not trust it: the "
-                      "pattern spec may not match the board (chessboard:CxR counts its squares, not its inner corners)")
+                      + f", over the {MAX_PLAUSIBLE_RMS_PX:g} px a printed board fits within; do not trust it: "
+                      + SPEC_MISMATCH_HINT)
 
 
 def check_trust(report: CalibrationReport, camera: str = "") -> None:

@@ -75,10 +75,11 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"segmenty: out of memory{': ' + detail if detail else ''} "
                              "(a smaller --size, --batch or --workers needs less)\n")
             return 1
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if args.debug:
                 raise
-            sys.stderr.write("segmenty: interrupted\n")
+            kept = " ".join(str(exc).split())  # what a command kept of its work, when it says
+            sys.stderr.write(f"segmenty: interrupted{': ' + kept if kept else ''}\n")
             return 130
 
 

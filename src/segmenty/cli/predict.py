@@ -9,16 +9,21 @@ this process, with no start-up cost for workers.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SegmentyError, UsageError
+from ..patterns.chessboard import SPEC_MISMATCH_HINT
 from ..scores import MASK_THRESHOLD
-from ..io import (atomic_path, atomic_write_text, check_out_dir, expand_inputs, flush_to_disk, read_image,
+from ..io import (VIDEO_SUFFIXES, atomic_write_text, check_out_dir, expand_inputs, flush_to_disk, read_image,
                   write_image)
 from .common import MAX_PREDICT_SIZE, add_command, device_name, fraction, pixels, positive_int
 
@@ -95,7 +100,7 @@ def _predict(args) -> int:
     photos = expand_inputs([s for s in args.inputs if not is_video(str(s))], keep_missing=True) \
         if len(videos) < len(args.inputs) else []
     if not photos and not videos:
-        raise SegmentyError(f"no images found in {' '.join(args.inputs)} (suffixes: .jpg .png .webp .bmp .tif)")
+        raise SegmentyError(_no_images(args.inputs))
     predictor = Predictor.open(args.model, args.pattern, device=args.device, size=args.size,
                                threshold=args.threshold,
                                rule=DetectionRule(suppress=False, snap_fill=None) if args.raw else DetectionRule(),
@@ -111,6 +116,17 @@ def _predict(args) -> int:
     for video, stem in zip(videos, unique_stems([Path(f"camera{v}" if v.isdigit() else v) for v in videos])):
         _predict_video(predictor, video, stem, out, args)
     return 1 if failed else 0
+
+
+def _no_images(inputs: list[str]) -> str:
+    """What to say when the inputs hold no photo and name no video: a folder of videos is
+    named (folders are searched for photos only; a video is given as a file)."""
+    for item in map(Path, inputs):
+        videos = sorted(f for f in item.rglob("*") if f.name.lower().endswith(VIDEO_SUFFIXES)) if item.is_dir() else []
+        if videos:
+            return (f"{item}: holds videos ({videos[0].name}{' ...' if len(videos) > 1 else ''}) but no images: "
+                    f"give videos as files (e.g. {item / ('*' + videos[0].suffix)}); folders are searched for images")
+    return f"no images found in {' '.join(inputs)} (suffixes: .jpg .png .webp .bmp .tif)"
 
 
 @dataclass(frozen=True)
@@ -151,22 +167,52 @@ def _predict_photos(predictor, files: list[Path], out: Path, args) -> int:
 
     jobs = [_PhotoJob(f, stem, out, args.rectify) for f, stem in zip(files, unique_stems(files))]
     records, failed = [], []
-    with PredictorPool(predictor, 1 if len(jobs) == 1 else args.workers) as pool:
-        for record in pool.map(_predict_photo, jobs):
-            if "error" in record:
-                sys.stderr.write(f"segmenty: {record['error']}\n")
-                failed.append(record)
-            else:
-                records.append(record)
+    try:
+        with PredictorPool(predictor, 1 if len(jobs) == 1 else args.workers) as pool:
+            for record in pool.map(_predict_photo, jobs):
+                if "error" in record:
+                    sys.stderr.write(f"segmenty: {record['error']}\n")
+                    failed.append(record)
+                else:
+                    records.append(record)
+    except KeyboardInterrupt:  # Ctrl-C: the photos done so far are listed as a whole run's are
+        _write_predictions(predictor, args, out, records, failed)
+        raise KeyboardInterrupt(f"kept {len(records)} of {len(jobs)} photo(s) in {out / 'predictions.json'}"
+                                ) from None
+    _write_predictions(predictor, args, out, records, failed)
+    found = sum(r["detected"] for r in records)
+    print(f"{len(records)} photo(s) -> {out} (pattern found in {found})"
+          + (f"; {len(failed)} could not be read" if failed else ""))
+    _hint_at_the_spec(predictor, str(out), "photo", sum(_board_without_grid(predictor, r) for r in records), found)
+    return len(failed)
+
+
+def _board_without_grid(predictor, summary: dict) -> bool:
+    """A photo or frame in which the network saw a board (its region passed the rule) that was
+    no board of the spec (its points formed no grid of it)."""
+    return not summary["detected"] and predictor.rule.region_passes(
+        summary["area_fraction"], summary["mean_confidence"], summary["fill"])
+
+
+def _hint_at_the_spec(predictor, where: str, unit: str, seen: int, found: int) -> None:
+    """`calibrate`'s hint at the commonest mistake (inner corners typed for squares) when more
+    photos or frames showed a board without a grid of the spec than with one (measured: a 10x7
+    board predicted as chessboard:9x6 showed 12 such frames of 15 and 20 photos of 20; as
+    chessboard:10x7, 2 frames of 50 and 24 of 277 against 48 and 213 found)."""
+    pattern = predictor.pattern
+    if seen > found and pattern is not None and pattern.grid is not None and predictor.points:
+        warnings.warn(f"{where}: a board was seen in {seen} {unit}(s) without a grid of {pattern.spec} (found in "
+                      f"{found}): " + SPEC_MISMATCH_HINT)
+
+
+def _write_predictions(predictor, args, out: Path, records: list[dict], failed: list[dict]) -> None:
+    """predictions.json: the run's settings, a record per photo predicted, the photos that
+    could not be read; after the photos' files reach the disk."""
     report = {"model": str(args.model), "mask_names": predictor.mask_names, "size": predictor.size,
               "threshold": predictor.threshold, "rule": asdict(predictor.rule), "refine": predictor.refine,
               "multiscale": predictor.multiscale, "photos": records, "failed": failed}
     flush_to_disk()  # the photos' files reach the disk before the record that lists them
     atomic_write_text(out / "predictions.json", json.dumps(report, indent=1) + "\n")
-    found = sum(r["detected"] for r in records)
-    print(f"{len(records)} photo(s) -> {out} (pattern found in {found})"
-          + (f"; {len(failed)} could not be read" if failed else ""))
-    return len(failed)
 
 
 @dataclass(frozen=True)
@@ -192,7 +238,9 @@ class FrameDrawer:
 def _predict_video(predictor, source: str, stem: str, out: Path, args) -> None:
     """`<stem>_overlay.mp4` (the predicted frames annotated), `<stem>.jsonl` (a line per
     predicted frame) and with --masks `<stem>_masks/<frame>_<mask>.png`: the frames through
-    `predict_stream` (workers, or tracking with --track), written in order behind."""
+    `predict_stream` (workers, or tracking with --track), written in order behind. Each frame's
+    line is written as the frame is (a camera stops only by Ctrl-C, a long video may be
+    stopped so): the frames done are kept."""
     import itertools
 
     import cv2
@@ -206,32 +254,52 @@ def _predict_video(predictor, source: str, stem: str, out: Path, args) -> None:
     if masks_dir is not None:
         masks_dir.mkdir(exist_ok=True)
     video = VideoWriter(str(out / f"{stem}_overlay.mp4"), fps / args.every)
-    found = count = 0
-    with atomic_path(out / f"{stem}.jsonl") as lines_path, open(lines_path, "w") as lines:
-        def write(job) -> None:
-            index, overlay, summary = job
-            video.write(overlay)
-            lines.write(json.dumps({"frame": index, "time_s": round(index / fps, 4), **summary}) + "\n")
+    lines_path = out / f"{stem}.jsonl"
+    done = {"frames": 0, "found": 0, "seen": 0}  # counted as written (the writer's thread)
+    try:
+        with _lines_file(lines_path) as lines:
+            def write(job) -> None:
+                index, overlay, summary = job
+                video.write(overlay)
+                lines.write(json.dumps({"frame": index, "time_s": round(index / fps, 4), **summary}) + "\n")
+                done["frames"] += 1
+                done["found"] += summary["detected"]
+                done["seen"] += _board_without_grid(predictor, summary)
 
-        frames = (rgb for _, rgb in video_frames(capture, args.every))
-        if args.max_frames:
-            frames = itertools.islice(frames, args.max_frames)
-        try:
-            with BackgroundWriter(write) as writer:
-                for job in predict_stream(predictor, frames, args.workers, args.track,
-                                          then=FrameDrawer(masks_dir, args.every)):
-                    writer.submit(job)
-                    count += 1
-                    found += job[2]["detected"]
-        finally:
-            video.close()
-            capture.release()
+            frames = (rgb for _, rgb in video_frames(capture, args.every))
+            if args.max_frames:
+                frames = itertools.islice(frames, args.max_frames)
+            try:
+                with BackgroundWriter(write) as writer:
+                    for job in predict_stream(predictor, frames, args.workers, args.track,
+                                              then=FrameDrawer(masks_dir, args.every)):
+                        writer.submit(job)
+            finally:
+                video.close()
+                capture.release()
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"kept {done['frames']} frame(s) of {source} in {video.path} and {lines_path}"
+                                ) from None
+    finally:
         if masks_dir is not None:
-            flush_to_disk()  # the frames' masks before the lines that list them
-    if count == 0:
+            flush_to_disk()  # the frames' masks, as their lines are
+    if done["frames"] == 0:
         raise SegmentyError(f"{source}: no frame could be read")
-    print(f"{source}: {count} frame(s) -> {video.path} ({VIDEO_CODEC}) and {out / (stem + '.jsonl')} "
-          f"(pattern found in {found})")
+    print(f"{source}: {done['frames']} frame(s) -> {video.path} ({VIDEO_CODEC}) and {lines_path} "
+          f"(pattern found in {done['found']})")
+    _hint_at_the_spec(predictor, source, "frame", done["seen"], done["found"])
+
+
+@contextlib.contextmanager
+def _lines_file(path: Path) -> Iterator:
+    """`path` open for text a line at a time, each line handed to the system as it is written
+    (a run stopped by Ctrl-C, or failing, keeps the lines written), flushed to disk when closed."""
+    with open(path, "w", buffering=1) as lines:
+        try:
+            yield lines
+        finally:
+            lines.flush()
+            os.fsync(lines.fileno())
 
 
 def _export(args) -> int:

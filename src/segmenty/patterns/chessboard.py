@@ -17,6 +17,11 @@ USAGE = "chessboard:CxR[:SQUARE_MM], e.g. chessboard:10x7:25"
 DEFAULT_SQUARE_MM = 25.0
 MIN_SQUARE_PX = 4
 CORNER_DISC_RADIUS = 0.15  # of a square: the `corners` mask marks a small area, not a point
+# Said wherever a board's spec shows it does not fit the board (calibrate: an implausible fit;
+# predict: boards seen without its grid): the commonest mistake, OpenCV's inner corners typed
+# for the squares (chessboard:9x6 for chessboard:10x7).
+SPEC_MISMATCH_HINT = ("the pattern spec may not match the board (chessboard:CxR counts its squares, not its "
+                      "inner corners)")
 # The smallest board (of ChArUco boards too): its inner corners the smallest grid of points, 3x4.
 SMALLEST_SQUARES = tuple(n + 1 for n in MIN_POINT_GRID)
 

@@ -16,7 +16,9 @@ backend is shared out; a PyTorch model (a GPU) predicts in the calling process.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -46,6 +48,25 @@ def _call(job: Callable, item):
     return job(_WORKER, item)
 
 
+def _started() -> None:
+    """A job that only makes the pool start a worker (`PredictorPool` starts them all at once)."""
+
+
+@contextlib.contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """Ctrl-C (SIGINT) ignored by this process meanwhile: processes started now inherit that,
+    from their first instruction on. Nothing changes outside the main thread (not its to set)."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
 def predict_frame(predictor: Predictor, rgb):
     """The job of `predict_stream`: the frame and its Prediction."""
     return rgb, predictor.predict(rgb)
@@ -60,6 +81,13 @@ def predict_then(predictor: Predictor, job: tuple):
 def default_workers(predictor: Predictor) -> int:
     """A worker a core for an onnxruntime model; 1 (this process) for a PyTorch one."""
     return available_cores() if isinstance(predictor.backend, OnnxModel) else 1
+
+
+def finished(pending: deque) -> Iterator:
+    """The results of `pending` futures, in order, each as it finishes (emptying the deque)."""
+    while pending:
+        yield pending[0].result()
+        pending.popleft()
 
 
 class PredictorPool:
@@ -79,9 +107,16 @@ class PredictorPool:
         self.workers = wanted if shareable else 1
         self._executor: ProcessPoolExecutor | None = None
         if self.workers > 1:
-            self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                initargs=(str(predictor.backend.path), predictor.options))
+            # Ctrl-C (a terminal sends it to the whole process group) is the caller's to handle:
+            # every worker is started now, ignoring it, so that it finishes the items in its hands
+            # (their files whole) and the caller keeps what is done (a worker still importing when
+            # it came would die with a traceback and break the pool).
+            with _ctrl_c_ignored():
+                self._executor = ProcessPoolExecutor(
+                    self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                    initargs=(str(predictor.backend.path), predictor.options))
+                for _ in range(self.workers):
+                    self._executor.submit(_started)
 
     def map(self, job: Callable[[Predictor, T], R], items: Iterable[T], ahead: int | None = None) -> Iterator[R]:
         if self._executor is None:
@@ -91,12 +126,19 @@ class PredictorPool:
         ahead = ahead or 2 * self.workers  # enough to keep every worker fed, no more in memory
         pending: deque = deque()
         try:
-            for item in items:
-                pending.append(self._executor.submit(_call, job, item))
-                if len(pending) >= ahead:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
+            try:
+                for item in items:
+                    pending.append(self._executor.submit(_call, job, item))
+                    if len(pending) >= ahead:
+                        yield pending[0].result()
+                        pending.popleft()
+            except KeyboardInterrupt:
+                # Ctrl-C: the workers (which leave it to this process) finish the items in their
+                # hands, handed on first
+                with contextlib.suppress(BrokenProcessPool):  # one died anyway: the Ctrl-C is the news
+                    yield from finished(pending)
+                raise
+            yield from finished(pending)
         except BrokenProcessPool:
             # Spawned workers import the caller's __main__ again: a script that predicts at its top
             # level, unguarded, has every worker die at its start, which looks the same from here.

@@ -18,13 +18,18 @@ class Prediction:
     outline:          4×2 float32, the board's corners in photo pixels, clockwise from the
                       top-left (may lie outside the photo when the board is cut by the frame).
     homography:       3×3 float64 mapping pattern sheet pixels to photo pixels.
-    detected:         the `mask` region passed the DetectionRule.
-    score:            confidence in [0, 1]: mean_confidence × fill × min(1, area / min_area).
+    detected:         the decision: the board of the spec is there (the `mask` region passed
+                      the DetectionRule and, for a grid pattern, its points form a grid of the
+                      spec).
+    score:            the network's confidence in the `mask` region, in [0, 1]: mean_confidence
+                      × fill × min(1, area / min_area); not the decision (a board of another
+                      layout scores high and is not detected).
     area_fraction:    the largest `mask` region's share of the photo.
     mean_confidence:  mean probability inside that region.
     fill:             IoU of that region with its fitted quadrilateral (clipped to the frame).
     ms:               wall time for this photo (pre-processing, network, geometry; the mean
-                      over the photos of one `predict_batch` call).
+                      over the photos of one `predict_batch` call); a video frame's through
+                      `Tracker`, tracked or searched, its whole time there.
     points:           for a grid pattern, the board's points with their identities (GridPoints:
                       sub-pixel positions, (column, row) ids, confidences); `mask`, outline and
                       homography are then derived from them. None otherwise.

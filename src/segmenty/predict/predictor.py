@@ -64,6 +64,12 @@ from .verdict import (BoardKnowledge, DetectionRule, Judge, Look, Verdict, board
 FINER_SCALES = (2, 4, 8, 16, 32)
 
 
+def check_rgb(rgb) -> None:
+    """ValueError unless `rgb` is what every prediction takes: an RGB uint8 H×W×3 array."""
+    if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3):
+        raise ValueError("Predictor expects an RGB uint8 H×W×3 array (use segmenty.io.read_image)")
+
+
 class Predictor:
     """A trained model ready to predict photos.
 
@@ -287,8 +293,7 @@ class Predictor:
 
     def _prepare(self, rgb: np.ndarray, size: int) -> tuple[np.ndarray, tuple[int, int]]:
         """Resize (long side = size), pad to the stride -> 3×H'×W' float32, and the unpadded size."""
-        if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3):
-            raise ValueError("Predictor expects an RGB uint8 H×W×3 array (use segmenty.io.read_image)")
+        check_rgb(rgb)
         h, w = rgb.shape[:2]
         scale = size / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))

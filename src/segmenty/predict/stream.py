@@ -43,6 +43,7 @@ def predict_stream(predictor, frames: Iterable[np.ndarray], workers: int | None 
     A function of this module rather than a Predictor method: streaming sits above the
     Predictor (it uses the pool of Predictors and the tracker), which imports neither."""
     if track and track > 1:
+        from .pool import finished
         from .track import Tracker
 
         tracker = Tracker(predictor, every=track)
@@ -52,12 +53,16 @@ def predict_stream(predictor, frames: Iterable[np.ndarray], workers: int | None 
             return
         pending: deque = deque()
         with ThreadPoolExecutor(1, thread_name_prefix="segmenty-then") as side:
-            for position, rgb in enumerate(prefetch(frames)):
-                pending.append(side.submit(then, predictor, position, rgb, tracker.predict(rgb)))
-                if len(pending) > THEN_AHEAD:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
+            try:
+                for position, rgb in enumerate(prefetch(frames)):
+                    pending.append(side.submit(then, predictor, position, rgb, tracker.predict(rgb)))
+                    if len(pending) > THEN_AHEAD:
+                        yield pending[0].result()
+                        pending.popleft()
+            except KeyboardInterrupt:
+                yield from finished(pending)  # Ctrl-C: the frames already predicted are handed on first
+                raise
+            yield from finished(pending)
         return
     from .pool import PredictorPool, predict_frame, predict_then
 

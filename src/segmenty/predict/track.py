@@ -18,12 +18,17 @@ board moves a little from one frame to the next, so `Tracker` follows the points
    outline and homography come from them as in a full search (`grid_geometry`; where the
    printed squares end beyond the outermost points is measured once and recalled after).
 
+Points that come into view next to the tracked ones (a camera panning over a board cut by the
+frame brings more of it into view: the tracked points alone, and the mask drawn from them,
+would lag behind it, benchmarks/tracking_masks.py) are found on the tracked frame as the full
+search's photo search finds them: where the grid goes on, one step beyond each tracked point,
+on the network's board, refined there and its squares alternating (`nodes_in_view`), round
+after round; not those the last full search left out (`_State.passed_over`).
+
 The full search runs again when tracking fails (too few points kept: the board left, was
-covered or blurred beyond recognition; a cut: the flow's windows no longer look alike), when
-the network sees more of the board beyond the tracked points' grid than on the first frame
-tracked (a camera panning over a board cut by the frame brings more of it into view: a mask
-drawn from the tracked points alone would lag behind it, benchmarks/tracking_masks.py), and
-every `every` frames (a drifting point is replaced). Where it found no board, the next
+covered or blurred beyond recognition; a cut: the flow's windows no longer look alike), when a
+point that came into view lies off a relative grid of ids (the full search numbers the view
+again), and every `every` frames (a drifting point is replaced). Where it found no board, the next
 frames' searches take the first look alone until `every` frames have passed (then finer looks
 again): the finer looks, the frame at up to its own resolution for boards too small for the
 first, are most of a boardless frame's time, and a far board is found by the next one, at
@@ -31,15 +36,19 @@ most `every` frames later. Pure NumPy/OpenCV.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from .points import (BLOB, MAX_REFINE_SHIFT, MIN_SADDLE_CONTRAST, SADDLE, SADDLE_FIT_BLUR, SADDLE_FIT_SHIFT,
-                     SADDLE_FIT_WINDOW, GridPoints, grid_geometry, refine_points, subpix_corners)
+from .points import (BLOB, MAX_REFINE_SHIFT, MIN_SADDLE_CONTRAST, MIN_SUBPIX_WINDOW, SADDLE, SADDLE_FIT_BLUR,
+                     SADDLE_FIT_SHIFT, SADDLE_FIT_WINDOW, GridLayout, GridPoints, grid_geometry, refine_points,
+                     subpix_corners)
 from .points.candidates import _QUADRATIC_POWERS, saddle_contrasts
+from .points.geometry import _fill_nodes
 from .prediction import Prediction
+from .predictor import check_rgb
 from .verdict import compose_maps
 
 # A frame is tracked when at least this share of the previous frame's points is found again
@@ -48,10 +57,6 @@ TRACK_MIN_SHARE = 0.6
 # A tracked point is kept when its squares alternate by at least this share of the board's
 # contrast at the last full search (the full search drops grown nodes below the same share).
 TRACK_MIN_CONTRAST = 0.5 * MIN_SADDLE_CONTRAST
-# A frame is searched in full when the share of the board the network sees beyond the tracked
-# points' grid has grown by more than this since the first frame tracked (the camera brought
-# more of a partial board into view: the grid, and the mask drawn from it, would lag behind).
-TRACK_MAX_UNSEEN = 0.1
 # The full search runs at least every this many frames by default (new points come into view).
 FULL_EVERY = 30
 # Optical flow: window and pyramid levels (3 levels follow ~100 px of motion a frame).
@@ -70,7 +75,9 @@ class _State:
     points: GridPoints
     reference: float       # the board's median corner contrast at the last full search
     margins: dict = field(default_factory=dict)  # the board's margins measured since (grid_geometry)
-    unseen: float | None = None  # share of the network's board beyond the grid, first frame tracked
+    # lattice nodes next to the grid that the full search left out though the photo shows a
+    # point there (`nodes_in_view`): not taken on the tracked frames either
+    passed_over: frozenset = frozenset()
 
 
 class Tracker:
@@ -93,8 +100,18 @@ class Tracker:
         self.tracked = 0
 
     def predict(self, rgb: np.ndarray):
-        frame, self._frame = self._frame, self._frame + 1
+        """The frame's Prediction, its `ms` the frame's wall time (tracked or searched)."""
+        start = time.perf_counter()
+        check_rgb(rgb)  # the Predictor's own error, before anything here reads the frame
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        if self._state is not None and self._state.gray.shape != gray.shape:
+            self._state = None  # the stream changed its frame size: nothing to follow from, search
+        result = self._predict(rgb, gray)
+        result.ms = (time.perf_counter() - start) * 1000
+        return result
+
+    def _predict(self, rgb: np.ndarray, gray: np.ndarray):
+        frame, self._frame = self._frame, self._frame + 1
         result = None
         if self._state is not None and self._since + 1 < self.every:
             result = self._track(rgb, gray)
@@ -119,7 +136,8 @@ class Tracker:
                 contrast = saddle_contrasts(gray, points.xy, *grid_vectors(points), closer=False)
                 values = contrast[np.isfinite(contrast) & (contrast > 0)]
                 reference = max(float(np.median(values)) if len(values) else 1.0, 1.0)
-            self._state = _State(gray, points, reference)
+            _, passed_over, _, _ = nodes_in_view(gray, points, self.layout, reference)
+            self._state = _State(gray, points, reference, passed_over=frozenset(map(tuple, passed_over.tolist())))
         return result
 
     def _keep_ids(self, previous: _State, gray: np.ndarray, points: GridPoints) -> GridPoints:
@@ -153,13 +171,16 @@ class Tracker:
         maps = compose_maps(predictor._run([rgb])[0], None, (w, h), (w, h))
         masks = predictor.board_masks(maps)
         board = masks["mask"]
-        xy, ids = xy[keep], previous.ids[keep]
+        grown = self._grow(gray, board, xy[keep], previous.ids[keep], contrast[keep])
+        if grown is None:
+            return None
+        xy, ids, contrast = grown
         heat = masks.get(layout.feature_mask)
         ix = np.clip(np.round(xy).astype(int), 0, [w - 1, h - 1])
         confidence = heat[ix[:, 1], ix[:, 0]] if heat is not None else np.ones(len(xy))
         if layout.kind == SADDLE:
-            confidence = confidence * np.where(np.isfinite(contrast[keep]),
-                                               np.minimum(1.0, contrast[keep] / state.reference), 0.5)
+            confidence = confidence * np.where(np.isfinite(contrast), np.minimum(1.0, contrast / state.reference),
+                                               0.5)
         points = GridPoints(xy, ids, np.clip(confidence, 0, 1), layout.grid, len(xy) < layout.count,
                             previous.identity)
         grid_mask, outline, homography = grid_geometry(points, layout, (h, w), board, gray, predictor.threshold,
@@ -173,9 +194,6 @@ class Tracker:
             return None  # the network no longer sees a board where the points are
         region = board > predictor.threshold
         seen, board_area = np.count_nonzero(region & inside), np.count_nonzero(region)
-        unseen = (board_area - seen) / max(1, board_area)
-        if state.unseen is not None and unseen > state.unseen + TRACK_MAX_UNSEEN:
-            return None  # more of the board came into view than the tracked points cover: search it
         fill = float(seen) / max(1, board_area + np.count_nonzero(inside) - seen)
         score = float(confidence_mean * fill * min(1.0, area / rule.min_area))
         if rule.suppress:
@@ -184,9 +202,30 @@ class Tracker:
             for m in maps:
                 m[~keep_region] = 0.0
         masks["mask"] = grid_mask
-        self._state = _State(gray, points, state.reference, state.margins,
-                             unseen if state.unseen is None else state.unseen)
+        self._state = _State(gray, points, state.reference, state.margins, state.passed_over)
         return Prediction(masks, outline, homography, True, score, area, confidence_mean, fill, points=points)
+
+    def _grow(self, gray: np.ndarray, board: np.ndarray, xy: np.ndarray, ids: np.ndarray, contrast: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The tracked points (positions, ids, corner contrast) and the board's points that
+        came into view next to them, found round after round as the full search's photo search
+        finds them (`nodes_in_view`: the tracked frame keeps up with a board moving into view
+        at tracking's cost); None when one lies off a relative grid of ids (the full search
+        numbers the view again)."""
+        layout, state = self.layout, self._state
+        skip = set(state.passed_over)  # the full search's own choice: not taken here either
+        while True:
+            points = GridPoints(xy, ids, np.ones(len(xy)), layout.grid, True, state.points.identity)
+            looked, nodes, found, found_contrast = nodes_in_view(
+                gray, points, layout, state.reference, board, self.predictor.threshold, frozenset(skip))
+            if not len(nodes):
+                return xy, ids, contrast
+            new_ids = ids_of(nodes, layout)
+            if new_ids is None:
+                return None
+            skip |= looked
+            xy, ids = np.concatenate([xy, found]), np.concatenate([ids, new_ids])
+            contrast = np.concatenate([contrast, found_contrast])
 
 
 _TURNS = (np.array([[1, 0], [0, 1]]), np.array([[0, -1], [1, 0]]), np.array([[-1, 0], [0, -1]]),
@@ -239,6 +278,93 @@ def grid_vectors(points: GridPoints) -> tuple[np.ndarray, np.ndarray]:
             vec[missing] = np.median(vec[~missing], axis=0) if (~missing).any() else 0.0
         out.append(vec)
     return out[0], out[1]
+
+
+# One lattice step each way along the grid's rows and columns (in `lattice_nodes` units).
+_NEIGHBOURS = ((1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def lattice_nodes(ids: np.ndarray, layout: GridLayout) -> np.ndarray:
+    """N×2 int: the points' places on the pattern's lattice in units of its nearest-neighbour
+    steps (`layout.basis`: ids for a rectangular grid; an asymmetric circle grid's rows of
+    diagonal neighbours become rows of unit steps)."""
+    coords = layout.coords[layout.rows_of(ids)].astype(np.float64)
+    return np.rint(np.linalg.solve(layout.basis.astype(np.float64), coords.T).T).astype(np.int64)
+
+
+def points_beyond(points: GridPoints, layout: GridLayout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the grid goes on next to its seen points: (lattice nodes M×2, photo positions
+    M×2, the index of the seen point each is next to M) of every node one step from a seen
+    point along its row or column that no seen point holds, placed as grid_geometry places the
+    nodes it draws (continuing the rows, quadratically where three seen points allow); for
+    absolute ids, only the pattern's own nodes."""
+    if points.absolute and len(points) == layout.count:
+        return np.zeros((0, 2), np.int64), np.zeros((0, 2)), np.zeros(0, np.int64)
+    nodes = lattice_nodes(points.ids, layout).tolist()
+    seen = {tuple(n): p for n, p in zip(nodes, points.xy.astype(np.float64))}
+    basis = layout.basis.astype(np.int64)
+    beside: dict[tuple[int, int], int] = {}  # node beyond -> the seen point it is next to
+    for i, (x, y) in enumerate(nodes):
+        for dx, dy in _NEIGHBOURS:
+            node = (x + dx, y + dy)
+            if node in seen or node in beside:
+                continue
+            if points.absolute and tuple((basis @ np.array(node)).tolist()) not in layout.index:
+                continue  # beyond the pattern's own grid: no point there
+            beside[node] = i
+    placed = _fill_nodes(seen, set(beside))
+    found = [n for n in beside if n in placed]
+    if not found:
+        return np.zeros((0, 2), np.int64), np.zeros((0, 2)), np.zeros(0, np.int64)
+    return (np.array(found, np.int64), np.array([placed[n] for n in found], np.float64),
+            np.array([beside[n] for n in found], np.int64))
+
+
+def nodes_in_view(gray: np.ndarray, points: GridPoints, layout: GridLayout, reference: float,
+                  board: np.ndarray | None = None, threshold: float = 0.5, skip: frozenset = frozenset()
+                  ) -> tuple[set, np.ndarray, np.ndarray, np.ndarray]:
+    """The lattice nodes next to the grid's points (`points_beyond`, less `skip`) at which the
+    photo shows a point as the full search's photo search takes one (points/find.py): where
+    its refinement window fits the frame, on the network's `board` (its `mask` map, over
+    `threshold`; None: anywhere), refined there and, for corners, its four squares alternating
+    by MIN_SADDLE_CONTRAST of the board's `reference` contrast. Returns (the nodes looked at;
+    of those, the points': nodes M×2, refined positions M×2, corner contrast M, NaN for
+    circles)."""
+    nodes, xy, source = points_beyond(points, layout)
+    h, w = gray.shape
+    border = np.minimum.reduce([xy[:, 0], xy[:, 1], w - 1 - xy[:, 0], h - 1 - xy[:, 1]])
+    look = border >= MIN_SUBPIX_WINDOW + 2  # the refinement's window fits the frame
+    if skip:
+        look &= np.array([n not in skip for n in map(tuple, nodes.tolist())], bool)
+    if board is not None and look.any():
+        at = np.round(xy[look]).astype(int)
+        look[look] = board[at[:, 1], at[:, 0]] > threshold
+    nodes, xy, source, border = nodes[look], xy[look], source[look], border[look]
+    looked = set(map(tuple, nodes.tolist()))
+    if not looked:
+        return looked, nodes, xy, np.zeros(0)
+    ex, ey = (v[source] for v in grid_vectors(points))  # the grid's steps at the point beside each
+    spacing = np.minimum(np.linalg.norm(ex, axis=1), np.linalg.norm(ey, axis=1))
+    if layout.kind == BLOB:
+        refined, ok = refine_points(gray, xy, spacing, BLOB)
+        return looked, nodes[ok], refined[ok], np.full(int(ok.sum()), np.nan)
+    # cornerSubPix alone (the saddle fit, most of a refinement's time, is left to the next
+    # frame's tracking: a point found here is within ~0.1 px), then the squares around it
+    refined, ok = xy.copy(), np.zeros(len(xy), bool)
+    subpix_corners(gray, xy, spacing, border, refined, ok)
+    ok &= np.linalg.norm(refined - xy, axis=1) <= MAX_REFINE_SHIFT * spacing
+    ok &= (refined >= 0).all(axis=1) & (refined <= (w - 1, h - 1)).all(axis=1)
+    contrast = np.full(len(xy), np.nan)
+    contrast[ok] = saddle_contrasts(gray, refined[ok], ex[ok], ey[ok])
+    ok &= contrast >= MIN_SADDLE_CONTRAST * reference
+    return looked, nodes[ok], refined[ok], contrast[ok]
+
+
+def ids_of(nodes: np.ndarray, layout: GridLayout) -> np.ndarray | None:
+    """The ids of lattice nodes (`lattice_nodes`' inverse); None when one lies off the
+    pattern's grid."""
+    rows = [layout.index.get(tuple(c)) for c in (nodes @ layout.basis.T).tolist()]
+    return None if None in rows else layout.ids[np.array(rows, np.int64)]
 
 
 def track_points(previous_gray: np.ndarray, gray: np.ndarray, previous: GridPoints, kind: str,

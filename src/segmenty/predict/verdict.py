@@ -87,6 +87,11 @@ class DetectionRule:
     min_far_grid_points: int = 12
     snap_fill: float | None = 0.9
 
+    def region_passes(self, area: float, confidence: float, fill: float) -> bool:
+        """The `mask` region alone is a board's: large, confident and board-shaped enough (what
+        `detected` asks before the board's parts and points)."""
+        return area >= self.min_area and confidence >= self.min_confidence and fill >= self.min_fill
+
 
 
 @dataclass(frozen=True)
@@ -226,8 +231,7 @@ class Judge:
         board = self.board
         fit = geo.fit_outline(component, geo.outline_aspect(board.pattern.outline) if board else None)
         fill = fit.fill if fit else 0.0
-        detected = bool(fit is not None and seen_area >= rule.min_area and confidence >= rule.min_confidence
-                        and fill >= rule.min_fill)
+        detected = bool(fit is not None and rule.region_passes(seen_area, confidence, fill))
         stats = (float(confidence * fill * min(1.0, seen_area / rule.min_area)), area, confidence, fill)
         outline = closer = None
         if detected:

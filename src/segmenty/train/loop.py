@@ -136,12 +136,7 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
               f"{device.type} x{info.world_size} {config.precision}, {config.workers} synthesis workers, "
               f"{config.threads} threads "
               f"-> {out}", file=sys.stderr)
-    # A step budget counts steps; a time budget shows the time spent and left, with the step
-    # count and the rate in the postfix (a bar of seconds per second says nothing).
-    bar = tqdm(total=config.steps or round(config.minutes * 60), initial=0, disable=not info.is_main,
-               unit="step" if config.steps else "s", dynamic_ncols=True, leave=False,
-               bar_format=None if config.steps else "{l_bar}{bar}| {elapsed} of " + _clock(config.minutes * 60)
-               + ", {remaining} left{postfix}")
+    bar = progress_bar(config, prog, show=info.is_main)
 
     def validate(elapsed: float, lr: float) -> None:
         counts = sum_across_ranks(scene_confusion(ema.model, val_images, val_masks, device, config.precision), info)
@@ -239,6 +234,31 @@ def _train(config: TrainConfig, pattern: Pattern, device: torch.device, info: Di
             batches.close()
         del batches  # stops the synthesis workers
     return out
+
+
+def progress_bar(config: TrainConfig, prog: Progress, show: bool = True) -> tqdm:
+    """The training's progress bar, from where `prog` is (a resumed run's bar starts at the
+    steps or training time already done: it neither jumps nor guesses its rate from a jump). A
+    step budget counts steps; a time budget shows the training time spent and left, with the
+    step count and the rate in the postfix (a bar of seconds per second says nothing)."""
+    if config.steps:
+        return tqdm(total=config.steps, initial=prog.step, disable=not show, unit="step", dynamic_ncols=True,
+                    leave=False)
+    total = round(config.minutes * 60)
+    return _TrainingClock(total=total, initial=min(int(prog.elapsed_s), total), disable=not show, unit="s",
+                          dynamic_ncols=True, leave=False,
+                          bar_format="{l_bar}{bar}| {trained} of " + _clock(total) + ", {left} left{postfix}")
+
+
+class _TrainingClock(tqdm):
+    """A bar of training seconds that shows them as clocks: spent (`trained`) and left (`left`).
+    tqdm's own elapsed and remaining are this process's wall time and a rate guessed from it:
+    a resumed run's would start at 0 and a validation's pause would skew them."""
+
+    @property
+    def format_dict(self) -> dict:
+        d = super().format_dict
+        return {**d, "trained": _clock(d["n"]), "left": _clock(max(0, d["total"] - d["n"]))}
 
 
 def _clock(seconds: float) -> str:
