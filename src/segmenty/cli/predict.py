@@ -86,7 +86,7 @@ def register(sub) -> None:
                         help="a family run (train --family): put its weights, ONNX (and its int8 copy) and "
                              "config.json into the package as the shipped detector of its family")
     e.add_argument("--int8", action="store_true",
-                   help="with --onnx: write an int8 copy (~1.8x faster on a CPU; its ranges measured on "
+                   help="with --onnx: write an int8 copy (its network 1.5-2x faster on a CPU; ranges measured on "
                         "synthetic scenes of the model's own pattern, refused if it strays from the float "
                         "model; checked on real photos for the shipped detector only)")
 

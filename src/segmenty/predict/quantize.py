@@ -1,8 +1,8 @@
 """An integer (int8) copy of an exported network, for the CPU: the convolutions run in 8-bit
 integers (onnxruntime's static quantization), about 2x faster than float32 on a CPU with
 AVX-512 VNNI (benchmarks/README.md, "Speed, sixth round": the shipped detector's pass at
-640x480 32 -> 18 ms on 2 cores, and a photo without a board looked at three times costs
-mostly that).
+640x480 24 -> 16 ms on 2 cores, 1.5-2.1x by size; a photo without a board, looked at three
+times, costs mostly that).
 
 Static: each activation's range is measured once, on synthetic scenes the caller hands in
 (`scenes`; `jobs.quantize_detector` makes them for a shipped detector from its own training
