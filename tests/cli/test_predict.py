@@ -59,6 +59,57 @@ def count_frames(path: Path) -> int:
     return count
 
 
+class SlowCapture:
+    """A video capture whose reads take a while, which notes a release while a read is on."""
+
+    def __init__(self, capture):
+        self.capture, self.reading, self.released_mid_read = capture, False, False
+
+    def __getattr__(self, name):
+        return getattr(self.capture, name)
+
+    def read(self):
+        self.reading = True
+        try:
+            time.sleep(0.02)
+            return self.capture.read()
+        finally:
+            self.reading = False
+
+    def release(self):
+        self.released_mid_read |= self.reading
+        self.capture.release()
+
+
+@pytest.mark.parametrize("track", ["30", "1"])
+def test_ctrl_c_during_prediction_stops_reading_before_the_video_is_released(checkpoint, tmp_path, capsys,
+                                                                             monkeypatch, track):
+    """Ctrl-C while the network works: the stream's reading thread is stopped before the capture
+    is released (it went on reading a released capture: the traceback kept the stream alive)."""
+    from segmenty.predict.predictor import Predictor
+
+    opened, calls, predict = [], [0], Predictor.predict_batch
+    open_video = segmenty.video.open_video
+
+    def slow_open(source):
+        opened.append(SlowCapture(open_video(source)))
+        return opened[-1]
+
+    def predict_then_ctrl_c(self, images, multiscale=None):
+        calls[0] += 1
+        if calls[0] == 4:
+            raise KeyboardInterrupt
+        return predict(self, images, multiscale)
+
+    monkeypatch.setattr(segmenty.video, "open_video", slow_open)
+    monkeypatch.setattr(Predictor, "predict_batch", predict_then_ctrl_c)
+    clip = write_video(tmp_path / "clip.mp4", 40)
+    code, _, err = run(capsys, "predict", checkpoint, clip, "--out", tmp_path / "out", "--track", track,
+                       "--workers", "1")
+    assert code == 130 and "interrupted" in err[-1]
+    assert len(opened) == 2 and not opened[-1].released_mid_read  # (the first: the check before any work)
+
+
 @pytest.mark.parametrize("track", ["30", "1"])  # tracking (this process) or a full search a frame
 def test_ctrl_c_keeps_the_frames_done_with_one_line_and_exit_130(checkpoint, tmp_path, capsys, monkeypatch, track):
     """A camera stops only by Ctrl-C: the frames predicted before it are kept (their lines in

@@ -269,10 +269,13 @@ def _predict_video(predictor, source: str, stem: str, out: Path, args) -> None:
             frames = (rgb for _, rgb in video_frames(capture, args.every))
             if args.max_frames:
                 frames = itertools.islice(frames, args.max_frames)
+            # Closed before the capture is released: a Ctrl-C leaves the stream's reading thread
+            # inside the capture until the stream is closed (its traceback keeps it alive).
+            stream = predict_stream(predictor, frames, args.workers, args.track,
+                                    then=FrameDrawer(masks_dir, args.every))
             try:
-                with BackgroundWriter(write) as writer:
-                    for job in predict_stream(predictor, frames, args.workers, args.track,
-                                              then=FrameDrawer(masks_dir, args.every)):
+                with contextlib.closing(stream), BackgroundWriter(write) as writer:
+                    for job in stream:
                         writer.submit(job)
             finally:
                 video.close()

@@ -42,19 +42,30 @@ def predict_stream(predictor, frames: Iterable[np.ndarray], workers: int | None 
 
     A function of this module rather than a Predictor method: streaming sits above the
     Predictor (it uses the pool of Predictors and the tracker), which imports neither."""
+    ahead = prefetch(frames)
+    try:
+        yield from _predictions(predictor, ahead, workers, track, then)
+    finally:
+        # Closed here, not when garbage collected: a Ctrl-C's traceback keeps the generator
+        # alive, and its reading thread would still be in the capture the caller releases next.
+        ahead.close()
+
+
+def _predictions(predictor, frames: Iterator, workers: int | None, track: int, then) -> Iterator:
+    """predict_stream's work on the prefetched `frames`."""
     if track and track > 1:
         from .pool import finished
         from .track import Tracker
 
         tracker = Tracker(predictor, every=track)
         if then is None:
-            for rgb in prefetch(frames):
+            for rgb in frames:
                 yield rgb, tracker.predict(rgb)
             return
         pending: deque = deque()
         with ThreadPoolExecutor(1, thread_name_prefix="segmenty-then") as side:
             try:
-                for position, rgb in enumerate(prefetch(frames)):
+                for position, rgb in enumerate(frames):
                     pending.append(side.submit(then, predictor, position, rgb, tracker.predict(rgb)))
                     if len(pending) > THEN_AHEAD:
                         yield pending[0].result()
@@ -68,9 +79,9 @@ def predict_stream(predictor, frames: Iterable[np.ndarray], workers: int | None 
 
     with PredictorPool(predictor, workers) as pool:
         if then is None:
-            yield from pool.map(predict_frame, prefetch(frames))
+            yield from pool.map(predict_frame, frames)
         else:
-            yield from pool.map(predict_then, ((then, i, rgb) for i, rgb in enumerate(prefetch(frames))))
+            yield from pool.map(predict_then, ((then, i, rgb) for i, rgb in enumerate(frames)))
 
 
 class BackgroundWriter:
