@@ -144,6 +144,18 @@ def test_a_point_cornersubpix_cannot_refine_is_not_refined(start):
     assert not ok[0] and found[0] and np.abs(refined[0] - 39.5).max() < 0.05
 
 
+def test_a_point_started_exactly_on_a_symmetric_corner_is_refined():
+    """cornerSubPix also hands back a start that is exactly the corner of a symmetric image (a
+    pixel-aligned board: a rendered or screenshot one): such a corner is refined, not dropped."""
+    from segmenty.predict.points import refine_points
+
+    squares = np.kron((np.indices((7, 10)).sum(axis=0) % 2) * 255, np.ones((20, 20))).astype(np.uint8)
+    board = cv2.GaussianBlur(np.pad(squares, 20, constant_values=128), (0, 0), 1.0)
+    corners = np.array([(20 + 20 * c - 0.5, 20 + 20 * r - 0.5) for r in range(1, 7) for c in range(1, 10)])
+    refined, ok = refine_points(board, corners, 20.0)
+    assert ok.all() and np.abs(refined - corners).max() < 0.05
+
+
 def test_a_board_symmetric_under_a_half_turn_is_numbered_by_convention():
     """9x7 squares look the same turned by half a turn: (0, 0) is then the end of the board
     higher in the photo, whichever end of the sheet that is."""

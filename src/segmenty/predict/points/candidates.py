@@ -30,6 +30,10 @@ SADDLE_FIT_SHIFT = 0.05
 
 SADDLE_FIT_MIN_SHARE = 0.5
 
+# A point cornerSubPix hands back unmoved is started again this far off (px, both axes): a
+# start on a symmetric corner converges back to it, one on an edge or too far off does not.
+RESTART_OFFSET = 0.3
+
 # A refined point that moved further than this share of the spacing from where it was looked
 # for converged onto something else.
 MAX_REFINE_SHIFT = 0.25
@@ -144,10 +148,19 @@ def subpix_corners(gray: np.ndarray, xy: np.ndarray, spacing: np.ndarray, border
         ok[sel] = True
     # cornerSubPix gives the start back, exactly, when its iterations leave the window (the
     # corner is further off than the window reaches: a heat peak on one edge of a corner seen
-    # at a slant, further than MAX_REFINE_SHIFT anyway) or its gradients are degenerate (an
-    # edge, no corner): such a point was never refined (a ChArUco corner seen at a slant kept
-    # its heat peak, 5.7 px off, as if refined to 0.1 px).
-    ok &= ~(out == xy.astype(np.float32)).all(axis=1)  # (cornerSubPix works in float32)
+    # at a slant, further than MAX_REFINE_SHIFT anyway), when its gradients are degenerate (an
+    # edge, no corner), and when the start is the corner of a symmetric image. Started again a
+    # little off, only the last converges: the others were never refined (a ChArUco corner seen
+    # at a slant kept its heat peak, 5.7 px off, as if refined to 0.1 px).
+    unmoved = np.nonzero(ok & (out == xy.astype(np.float32)).all(axis=1))[0]  # (cornerSubPix: float32)
+    if len(unmoved):
+        start = (xy[unmoved] + RESTART_OFFSET).astype(np.float32)
+        for i, refined, again in zip(unmoved, out[unmoved], start):
+            win = int(windows[i])
+            # (a copy: cornerSubPix refines the array it is given in place)
+            moved = cv2.cornerSubPix(gray, again.reshape(1, 1, 2).copy(), (win, win), (-1, -1), criteria).reshape(2)
+            if (moved == again).all() or np.linalg.norm(moved - refined) > RESTART_OFFSET:
+                ok[i] = False
 
 
 def saddle_point(gray: np.ndarray, p: np.ndarray, spacing: float) -> np.ndarray | None:
