@@ -57,7 +57,8 @@ def export_for_prediction(run: Run) -> None:
 
 
 # The synthetic scenes an int8 copy's ranges are measured on: (multiple of the training size,
-# count), the sizes its looks run at (predictor.FINER_SCALES); and the scenes it is checked on.
+# count), the first look's size and the finer looks' usual ones (a 640x480 photo is looked at
+# 1, 2 and 4x: predictor.FINER_SCALES, capped at its own size); and the scenes it is checked on.
 # Seeds no training (0 by default) or validation (train.config.VAL_SEED) run uses.
 CALIBRATION_SCENES, CALIBRATION_SEED = ((1, 48), (2, 12), (4, 4)), 123
 CHECK_SCENES, CHECK_SEED = ((1, 16), (2, 4)), 124
@@ -98,11 +99,14 @@ def quantize_model(source: str | os.PathLike, config: dict, out: str | os.PathLi
         boards = load_pattern(run_pattern_spec(config["pattern"], pattern_folder))
     recipe = recorded_recipe(config.get("recipe_steps"), config.get("recipe", "default"))  # (TrainConfig's)
     size = OnnxModel(source).size  # the training size, as the export records it
+    # the run's own backgrounds where they still are (the built-in textures otherwise)
+    backgrounds = config.get("backgrounds") if config.get("backgrounds") and Path(config["backgrounds"]).is_dir() \
+        else None
 
     def scenes(plan, seed):
         batches = []
         for multiple, count in plan:
-            dataset = SyntheticDataset(boards, size=multiple * size, seed=seed, recipe=recipe)
+            dataset = SyntheticDataset(boards, size=multiple * size, seed=seed, recipe=recipe, backgrounds=backgrounds)
             batches += [dataset[i]["image"].numpy()[None].astype(np.float32) / 255.0 for i in range(count)]
         return batches
 

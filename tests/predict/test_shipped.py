@@ -83,6 +83,20 @@ def test_for_pattern_runs_the_int8_copy_on_the_cpu_the_float_model_when_asked(in
     assert Predictor.for_pattern("chessboard:8x6", device="cpu").backend.path.name == "model.onnx"
 
 
+def test_a_ship_whose_quantizing_fails_leaves_no_old_int8_copy(installed, family_run, monkeypatch, capsys):
+    import segmenty.jobs
+    from segmenty.errors import SegmentyError
+
+    def strays(*args, **kwargs):
+        raise SegmentyError("model.onnx: its int8 copy strays from it; not written")
+
+    monkeypatch.setattr(segmenty.jobs, "quantize_model", strays)
+    assert main(["export", str(family_run), "--ship"]) == 1
+    assert "strays" in capsys.readouterr().err
+    assert not (installed / "model.int8.onnx").exists()  # the old network's copy would run on every CPU
+    assert Predictor.for_pattern("chessboard:8x6", device="cpu").backend.path.name == "model.onnx"
+
+
 def test_the_shipped_int8_copy_is_the_shipped_models(tmp_path):
     """The package's int8 file was made from its float model (not left from an earlier one) and
     predicts as it does on a rendered board."""

@@ -120,9 +120,9 @@ class Predictor:
         """A Predictor for a built-in board (``chessboard:8x6``, ``charuco:5x7``,
         ``circles:4x11:asym``) from the detector shipped for its family: no run folder, no
         training. On a GPU (device 'cuda' or 'auto' with one) PyTorch runs its weights;
-        elsewhere onnxruntime its int8 copy where it ships (backend 'auto': ~2x faster, the same
-        decisions on the real sets; benchmarks/README.md), or its float ONNX file (backend
-        'onnx', or where no int8 copy ships)."""
+        elsewhere onnxruntime its int8 copy where it ships (backend 'auto': its network
+        1.5-2x faster, the same decisions on the real sets; benchmarks/README.md), or its float
+        ONNX file (backend 'onnx', on the CPU; or where no int8 copy ships)."""
         from ..patterns.load import looks_like_path, pattern_kind
         from ..runs import SHIPPED_CHECKPOINT, SHIPPED_INT8, SHIPPED_ONNX, detector_folder, shipped_kinds
 
@@ -137,12 +137,13 @@ class Predictor:
         check_device_name(device)
         on_gpu = device.startswith("cuda") or (device == "auto" and cuda_may_be_present())
         backend = options.get("backend", "auto")
-        if on_gpu or backend == "torch":
+        if backend == "torch" or (backend == "auto" and on_gpu):
             model = folder / SHIPPED_CHECKPOINT
-        else:
-            model = folder / SHIPPED_INT8 if backend == "auto" and (folder / SHIPPED_INT8).is_file() else \
-                folder / SHIPPED_ONNX
-        return cls(model, pattern=spec, **{"backend": "torch" if on_gpu else "auto", **options})
+        elif backend == "auto" and (folder / SHIPPED_INT8).is_file():
+            model = folder / SHIPPED_INT8
+        else:  # 'onnx' (on a GPU device refused by the ONNX backend, not swapped for PyTorch)
+            model = folder / SHIPPED_ONNX
+        return cls(model, pattern=spec, **{"backend": "torch" if model.suffix == ".pt" else "auto", **options})
 
     def __init__(self, run_or_model: str | os.PathLike | LoadedModel | OnnxModel | Backend, device: str = "auto",
                  size: int | None = None, threshold: float = MASK_THRESHOLD, rule: DetectionRule | None = None,

@@ -24,6 +24,9 @@ def ship_detector(run: str | Path) -> Path:
         raise SegmentyError(f"{run}: not a family run (train one with: segmenty train --family NAME)")
     folder = runs.DETECTORS_DIR / family
     folder.mkdir(parents=True, exist_ok=True)
+    # The int8 copy is the old network's until quantized again (jobs.quantize_detector, the
+    # next step): gone now, the CPU runs the new float model should that step fail.
+    (folder / runs.SHIPPED_INT8).unlink(missing_ok=True)
     kept = {k: state[k] for k in ("model_name", "mask_names", "pattern", "size", "config", "step") if k in state}
     runs.save_checkpoint(folder / runs.SHIPPED_CHECKPOINT, {**kept, "model": state.get("ema") or state["model"]})
     export_onnx(runs.load_model(folder / runs.SHIPPED_CHECKPOINT, "cpu"), folder / runs.SHIPPED_ONNX)
