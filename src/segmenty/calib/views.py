@@ -24,9 +24,6 @@ from ..predict.points import MIN_GRID_POINTS, GridPoints
 
 # A view with fewer points (or all on one row) cannot constrain a camera model well.
 MIN_VIEW_POINTS = MIN_GRID_POINTS
-# A photo whose board region scores this (confident and board-shaped: Prediction.score) but
-# gives no grid of the pattern's points shows a board, just not the one the spec describes.
-BOARD_SEEN_SCORE = 0.5
 # How much of a message the views' reasons may take (whole reasons, then how many more).
 REASONS_CHARS = 200
 
@@ -43,8 +40,9 @@ class View:
     blur:        the width (px) of the board's edges in the photo (select.board_blur), when measured.
     sigma:       each point's positional standard deviation (px; weighted.point_sigma), when
                  measured: the calibration weights each point by it.
-    board_seen:  no points, but the detector saw a board (BOARD_SEEN_SCORE): its points form no
-                 grid of the pattern (most often a spec that counts the board's inner corners).
+    board_seen:  no points, but the detector saw a board (Prediction.board_without_grid): its
+                 points form no grid of the pattern (most often a spec that counts the board's
+                 inner corners).
     """
 
     name: str
@@ -137,7 +135,7 @@ def detect_views(predictor, frames: Iterable[tuple[str, np.ndarray | None, str]]
             continue
         prediction = predictor.predict(rgb)
         size = (rgb.shape[1], rgb.shape[0])
-        seen = prediction.points is None and prediction.score >= BOARD_SEEN_SCORE
+        seen = prediction.board_without_grid
         missing = (f"a board seen (score {prediction.score:.2f}) but no grid of the pattern's points" if seen
                    else f"no board found (score {prediction.score:.2f})")
         view = view_from_points(name, size, prediction.points, missing=missing)

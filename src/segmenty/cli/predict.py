@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import SegmentyError, UsageError
 from ..patterns.chessboard import SPEC_MISMATCH_HINT
+from ..predict.prediction import board_without_grid
 from ..scores import MASK_THRESHOLD
 from ..io import (VIDEO_SUFFIXES, atomic_write_text, check_out_dir, expand_inputs, flush_to_disk, read_image,
                   write_image)
@@ -183,22 +184,17 @@ def _predict_photos(predictor, files: list[Path], out: Path, args) -> int:
     found = sum(r["detected"] for r in records)
     print(f"{len(records)} photo(s) -> {out} (pattern found in {found})"
           + (f"; {len(failed)} could not be read" if failed else ""))
-    _hint_at_the_spec(predictor, str(out), "photo", sum(_board_without_grid(predictor, r) for r in records), found)
+    seen = sum(board_without_grid(r["detected"], r["score"]) for r in records)
+    _hint_at_the_spec(predictor, str(out), "photo", seen, found)
     return len(failed)
-
-
-def _board_without_grid(predictor, summary: dict) -> bool:
-    """A photo or frame in which the network saw a board (its region passed the rule) that was
-    no board of the spec (its points formed no grid of it)."""
-    return not summary["detected"] and predictor.rule.region_passes(
-        summary["area_fraction"], summary["mean_confidence"], summary["fill"])
 
 
 def _hint_at_the_spec(predictor, where: str, unit: str, seen: int, found: int) -> None:
     """`calibrate`'s hint at the commonest mistake (inner corners typed for squares) when more
-    photos or frames showed a board without a grid of the spec than with one (measured: a 10x7
-    board predicted as chessboard:9x6 showed 12 such frames of 15 and 20 photos of 20; as
-    chessboard:10x7, 2 frames of 50 and 24 of 277 against 48 and 213 found)."""
+    photos or frames showed a board without a grid of the spec than with one (prediction's
+    `board_without_grid`, calibrate's too; measured: the 20 udacity photos of a 10x7 board as
+    chessboard:9x6 showed 20 such photos, found 0; as chessboard:10x7, with their negatives, 2
+    against 20 found, and the opencv set 10 against 26)."""
     pattern = predictor.pattern
     if seen > found and pattern is not None and pattern.grid is not None and predictor.points:
         warnings.warn(f"{where}: a board was seen in {seen} {unit}(s) without a grid of {pattern.spec} (found in "
@@ -264,7 +260,7 @@ def _predict_video(predictor, source: str, stem: str, out: Path, args) -> None:
                 lines.write(json.dumps({"frame": index, "time_s": round(index / fps, 4), **summary}) + "\n")
                 done["frames"] += 1
                 done["found"] += summary["detected"]
-                done["seen"] += _board_without_grid(predictor, summary)
+                done["seen"] += board_without_grid(summary["detected"], summary["score"])
 
             frames = (rgb for _, rgb in video_frames(capture, args.every))
             if args.max_frames:

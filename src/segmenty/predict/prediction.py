@@ -8,6 +8,17 @@ import numpy as np
 
 from .points import GridPoints
 
+# A board region this confident and board-shaped (`score`) that is not `detected` shows a
+# board, just not the spec's: its points form no grid of it (most often a spec that counts the
+# board's inner corners, where it counts squares).
+BOARD_SEEN_SCORE = 0.5
+
+
+def board_without_grid(detected: bool, score: float) -> bool:
+    """A photo in which the network saw a board that is no board of the spec (BOARD_SEEN_SCORE):
+    of a Prediction (`Prediction.board_without_grid`) or of its summary."""
+    return not detected and score >= BOARD_SEEN_SCORE
+
 
 @dataclass
 class Prediction:
@@ -49,6 +60,10 @@ class Prediction:
     def __post_init__(self) -> None:
         if self.points is not None and not isinstance(self.points, GridPoints):
             raise TypeError(f"Prediction.points must be GridPoints or None, not {type(self.points).__name__}")
+
+    @property
+    def board_without_grid(self) -> bool:
+        return board_without_grid(self.detected, self.score)
 
     def summary(self) -> dict:
         """Everything but the masks, as plain JSON-able values."""
