@@ -335,5 +335,7 @@ def test_every_frame_reports_its_wall_time(tracker):
         network.show(mask, heat_from(truth, photo.shape[:2]))
         start = time.perf_counter()
         pred = tracker.predict(photo)
-        assert 0 < pred.ms <= (time.perf_counter() - start) * 1000
+        wall = (time.perf_counter() - start) * 1000
+        # the whole call, tracked or searched, not a part of it (nor the 0 tracked frames had)
+        assert 0.5 * wall < pred.ms <= wall
     assert tracker.tracked == 2
