@@ -102,7 +102,7 @@ class ScoringPredictor:
         self.score = score
 
     def predict(self, rgb):
-        return segmenty.Prediction({}, None, None, False, self.score)
+        return segmenty.Prediction({}, None, None, False, self.score, board_without_grid=self.score > 0.5)
 
 
 @pytest.mark.parametrize("stereo", [False, True])

@@ -245,3 +245,21 @@ def test_boards_seen_without_a_grid_of_the_spec_get_calibrates_hint(spec, hint, 
                        "not its inner corners)"]
     else:
         assert err == []
+
+
+@pytest.mark.parametrize("seen, found, total, hinted", [(20, 0, 20, True), (3, 0, 30, False), (1, 20, 28, False)])
+def test_the_spec_hint_needs_most_photos_to_show_a_board_without_its_grid(seen, found, total, hinted):
+    """A folder of photos without a board shows a few board-like regions without a grid (the
+    opencv negatives: 3 of 30): no hint at the spec there."""
+    import warnings
+
+    from segmenty.cli.predict import _hint_at_the_spec
+    from segmenty.predict import Predictor
+    from tests.predict.test_points import BOARD, BoardNetwork, heat_from, render
+
+    photo, truth, layout, mask = render("chessboard:10x7", BOARD)
+    predictor = Predictor(BoardNetwork(mask, heat_from(truth, photo.shape[:2])), size=480, pattern="chessboard:9x6")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _hint_at_the_spec(predictor, "photos", "photo", seen, found, total)
+    assert bool(caught) == hinted

@@ -8,18 +8,6 @@ import numpy as np
 
 from .points import GridPoints
 
-# A board region this confident and board-shaped (`score`) that is not `detected` shows a
-# board, just not the spec's: its points form no grid of it (most often a spec that counts the
-# board's inner corners, where it counts squares).
-BOARD_SEEN_SCORE = 0.5
-
-
-def board_without_grid(detected: bool, score: float) -> bool:
-    """A photo in which the network saw a board that is no board of the spec (BOARD_SEEN_SCORE):
-    of a Prediction (`Prediction.board_without_grid`) or of its summary."""
-    return not detected and score >= BOARD_SEEN_SCORE
-
-
 @dataclass
 class Prediction:
     """What one photo holds. Outline and homography are None unless `detected`.
@@ -44,6 +32,9 @@ class Prediction:
     points:           for a grid pattern, the board's points with their identities (GridPoints:
                       sub-pixel positions, (column, row) ids, confidences); `mask`, outline and
                       homography are then derived from them. None otherwise.
+    board_without_grid: the network saw a board (its region passed the DetectionRule, close up
+                      too) whose points form no grid of the spec: a board, not the spec's (most
+                      often a spec that counts the board's inner corners, where it counts squares).
     """
 
     masks: dict[str, np.ndarray]
@@ -56,14 +47,11 @@ class Prediction:
     fill: float = 0.0
     ms: float = 0.0
     points: GridPoints | None = None
+    board_without_grid: bool = False
 
     def __post_init__(self) -> None:
         if self.points is not None and not isinstance(self.points, GridPoints):
             raise TypeError(f"Prediction.points must be GridPoints or None, not {type(self.points).__name__}")
-
-    @property
-    def board_without_grid(self) -> bool:
-        return board_without_grid(self.detected, self.score)
 
     def summary(self) -> dict:
         """Everything but the masks, as plain JSON-able values."""
@@ -75,4 +63,5 @@ class Prediction:
             "homography": None if self.homography is None else self.homography.tolist(),
             "ms": round(self.ms, 2),
             "points": None if self.points is None else self.points.summary(),
+            "board_without_grid": self.board_without_grid,
         }

@@ -370,6 +370,7 @@ class Predictor:
                                  threshold=self.threshold, min_points=self.rule.min_grid_points)
         if found is None or len(found) < self.rule.min_grid_points:
             result.detected, result.outline, result.homography = False, None, None
+            result.board_without_grid = True
             return self._suppress(result, None)
         result.points = found
         # The network's own `mask` (not snapped to an outline) says where a partial view's
