@@ -47,7 +47,9 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
     trained = next(s for s in spaces if "run" in s)
     assert trained["sample"].image.shape == (160, 160, 3)
     assert (trained["run"].path / "best.onnx").is_file()  # training ends with the CPU export
+    assert (trained["run"].path / "best.int8.onnx").is_file()  # and its int8 copy, which the CPU runs
     assert isinstance(trained["predictor"].backend, segmenty.predict.OnnxModel)
+    assert trained["predictor"].backend.path.name == "best.int8.onnx"
     undistorted = [s["undistorted"] for s in spaces if "undistorted" in s]
     assert undistorted and undistorted[0].shape == photo.shape
 

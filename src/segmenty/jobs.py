@@ -3,7 +3,7 @@ CLI that may import every stage):
 
 - `fit`: train a detector, with snapshots of real photos when the config names a `wild`
   folder (training itself knows nothing of the report: the snapshots are its callback), and
-  export it for CPU prediction when it is done;
+  export it for CPU prediction when it is done (the float model and its int8 copy);
 - `quantize_detector`: the int8 copy of a shipped detector (predict/quantize.py), its ranges
   measured on synthetic scenes of its own family and recipe;
 - `run_demo`: the main job on built-in defaults: train a chessboard detector on synthetic
@@ -24,7 +24,8 @@ from .runs import Run
 
 def fit(config=None, **options) -> Run:
     """Train a detector and return its run folder as a `Run`, its best checkpoint exported for
-    prediction on the CPU (`<checkpoint>.onnx`, predict/onnx.py) when training ends.
+    prediction on the CPU (`<checkpoint>.onnx` and its int8 copy `<checkpoint>.int8.onnx`,
+    `export_for_prediction`) when training ends.
 
     ``fit(TrainConfig(...))`` or ``fit(pattern="chessboard:10x7", minutes=10, ...)`` (the
     TrainConfig fields as keywords).
@@ -44,16 +45,25 @@ def fit(config=None, **options) -> Run:
 
 
 def export_for_prediction(run: Run) -> None:
-    """The run's checkpoint exported for CPU prediction; a failed export is said in one line and
-    leaves the run as it is (PyTorch predicts with it then)."""
+    """The run's checkpoint exported for CPU prediction, and its int8 copy (`quantize_model`),
+    which the CPU then runs; a failed export is said in one line and leaves the run as it is
+    (PyTorch predicts with it then), a failed int8 copy leaves the float export to predict."""
     from .errors import SegmentyError
-    from .predict.onnx import export_for_checkpoint
+    from .predict.onnx import INT8_SUFFIX, export_for_checkpoint
     from .runs import resolve_checkpoint
 
+    checkpoint = resolve_checkpoint(run.path)
     try:
-        export_for_checkpoint(resolve_checkpoint(run.path))
+        exported = export_for_checkpoint(checkpoint)
     except SegmentyError as exc:
         print(f"segmenty: warning: {exc}; predicting with PyTorch instead", file=sys.stderr)
+        return
+    if exported is None or exported.path != checkpoint.with_suffix(".onnx"):
+        return  # no onnxruntime, or a read-only run's private copy: nothing beside the checkpoint
+    try:
+        quantize_model(exported.path, run.config, checkpoint.with_suffix(INT8_SUFFIX), run.path)
+    except SegmentyError as exc:
+        print(f"segmenty: warning: {exc}; predicting with the float export", file=sys.stderr)
 
 
 # The synthetic scenes an int8 copy's ranges are measured on: (multiple of the training size,
@@ -93,12 +103,13 @@ def quantize_model(source: str | os.PathLike, config: dict, out: str | os.PathLi
     from .synth.recipe import recorded_recipe
 
     source = Path(source)
+    exported = OnnxModel(source)
     if config.get("family"):
         boards = load_family(config["family"])
-    else:
-        boards = load_pattern(run_pattern_spec(config["pattern"], pattern_folder))
+    else:  # (the export records the pattern too: a checkpoint from before configs were saved)
+        boards = load_pattern(run_pattern_spec(config.get("pattern") or exported.pattern_spec, pattern_folder))
     recipe = recorded_recipe(config.get("recipe_steps"), config.get("recipe", "default"))  # (TrainConfig's)
-    size = OnnxModel(source).size  # the training size, as the export records it
+    size = exported.size  # the training size, as the export records it
     # the run's own backgrounds where they still are (the built-in textures otherwise)
     backgrounds = config.get("backgrounds") if config.get("backgrounds") and Path(config["backgrounds"]).is_dir() \
         else None

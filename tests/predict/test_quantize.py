@@ -84,3 +84,23 @@ def test_export_writes_an_int8_copy_of_a_run_that_predicts(checkpoint, tmp_path,
     assert Predictor(out).predict(np.zeros((48, 64, 3), np.uint8)).masks["mask"].shape == (48, 64)
     assert main(["export", str(checkpoint), "--ship", "--int8"]) != 0
     assert "--int8 goes with --onnx FILE" in capsys.readouterr().err
+
+
+def test_a_runs_int8_copy_is_its_cpu_model_while_it_is_the_checkpoints(checkpoint, tmp_path):
+    """Training's end writes the checkpoint's float export and its int8 copy (jobs.
+    export_for_prediction); the CPU runs the copy; `--backend onnx` the float export; a copy no
+    longer the checkpoint's is not used."""
+    import shutil
+
+    from segmenty.jobs import export_for_prediction
+    from segmenty.predict import Predictor
+    from segmenty.runs import Run
+
+    shutil.copy(checkpoint, tmp_path / "best.pt")
+    export_for_prediction(Run(tmp_path))
+    assert (tmp_path / "best.int8.onnx").is_file() and (tmp_path / "best.onnx").is_file()
+    assert Predictor(tmp_path / "best.pt", device="cpu").backend.path.name == "best.int8.onnx"
+    assert Predictor(tmp_path / "best.pt", device="cpu", backend="onnx").backend.path.name == "best.onnx"
+    (tmp_path / "best.pt").write_bytes((tmp_path / "best.pt").read_bytes())  # a newer best.pt
+    assert Predictor(tmp_path / "best.pt", device="cpu", backend="onnx").backend.path.name == "best.onnx"
+    assert Predictor(tmp_path / "best.pt", device="cpu").backend.path.name == "best.onnx"  # the stale copy unused

@@ -74,8 +74,9 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda or cuda:N (PyTorch models)")
     p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
                    help="auto: onnxruntime on the CPU where the run's export is there (training ends with "
-                        "one), else PyTorch (for a board's spec: the shipped int8 copy on the CPU); onnx: "
-                        "export it now if missing (for a spec: the shipped float model); torch")
+                        "one and its int8 copy, which runs), else PyTorch (for a board's spec: the shipped "
+                        "int8 copy on the CPU); onnx: the float export, made now if missing (for a spec: the "
+                        "shipped float model); torch")
 
     e = add_command(sub, "export", "export a trained model to ONNX (probabilities out, dynamic "
                     "batch, height and width; mask names and pattern in its metadata)", _export)
@@ -88,7 +89,7 @@ def register(sub) -> None:
     e.add_argument("--int8", action="store_true",
                    help="with --onnx: write an int8 copy (its network 1.5-2x faster on a CPU; ranges measured on "
                         "synthetic scenes of the model's own pattern, refused if it strays from the float "
-                        "model; checked on real photos for the shipped detector only)")
+                        "model; training ends by writing one beside the run's checkpoint)")
 
 
 def _predict(args) -> int:

@@ -29,6 +29,8 @@ SOURCE_KEY = "source_checkpoint"
 FINGERPRINT_KEY = "pattern_fingerprint"
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
+# A checkpoint's int8 copy for CPU prediction, beside it (`best.pt` -> `best.int8.onnx`).
+INT8_SUFFIX = ".int8.onnx"
 
 
 def export_onnx(loaded: LoadedModel, path: str | os.PathLike, extra_meta: dict | None = None) -> Path:
@@ -114,21 +116,26 @@ def onnx_available() -> bool:
     return importlib.util.find_spec("onnx") is not None and importlib.util.find_spec("onnxruntime") is not None
 
 
-def cached_onnx(checkpoint: str | os.PathLike) -> OnnxModel | None:
-    """The checkpoint's own export for CPU prediction (`<checkpoint>.onnx`, written by
-    `export_for_checkpoint`) when it is there and still the checkpoint's; None otherwise.
-    Nothing is exported here."""
+def cached_onnx(checkpoint: str | os.PathLike, int8: bool = True) -> OnnxModel | None:
+    """The checkpoint's own export for CPU prediction when it is there and still the
+    checkpoint's: its int8 copy (`<checkpoint>.int8.onnx`, written when training ends:
+    jobs.export_for_prediction) first, unless `int8` is False, then `<checkpoint>.onnx` (written
+    by `export_for_checkpoint`); None otherwise. Nothing is exported here."""
     if not onnx_available():
         return None
     checkpoint = Path(checkpoint)
-    cached = checkpoint.with_suffix(".onnx")
-    if not cached.is_file():
-        return None
-    try:
-        model = OnnxModel(cached)
-    except SegmentyError:
-        return None  # damaged or foreign: not this checkpoint's
-    return model if model.metadata.get(SOURCE_KEY) == _fingerprint(checkpoint) else None
+    for suffix in (INT8_SUFFIX, ".onnx") if int8 else (".onnx",):
+        cached = checkpoint.with_suffix(suffix)
+        if not cached.is_file():
+            continue
+        try:
+            model = OnnxModel(cached)
+        except SegmentyError:
+            continue  # damaged or foreign: not this checkpoint's
+        # (the int8 copy carries its float export's metadata, this fingerprint with it)
+        if model.metadata.get(SOURCE_KEY) == _fingerprint(checkpoint):
+            return model
+    return None
 
 
 def export_for_checkpoint(checkpoint: str | os.PathLike) -> OnnxModel | None:
@@ -141,7 +148,7 @@ def export_for_checkpoint(checkpoint: str | os.PathLike) -> OnnxModel | None:
     from ..runs import load_model
 
     checkpoint = Path(checkpoint)
-    fresh = cached_onnx(checkpoint)
+    fresh = cached_onnx(checkpoint, int8=False)
     if fresh is not None:
         return fresh
     loaded = load_model(checkpoint, "cpu")

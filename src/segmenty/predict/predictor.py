@@ -90,8 +90,9 @@ class Predictor:
                   the `mask` region alone, as for other patterns).
     backend:      for a run folder or .pt file: 'auto' (onnxruntime on the CPU where the
                   checkpoint's own export is beside it, written when training ends: ~2x
-                  faster than PyTorch, no torch import; else PyTorch), 'onnx' (exported now
-                  if missing) or 'torch' (backend.py). For a board's spec (`open`,
+                  faster than PyTorch, no torch import; its int8 copy where that is there
+                  too; else PyTorch), 'onnx' (the float export, made now if missing) or
+                  'torch' (backend.py). For a board's spec (`open`,
                   `for_pattern`): 'auto' the shipped int8 copy on the CPU, 'onnx' its float
                   model, 'torch' its PyTorch weights.
     pattern:      the board to look for, as a spec (default: the one the model was trained
