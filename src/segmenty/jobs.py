@@ -64,6 +64,10 @@ def export_for_prediction(run: Run) -> None:
         quantize_model(exported.path, run.config, checkpoint.with_suffix(INT8_SUFFIX), run.path)
     except SegmentyError as exc:
         print(f"segmenty: warning: {exc}; predicting with the float export", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001  (onnxruntime's own tools: the trained run must not end in a traceback)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        print(f"segmenty: warning: {checkpoint}: no int8 copy ({first}); predicting with the float export",
+              file=sys.stderr)
 
 
 # The synthetic scenes an int8 copy's ranges are measured on: (multiple of the training size,

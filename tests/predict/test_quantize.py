@@ -104,3 +104,21 @@ def test_a_runs_int8_copy_is_its_cpu_model_while_it_is_the_checkpoints(checkpoin
     (tmp_path / "best.pt").write_bytes((tmp_path / "best.pt").read_bytes())  # a newer best.pt
     assert Predictor(tmp_path / "best.pt", device="cpu", backend="onnx").backend.path.name == "best.onnx"
     assert Predictor(tmp_path / "best.pt", device="cpu").backend.path.name == "best.onnx"  # the stale copy unused
+
+
+def test_a_failing_int8_copy_leaves_the_float_export_with_one_warning(checkpoint, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    import segmenty.jobs
+    from segmenty.predict import Predictor
+    from segmenty.runs import Run
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("quantization tool failed\nmore lines")
+
+    monkeypatch.setattr(segmenty.jobs, "quantize_model", broken)
+    shutil.copy(checkpoint, tmp_path / "best.pt")
+    segmenty.jobs.export_for_prediction(Run(tmp_path))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no int8 copy (quantization tool failed)" in err[0]
+    assert Predictor(tmp_path / "best.pt", device="cpu").backend.path.name == "best.onnx"
