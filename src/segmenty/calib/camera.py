@@ -145,6 +145,12 @@ def intrinsic_names(model: str) -> list[str]:
     return ["fx", "fy", "cx", "cy"] + _dist_order(model)
 
 
+def focal_and_centre(camera_matrix: np.ndarray) -> dict[str, float]:
+    """fx, fy, cx, cy of a 3×3 camera matrix."""
+    return {"fx": float(camera_matrix[0, 0]), "fy": float(camera_matrix[1, 1]), "cx": float(camera_matrix[0, 2]),
+            "cy": float(camera_matrix[1, 2])}
+
+
 def correspondences(view: View, layout: GridLayout) -> tuple[np.ndarray, np.ndarray]:
     """(object points N×3 float32 in mm, image points N×2 float32) of a usable view."""
     return layout.object_points(view.points.ids), view.points.xy.astype(np.float32)
@@ -351,8 +357,7 @@ def _jackknife_std(folds: list, model: str) -> dict:
     fit failed or there are none."""
     if not folds or None in folds:
         return {}
-    theta = np.array([[camera[0, 0], camera[1, 1], camera[0, 2], camera[1, 2], *np.ravel(dist)]
-                      for _, camera, dist in folds])
+    theta = np.array([[*focal_and_centre(camera).values(), *np.ravel(dist)] for _, camera, dist in folds])
     g = len(theta)
     spread = np.sqrt((g - 1) / g * np.sum((theta - theta.mean(axis=0)) ** 2, axis=0))
     return {n: float(v) for n, v in zip(intrinsic_names(model), spread)}

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import SegmentyError
 from ..patterns.grid import GridLayout
-from .camera import Calibration, border_band, calibrate_views, project, undistort
+from .camera import Calibration, border_band, calibrate_views, focal_and_centre, project, undistort
 from .views import View
 
 GRID_STEP = 8  # px between the compared pixels
@@ -78,14 +78,10 @@ def cross_validation(cal: Calibration, views: list[View], layout: GridLayout) ->
     corners = np.concatenate([diff[:cy, :cx].ravel(), diff[:cy, -cx:].ravel(), diff[-cy:, :cx].ravel(),
                               diff[-cy:, -cx:].ravel()])
     return {"halves": ([v.name for v in halves[0]], [v.name for v in halves[1]]),
-            "intrinsics": {k: (_intrinsic(a, k), _intrinsic(b, k)) for k in COMPARED}, "difference": diff,
+            "intrinsics": {k: (focal_and_centre(a.camera_matrix)[k], focal_and_centre(b.camera_matrix)[k])
+                           for k in COMPARED}, "difference": diff,
             "centre": float(np.median(diff[~band])), "border": float(np.median(diff[band])),
             "corners": float(np.median(corners)), "p95": float(np.percentile(diff, 95))}
-
-
-def _intrinsic(cal: Calibration, name: str) -> float:
-    return float({"fx": cal.camera_matrix[0, 0], "fy": cal.camera_matrix[1, 1], "cx": cal.camera_matrix[0, 2],
-                  "cy": cal.camera_matrix[1, 2]}[name])
 
 
 def halves_sigmas(result: dict | None, cal: Calibration) -> tuple[str, float] | None:

@@ -323,8 +323,7 @@ def _export(args) -> int:
 
         from ..jobs import quantize_model
         with tempfile.TemporaryDirectory(prefix="segmenty-export-") as tmp:
-            quantize_model(export_onnx(loaded, Path(tmp) / "model.onnx"),
-                           {**loaded.config, "pattern": loaded.pattern_spec}, args.onnx,
+            quantize_model(export_onnx(loaded, Path(tmp) / "model.onnx"), loaded.config, args.onnx,
                            loaded.path.parent if loaded.path else None)
         return 0
     path = export_onnx(loaded, args.onnx)

@@ -42,10 +42,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .points import (BLOB, MAX_REFINE_SHIFT, MIN_SADDLE_CONTRAST, MIN_SUBPIX_WINDOW, SADDLE, SADDLE_FIT_BLUR,
+from .points import (BLOB, MIN_SADDLE_CONTRAST, MIN_SUBPIX_WINDOW, SADDLE, SADDLE_FIT_BLUR,
                      SADDLE_FIT_SHIFT, SADDLE_FIT_WINDOW, GridLayout, GridPoints, grid_geometry, refine_points,
                      subpix_corners)
-from .points.candidates import _QUADRATIC_POWERS, saddle_contrasts
+from .points.candidates import _QUADRATIC_POWERS, converged, saddle_contrasts
 from .points.geometry import _fill_nodes
 from .prediction import Prediction
 from .predictor import check_rgb
@@ -220,7 +220,7 @@ class Tracker:
                 gray, points, layout, state.reference, board, self.predictor.threshold, frozenset(skip))
             if not len(nodes):
                 return xy, ids, contrast
-            new_ids = ids_of(nodes, layout)
+            new_ids = node_ids(nodes, layout)
             if new_ids is None:
                 return None
             skip |= looked
@@ -352,15 +352,14 @@ def nodes_in_view(gray: np.ndarray, points: GridPoints, layout: GridLayout, refe
     # frame's tracking: a point found here is within ~0.1 px), then the squares around it
     refined, ok = xy.copy(), np.zeros(len(xy), bool)
     subpix_corners(gray, xy, spacing, border, refined, ok)
-    ok &= np.linalg.norm(refined - xy, axis=1) <= MAX_REFINE_SHIFT * spacing
-    ok &= (refined >= 0).all(axis=1) & (refined <= (w - 1, h - 1)).all(axis=1)
+    ok &= converged(refined, xy, spacing, gray.shape)
     contrast = np.full(len(xy), np.nan)
     contrast[ok] = saddle_contrasts(gray, refined[ok], ex[ok], ey[ok])
     ok &= contrast >= MIN_SADDLE_CONTRAST * reference
     return looked, nodes[ok], refined[ok], contrast[ok]
 
 
-def ids_of(nodes: np.ndarray, layout: GridLayout) -> np.ndarray | None:
+def node_ids(nodes: np.ndarray, layout: GridLayout) -> np.ndarray | None:
     """The ids of lattice nodes (`lattice_nodes`' inverse); None when one lies off the
     pattern's grid."""
     rows = [layout.index.get(tuple(c)) for c in (nodes @ layout.basis.T).tolist()]
@@ -418,8 +417,7 @@ def refine_saddles(gray: np.ndarray, xy: np.ndarray, spacing: np.ndarray) -> tup
     fitted = saddle_points(gray, out, spacing, ok)
     good = np.isfinite(fitted).all(axis=1) & (np.linalg.norm(fitted - out, axis=1) <= SADDLE_FIT_SHIFT * spacing)
     out[good] = fitted[good]
-    ok &= np.linalg.norm(out - xy, axis=1) <= MAX_REFINE_SHIFT * spacing
-    ok &= (out[:, 0] >= 0) & (out[:, 1] >= 0) & (out[:, 0] <= w - 1) & (out[:, 1] <= h - 1)
+    ok &= converged(out, xy, spacing, gray.shape)
     return out, ok
 
 

@@ -126,10 +126,17 @@ def refine_points(gray: np.ndarray, xy: np.ndarray, spacing: np.ndarray, kind: s
         for i, fitted in zip(which, saddle_points(gray, out[which], spacing[which])):
             if fitted is not None and np.linalg.norm(fitted - out[i]) <= SADDLE_FIT_SHIFT * spacing[i]:
                 out[i] = fitted
-    moved = np.linalg.norm(out - xy, axis=1)
-    ok &= moved <= MAX_REFINE_SHIFT * spacing
-    ok &= (out[:, 0] >= 0) & (out[:, 1] >= 0) & (out[:, 0] <= w - 1) & (out[:, 1] <= h - 1)
+    ok &= converged(out, xy, spacing, gray.shape)
     return out, ok
+
+
+def converged(refined: np.ndarray, xy: np.ndarray, spacing: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Which refinements of points `xy` to `refined` can be trusted: within MAX_REFINE_SHIFT of
+    the spacing of where they started (further: they converged onto something else) and inside
+    the photo of `shape`."""
+    h, w = shape[:2]
+    inside = (refined[:, 0] >= 0) & (refined[:, 1] >= 0) & (refined[:, 0] <= w - 1) & (refined[:, 1] <= h - 1)
+    return (np.linalg.norm(refined - xy, axis=1) <= MAX_REFINE_SHIFT * spacing) & inside
 
 
 def subpix_corners(gray: np.ndarray, xy: np.ndarray, spacing: np.ndarray, border: np.ndarray,
